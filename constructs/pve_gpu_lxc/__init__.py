@@ -1,0 +1,1 @@
+"""Typed CDKTF constructs for GPU-enabled Proxmox LXC containers (bpg/proxmox)."""

@@ -1,0 +1,165 @@
+"""The bpg/proxmox provider schema kept in the repository, and a conformance checker.
+
+`schema_data/bpg-proxmox-0.111.1.schema.json` is the provider's schema in the
+layout of `terraform providers schema -json` (Terraform 1.11).  It is the single
+source for the generated L1 classes (`l1/generated.py`), the stand-in provider
+used by the end-to-end tests, and `check_resource`, which the test suite runs on
+every synthesized bpg resource.  No cdktf import here.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import lru_cache
+from importlib import resources
+from typing import Any, Iterator
+
+PROVIDER_SOURCE = "registry.terraform.io/bpg/proxmox"
+PROVIDER_VERSION = "0.111.1"
+SCHEMA_FILE = f"bpg-proxmox-{PROVIDER_VERSION}.schema.json"
+EXTRAS_FILE = f"bpg-proxmox-{PROVIDER_VERSION}.extras.json"
+
+# A Terraform template expression in a JSON string: "${...}" (but not "$${").
+_INTERPOLATION = re.compile(r"(?<!\$)\$\{")
+
+
+def _read(name: str) -> Any:
+    return json.loads(resources.files(__package__).joinpath("schema_data", name).read_text())
+
+
+@lru_cache(maxsize=1)
+def provider_schemas() -> dict[str, Any]:
+    """The provider entry of the schema file: {provider, resource_schemas, data_source_schemas}."""
+    return _read(SCHEMA_FILE)["provider_schemas"][PROVIDER_SOURCE]
+
+
+@lru_cache(maxsize=1)
+def extras() -> dict[str, Any]:
+    """Defaults, ForceNew flags and validators per attribute (not in Terraform's format)."""
+    return _read(EXTRAS_FILE)
+
+
+def resource_block(resource_type: str) -> dict[str, Any]:
+    """The top-level block schema of one resource type."""
+    try:
+        return provider_schemas()["resource_schemas"][resource_type]["block"]
+    except KeyError:
+        known = ", ".join(sorted(provider_schemas()["resource_schemas"]))
+        raise KeyError(f"resource type {resource_type!r} is not in the bpg schema (known: {known})") from None
+
+
+def provider_block() -> dict[str, Any]:
+    return provider_schemas()["provider"]["block"]
+
+
+# --- conformance ---------------------------------------------------------------------------
+
+# Terraform meta-arguments that may appear in a resource body besides schema attributes.
+META_ARGUMENTS = frozenset({"count", "for_each", "depends_on", "provider", "lifecycle", "provisioner", "connection"})
+
+
+def _is_expression(value: Any) -> bool:
+    return isinstance(value, str) and bool(_INTERPOLATION.search(value))
+
+
+def _type_errors(value: Any, tf_type: Any, where: str) -> Iterator[str]:
+    """Check a JSON value against a Terraform type (cty type in JSON form)."""
+    if value is None or _is_expression(value):
+        return  # null, or an expression resolved by Terraform
+    if tf_type == "string":
+        if not isinstance(value, str):
+            yield f"{where}: expected string, got {type(value).__name__} {value!r}"
+    elif tf_type == "number":
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            yield f"{where}: expected number, got {type(value).__name__} {value!r}"
+    elif tf_type == "bool":
+        if not isinstance(value, bool):
+            yield f"{where}: expected bool, got {type(value).__name__} {value!r}"
+    elif isinstance(tf_type, list) and tf_type[0] in ("list", "set"):
+        if not isinstance(value, list):
+            yield f"{where}: expected {tf_type[0]}, got {type(value).__name__} {value!r}"
+            return
+        for i, item in enumerate(value):
+            yield from _type_errors(item, tf_type[1], f"{where}[{i}]")
+    elif isinstance(tf_type, list) and tf_type[0] == "map":
+        if not isinstance(value, dict):
+            yield f"{where}: expected map, got {type(value).__name__} {value!r}"
+            return
+        for k, item in value.items():
+            yield from _type_errors(item, tf_type[1], f"{where}[{k!r}]")
+    else:  # pragma: no cover - the bpg schema uses no other types
+        yield f"{where}: unsupported schema type {tf_type!r}"
+
+
+def block_errors(body: Any, block: dict[str, Any], where: str, *, allow_meta: bool = False) -> list[str]:
+    """Every way `body` (a JSON object of one block) breaks `block` (a schema block)."""
+    if not isinstance(body, dict):
+        return [f"{where}: expected an object, got {type(body).__name__}"]
+    errors: list[str] = []
+    attributes = block.get("attributes", {})
+    block_types = block.get("block_types", {})
+    for key, value in body.items():
+        path = f"{where}.{key}"
+        if key in attributes:
+            attr = attributes[key]
+            if attr.get("computed") and not (attr.get("optional") or attr.get("required")):
+                errors.append(f"{path}: attribute is computed by the provider and cannot be set")
+            else:
+                errors.extend(_type_errors(value, attr["type"], path))
+        elif key in block_types:
+            errors.extend(_nested_block_errors(value, block_types[key], path))
+        elif not (allow_meta and key in META_ARGUMENTS):
+            errors.append(f"{path}: unknown attribute or block (not in bpg/proxmox {PROVIDER_VERSION})")
+    for key, attr in attributes.items():
+        if attr.get("required") and key not in body:
+            errors.append(f"{where}.{key}: required attribute is missing")
+    for key, nested in block_types.items():
+        if nested.get("min_items") and key not in body:
+            errors.append(f"{where}.{key}: at least {nested['min_items']} block(s) required")
+    return errors
+
+
+def _nested_block_errors(value: Any, nested: dict[str, Any], where: str) -> list[str]:
+    # HCL JSON: a nested block may be given as one object or as an array of objects.
+    items = value if isinstance(value, list) else [value]
+    errors: list[str] = []
+    low, high = nested.get("min_items", 0), nested.get("max_items")
+    if len(items) < low:
+        errors.append(f"{where}: {len(items)} block(s), at least {low} required")
+    if high is not None and len(items) > high:
+        errors.append(f"{where}: {len(items)} blocks, at most {high} allowed")
+    for i, item in enumerate(items):
+        errors.extend(block_errors(item, nested["block"], f"{where}[{i}]"))
+    return errors
+
+
+def check_resource(resource_type: str, name: str, body: dict[str, Any]) -> list[str]:
+    """Schema errors of one resource body from synthesized JSON (empty when it conforms)."""
+    return block_errors(body, resource_block(resource_type), f"{resource_type}.{name}", allow_meta=True)
+
+
+def check_provider(body: dict[str, Any]) -> list[str]:
+    return block_errors(body, provider_block(), "provider.proxmox", allow_meta=False)
+
+
+def check_synthesized(doc: dict[str, Any]) -> list[str]:
+    """Schema errors of every bpg resource and provider block in one synthesized stack."""
+    errors: list[str] = []
+    known = provider_schemas()["resource_schemas"]
+    for rtype, instances in doc.get("resource", {}).items():
+        if not rtype.startswith("proxmox_"):
+            continue
+        if rtype not in known:
+            errors.append(f"{rtype}: resource type not in bpg/proxmox {PROVIDER_VERSION} schema")
+            continue
+        for name, body in instances.items():
+            errors.extend(check_resource(rtype, name, body))
+    for body in _as_list(doc.get("provider", {}).get("proxmox", [])):
+        cleaned = {k: v for k, v in body.items() if k != "alias"}
+        errors.extend(check_provider(cleaned))
+    return errors
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
