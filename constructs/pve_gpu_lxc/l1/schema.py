@@ -55,8 +55,8 @@ def provider_block() -> dict[str, Any]:
 
 # --- conformance ---------------------------------------------------------------------------
 
-# Terraform meta-arguments that may appear in a resource body besides schema attributes.
-META_ARGUMENTS = frozenset({"count", "for_each", "depends_on", "provider", "lifecycle", "provisioner", "connection"})
+# Terraform meta-arguments (and the "//" comment key) allowed in a resource body besides the schema.
+META_ARGUMENTS = frozenset({"count", "for_each", "depends_on", "provider", "lifecycle", "provisioner", "connection", "//"})
 
 
 def _is_expression(value: Any) -> bool:

@@ -1,0 +1,205 @@
+"""GpuContainer: one GPU-enabled LXC container on a Proxmox node.
+
+Translates props into the pure `ContainerModel` and the model into bpg L1
+resources: the container (primary resource, exposed as `.resource` for escape
+hatches), its hookscript snippet when one is needed, and the template download
+when the template is downloaded.  No arithmetic here.
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import Any
+
+import jsii
+from cdktf import TerraformOutput
+from constructs import Construct, IValidation
+
+from .auth import root_pam_problem, ssh_problem
+from .errors import ValidationError, in_construct
+from .hooks import HookScript
+from .l1.base import escape_literal
+from .l1.generated import (
+    ContainerCpu,
+    ContainerDevicePassthrough,
+    ContainerDisk,
+    ContainerFeatures,
+    ContainerIdmap,
+    ContainerInitialization,
+    ContainerInitializationIpConfig,
+    ContainerInitializationIpConfigIpv4,
+    ContainerInitializationUserAccount,
+    ContainerMemory,
+    ContainerNetworkInterface,
+    ContainerOperatingSystem,
+    VirtualEnvironmentContainer,
+)
+from .model import ContainerModel, build_model
+from .props import GpuContainerProps
+from .provider import ProxmoxProvider
+
+# (node, vm_id) -> construct path, per app: a VMID is unique on a node.
+_VMIDS: "weakref.WeakKeyDictionary[Any, dict[tuple[str, int], str]]" = weakref.WeakKeyDictionary()
+
+
+class GpuContainer(Construct):
+    """A GPU-enabled LXC container (`proxmox_virtual_environment_container`).
+
+    Pass a `GpuContainerProps`, or its fields as keyword arguments:
+
+        GpuContainer(stack, "jellyfin", node_name="pve", vm_id=210, hostname="jellyfin",
+                     template=Template.existing("local:vztmpl/debian-13-standard_13.1-2_amd64.tar.zst"),
+                     gpus=[IntelGpu()])
+
+    The construct id names the Terraform resource: renaming it replaces the container.
+    """
+
+    def __init__(self, scope: Construct, id: str, props: GpuContainerProps | None = None, **kwargs: Any) -> None:
+        path = f"{scope.node.path}/{id}".lstrip("/")
+        try:
+            if props is None:
+                props = GpuContainerProps(**kwargs)
+            elif kwargs:
+                raise ValidationError(f"give props or keyword arguments, not both (got {sorted(kwargs)})")
+            model = build_model(props, props.template.gids(), props.template.file_name)
+        except ValidationError as err:
+            raise in_construct("GpuContainer", path, err) from None
+        except TypeError as err:  # unknown or missing keyword arguments
+            raise ValidationError(f"GpuContainer '{path}': {err}".replace("GpuContainerProps.__init__()", "props")) from None
+        _claim_vm_id(scope, props.node_name, props.vm_id, path)
+        super().__init__(scope, id)
+        self.props = props
+        self.model: ContainerModel = model
+
+        self.hook_script: HookScript | None = None
+        hook_text = model.hookscript
+        if hook_text is not None:
+            self.hook_script = HookScript(
+                self,
+                "HookScript",
+                node_name=props.node_name,
+                datastore_id=props.snippets_datastore_id,
+                file_name=model.hook_file_name,
+                content=hook_text,
+            )
+        template_file_id = props.template.bind(self, props.node_name)
+        self.resource = VirtualEnvironmentContainer(self, "Default", **self._container_config(template_file_id))
+        if props.idmap is not None and props.idmap.subgid_lines() + props.idmap.subuid_lines():
+            TerraformOutput(
+                self,
+                "host_subid_lines",
+                value={"subuid": props.idmap.subuid_lines(), "subgid": props.idmap.subgid_lines()},
+                description=f"lines node {props.node_name} needs in /etc/subuid and /etc/subgid for CT {props.vm_id}",
+            ).override_logical_id(f"{id}_host_subid_lines")
+        self.node.add_validation(_ProviderCheck(self))
+
+    def _container_config(self, template_file_id: str) -> dict[str, Any]:
+        p, model = self.props, self.model
+        features = p.effective_features
+        initialization = ContainerInitialization(
+            hostname=p.hostname,
+            ip_config=[_ip_config(p)] if p.network is not None else None,
+            user_account=ContainerInitializationUserAccount(keys=[k.strip() for k in p.ssh_keys]) if p.ssh_keys else None,
+        )
+        return dict(
+            node_name=p.node_name,
+            vm_id=p.vm_id,
+            unprivileged=p.unprivileged,
+            started=p.started,
+            start_on_boot=p.start_on_boot,
+            description=escape_literal(p.description) if p.description else None,
+            tags=p.normalized_tags or None,
+            cpu=ContainerCpu(cores=p.cores),
+            memory=ContainerMemory(dedicated=p.memory_mib, swap=p.swap_mib),
+            disk=ContainerDisk(datastore_id=p.disk.datastore_id, size=p.disk.size_gib),
+            features=_features(features),
+            initialization=initialization,
+            network_interface=[_nic(p)] if p.network is not None else None,
+            operating_system=ContainerOperatingSystem(
+                template_file_id=template_file_id, type=p.template.operating_system_type
+            ),
+            device_passthrough=[
+                ContainerDevicePassthrough(path=d.path, uid=d.uid, gid=d.gid, mode=d.mode, deny_write=d.deny_write)
+                for d in model.devices
+            ]
+            or None,
+            idmap=[
+                ContainerIdmap(type=e.bpg_type, container_id=e.container_id, host_id=e.host_id, size=e.size)
+                for e in p.idmap.entries
+            ]
+            if p.idmap is not None
+            else None,
+            hook_script_file_id=self.hook_script.file_id if self.hook_script else None,
+        )
+
+    def needs_root_pam(self) -> list[str]:
+        """What in this container PVE allows only for root@pam."""
+        needs = []
+        if self.model.devices:
+            needs.append("device passthrough (devN)")
+        if self.hook_script is not None:
+            needs.append("a hookscript")
+        return needs
+
+    def needs_ssh(self) -> list[str]:
+        needs = []
+        if self.props.idmap is not None:
+            needs.append("lxc.idmap")
+        if self.hook_script is not None:
+            needs.append("the hookscript snippet upload")
+        return needs
+
+
+def _features(f: Any) -> ContainerFeatures | None:
+    if not (f.nesting or f.keyctl or f.fuse or f.mknod or f.mount):
+        return None
+    return ContainerFeatures(
+        nesting=f.nesting or None,
+        keyctl=f.keyctl or None,
+        fuse=f.fuse or None,
+        mknod=f.mknod or None,
+        mount=list(f.mount) or None,
+    )
+
+
+def _nic(p: GpuContainerProps) -> ContainerNetworkInterface:
+    n = p.network
+    assert n is not None
+    return ContainerNetworkInterface(name=n.name, bridge=n.bridge, vlan_id=n.vlan_id, firewall=n.firewall or None)
+
+
+def _ip_config(p: GpuContainerProps) -> ContainerInitializationIpConfig:
+    n = p.network
+    assert n is not None
+    return ContainerInitializationIpConfig(ipv4=ContainerInitializationIpConfigIpv4(address=n.ipv4, gateway=n.gateway))
+
+
+def _claim_vm_id(scope: Construct, node_name: str, vm_id: int, path: str) -> None:
+    claims = _VMIDS.setdefault(scope.node.root, {})
+    other = claims.get((node_name, vm_id))
+    if other is not None:
+        raise ValidationError(
+            f"GpuContainer '{path}': vm_id {vm_id} on node '{node_name}' is already used by GpuContainer "
+            f"'{other}'; each container on a node needs its own vm_id"
+        )
+    claims[(node_name, vm_id)] = path
+
+
+@jsii.implements(IValidation)
+class _ProviderCheck:
+    """At synth: the stack's provider can do what this container needs (auth, SSH)."""
+
+    def __init__(self, container: GpuContainer) -> None:
+        self._container = container
+
+    def validate(self) -> list[str]:
+        c = self._container
+        prefix = f"GpuContainer '{c.node.path}': "
+        provider = ProxmoxProvider.of(c)
+        if provider is None:
+            return [prefix + "its stack has no ProxmoxProvider; add ProxmoxProvider(stack, 'proxmox')"]
+        problems = [
+            root_pam_problem(provider.auth, c.needs_root_pam()),
+            ssh_problem(provider.ssh is not None, c.needs_ssh()),
+        ]
+        return [prefix + p for p in problems if p]

@@ -1,0 +1,161 @@
+"""GPU presets: each expands to the exact device nodes a vendor's stack needs (pure).
+
+Sources: gpu-facts §1 (nodes and majors), §3 (groups), §4 (selection), §7
+(NVIDIA userspace).  Majors are never emitted: Proxmox `devN` stat()s the node
+at every start, which is what makes dynamic majors (nvidia-uvm, kfd) safe.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Iterable, Protocol
+
+from . import validation
+from .devices import Device
+from .errors import ValidationError
+
+NVIDIA_DEVICE_MODE = "0666"  # the NVIDIA driver's default node mode (NVreg_DeviceFileMode)
+_DRIVER_VERSION = re.compile(r"^\d+\.\d+(\.\d+)?$")
+MAX_DRM_MINOR = 1 << 20
+
+
+class Gpu(Protocol):
+    """What GpuContainer needs from a GPU preset."""
+
+    def devices(self) -> tuple[Device, ...]: ...
+
+
+def _drm_index(value: object, what: str, low: int) -> int:
+    return validation.require_int(value, what, low, MAX_DRM_MINOR - 1)
+
+
+@dataclass(frozen=True, kw_only=True)
+class IntelGpu:
+    """An Intel iGPU/dGPU for VA-API, QSV or OpenCL.
+
+    card: N of /dev/dri/cardN (owned by `video`), or None to pass only the render
+      node (VA-API and compute need only render).
+    render: N of /dev/dri/renderDN (owned by the container's `render` group).
+    """
+
+    card: int | None = 0
+    render: int = 128
+    mode: str = "0660"
+
+    def __post_init__(self) -> None:
+        _validate_drm(type(self).__name__, self.card, self.render, self.mode)
+
+    def devices(self) -> tuple[Device, ...]:
+        return _drm_devices(self.card, self.render, self.mode)
+
+
+@dataclass(frozen=True, kw_only=True)
+class AmdGpu:
+    """An AMD GPU: DRM nodes, plus /dev/kfd for ROCm compute (`rocm=True`).
+
+    /dev/kfd gets the `render` group too; with PVE's default gid 0 it would be
+    usable by root only (hal0 #1953).
+    """
+
+    card: int | None = 0
+    render: int = 128
+    rocm: bool = False
+    mode: str = "0660"
+
+    def __post_init__(self) -> None:
+        _validate_drm(type(self).__name__, self.card, self.render, self.mode)
+        if not isinstance(self.rocm, bool):
+            raise ValidationError(f"AmdGpu: rocm must be True or False, got {self.rocm!r}")
+
+    def devices(self) -> tuple[Device, ...]:
+        nodes = _drm_devices(self.card, self.render, self.mode)
+        if self.rocm:
+            nodes += (Device("/dev/kfd", group="render", mode=self.mode),)
+        return nodes
+
+
+def _validate_drm(kind: str, card: int | None, render: int, mode: str) -> None:
+    try:
+        if card is not None:
+            _drm_index(card, "card", 0)
+        _drm_index(render, "render", 128)
+        validation.mode(mode)
+    except ValidationError as err:
+        raise ValidationError(f"{kind}: {err}") from None
+
+
+def _drm_devices(card: int | None, render: int, mode: str) -> tuple[Device, ...]:
+    nodes = []
+    if card is not None:
+        nodes.append(Device(f"/dev/dri/card{card}", group="video", mode=mode))
+    nodes.append(Device(f"/dev/dri/renderD{render}", group="render", mode=mode))
+    return tuple(nodes)
+
+
+@dataclass(frozen=True, kw_only=True)
+class NvidiaGpu:
+    """An NVIDIA GPU, with the userspace pinned to the host's exact driver version.
+
+    index: N of /dev/nvidiaN (the GPU's `Device Minor`).
+    driver_version: the host kernel module's version, e.g. "575.64.03"; the
+      container's libraries must match it exactly (NVML "Driver/library version
+      mismatch" otherwise), and the pre-start hook refuses to start on a mismatch.
+    uvm_tools: pass /dev/nvidia-uvm-tools (profilers, CUDA debuggers).
+    modeset: pass /dev/nvidia-modeset (display/NVENC on some setups).
+    caps: N of /dev/nvidia-caps/nvidia-capN files to pass (1 = MIG config,
+      2 = MIG monitor, higher = MIG instances); each is a node, never the folder.
+    ensure_nodes: add a pre-start hook step that creates the on-demand control
+      nodes (`nvidia-modprobe`) so devN does not fail after a host reboot.
+    """
+
+    driver_version: str
+    index: int = 0
+    uvm_tools: bool = True
+    modeset: bool = False
+    caps: tuple[int, ...] = ()
+    ensure_nodes: bool = True
+
+    def __post_init__(self) -> None:
+        where = f"NvidiaGpu(index={self.index!r})"
+        if not isinstance(self.driver_version, str) or not _DRIVER_VERSION.match(self.driver_version):
+            raise ValidationError(
+                f"{where}: driver_version {self.driver_version!r} is not a driver version; pin the host's "
+                "exact version as printed in /proc/driver/nvidia/version, e.g. '575.64.03'"
+            )
+        validation.require_int(self.index, f"{where}: index", 0, 254, "It is the GPU's 'Device Minor'")
+        for cap in self.caps:
+            validation.require_int(cap, f"{where}: caps entry", 1, 1 << 20)
+        for flag in ("uvm_tools", "modeset", "ensure_nodes"):
+            if not isinstance(getattr(self, flag), bool):
+                raise ValidationError(f"{where}: {flag} must be True or False, got {getattr(self, flag)!r}")
+
+    def control_nodes(self) -> tuple[str, ...]:
+        """Nodes shared by all NVIDIA GPUs and created on demand by userspace."""
+        nodes = ["/dev/nvidiactl", "/dev/nvidia-uvm"]
+        if self.uvm_tools:
+            nodes.append("/dev/nvidia-uvm-tools")
+        if self.modeset:
+            nodes.append("/dev/nvidia-modeset")
+        return tuple(nodes)
+
+    def devices(self) -> tuple[Device, ...]:
+        paths = (f"/dev/nvidia{self.index}",) + self.control_nodes()
+        nodes = [Device(p, gid=0, mode=NVIDIA_DEVICE_MODE) for p in paths]
+        # nvidia-cap1 (MIG config) is root-only on the host; the others are world-readable.
+        nodes += [
+            Device(f"/dev/nvidia-caps/nvidia-cap{c}", gid=0, mode="0400" if c == 1 else "0444")
+            for c in sorted(set(self.caps))
+        ]
+        return tuple(nodes)
+
+
+def nvidia_driver_version(gpus: Iterable[object]) -> str | None:
+    """The one driver version all NvidiaGpu presets of a container pin (None without NVIDIA)."""
+    versions = sorted({g.driver_version for g in gpus if isinstance(g, NvidiaGpu)})
+    if len(versions) > 1:
+        raise ValidationError(
+            f"NVIDIA GPUs pin different driver versions {', '.join(versions)}; one host runs one "
+            "kernel module, so pin the same version on every NvidiaGpu"
+        )
+    return versions[0] if versions else None

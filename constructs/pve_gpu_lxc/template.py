@@ -1,0 +1,180 @@
+"""Template: the container's OS image, and the source of its render/video GIDs.
+
+A value object with static factories (`Template.existing`, `Template.download`);
+GpuContainer binds it to a node, which for a download emits one
+`proxmox_virtual_environment_download_file` per node and file, shared by every
+container of the stack that uses it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from cdktf import TerraformStack
+from constructs import Construct
+
+from . import validation
+from .errors import ValidationError
+from .l1.generated import VirtualEnvironmentDownloadFile
+from .props import datastore_id as _datastore_id
+from .template_gids import TemplateGids, known_gids, read_template_gids, template_key
+
+_VOLID = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]*:vztmpl/[A-Za-z0-9_.+-]+\.tar(\.(zst|xz|gz))?$")
+_URL = re.compile(r"^https?://[^\s'\"]+/([A-Za-z0-9_.+-]+\.tar(\.(zst|xz|gz))?)$")
+CHECKSUM_LENGTHS = {"md5": 32, "sha1": 40, "sha224": 56, "sha256": 64, "sha384": 96, "sha512": 128}
+# bpg's OperatingSystemTypeValidator values, by template name prefix.
+_OS_TYPES = {
+    "alpine": "alpine", "archlinux": "archlinux", "centos": "centos", "rockylinux": "centos",
+    "almalinux": "centos", "debian": "debian", "devuan": "devuan", "fedora": "fedora",
+    "gentoo": "gentoo", "nixos": "nixos", "opensuse": "opensuse", "ubuntu": "ubuntu",
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Template:
+    kind: Literal["existing", "download"]
+    file_name: str
+    volid: str | None = None
+    url: str | None = None
+    checksum: str | None = None
+    checksum_algorithm: str | None = None
+    datastore_id: str = "local"
+    render_gid: int | None = None
+    video_gid: int | None = None
+    os_type: str | None = None
+    template_file: str | None = None
+
+    @staticmethod
+    def existing(
+        volid: str,
+        *,
+        render_gid: int | None = None,
+        video_gid: int | None = None,
+        os_type: str | None = None,
+        template_file: str | Path | None = None,
+    ) -> "Template":
+        """A template already on the node's storage, e.g. "local:vztmpl/ubuntu-24.04-standard_24.04-2_amd64.tar.zst".
+
+        render_gid/video_gid: the groups' GIDs inside this template, for builds not in the table.
+        template_file: a local copy of the same tarball to read them from (/etc/group).
+        """
+        if not isinstance(volid, str) or not _VOLID.match(volid):
+            raise ValidationError(
+                f"Template.existing: {volid!r} is not a template volume id; expected "
+                "'<storage>:vztmpl/<file>.tar.zst|.tar.xz|.tar.gz' as listed by `pveam list local`"
+            )
+        return Template(
+            kind="existing",
+            file_name=volid.split("/", 1)[1],
+            volid=volid,
+            datastore_id=volid.split(":", 1)[0],
+            **_common(render_gid, video_gid, os_type, template_file),
+        )
+
+    @staticmethod
+    def download(
+        *,
+        url: str,
+        checksum: str,
+        checksum_algorithm: str = "sha256",
+        datastore_id: str = "local",
+        render_gid: int | None = None,
+        video_gid: int | None = None,
+        os_type: str | None = None,
+        template_file: str | Path | None = None,
+    ) -> "Template":
+        """A template Proxmox downloads to `datastore_id` (checksum verified by PVE)."""
+        match = _URL.match(url) if isinstance(url, str) else None
+        if not match:
+            raise ValidationError(
+                f"Template.download: url {url!r} must be http(s) and end in a template file name "
+                "(.tar.zst, .tar.xz or .tar.gz)"
+            )
+        if checksum_algorithm not in CHECKSUM_LENGTHS:
+            raise ValidationError(
+                f"Template.download: checksum_algorithm {checksum_algorithm!r} is not one of "
+                f"{', '.join(CHECKSUM_LENGTHS)}"
+            )
+        length = CHECKSUM_LENGTHS[checksum_algorithm]
+        if not isinstance(checksum, str) or not re.fullmatch(f"[0-9a-fA-F]{{{length}}}", checksum):
+            raise ValidationError(
+                f"Template.download: checksum {checksum!r} is not a {checksum_algorithm} hex digest "
+                f"({length} hex digits); a download without a checksum is not accepted"
+            )
+        _datastore_id(datastore_id, "Template.download datastore_id")
+        return Template(
+            kind="download",
+            file_name=match.group(1),
+            url=url,
+            checksum=checksum.lower(),
+            checksum_algorithm=checksum_algorithm,
+            datastore_id=datastore_id,
+            **_common(render_gid, video_gid, os_type, template_file),
+        )
+
+    def gids(self) -> TemplateGids | None:
+        """Explicit values first, then the local tarball, then the table of known builds."""
+        base = read_template_gids(self.template_file) if self.template_file else known_gids(self.file_name)
+        if self.render_gid is None and self.video_gid is None:
+            return base
+        return TemplateGids(
+            video=self.video_gid if self.video_gid is not None else (base.video if base else None),
+            render=self.render_gid if self.render_gid is not None else (base.render if base else None),
+            source="explicit",
+        )
+
+    @property
+    def operating_system_type(self) -> str:
+        if self.os_type:
+            return self.os_type
+        return _OS_TYPES.get(template_key(self.file_name).split("-", 1)[0], "unmanaged")
+
+    def bind(self, scope: Construct, node_name: str) -> str:
+        """The `template_file_id` for a container on `node_name` (creating the download once per stack)."""
+        if self.kind == "existing":
+            assert self.volid is not None
+            return self.volid
+        stack = TerraformStack.of(scope)
+        key = re.sub(r"[^A-Za-z0-9_-]", "_", f"template-{node_name}-{template_key(self.file_name)}")
+        existing = stack.node.try_find_child(key)
+        if isinstance(existing, VirtualEnvironmentDownloadFile):
+            config = existing.config
+            if (config["url"], config["checksum"]) != (self.url, self.checksum):
+                raise ValidationError(
+                    f"Template {self.file_name} on node {node_name} is downloaded twice in stack "
+                    f"'{stack.node.id}' with different url/checksum; use one Template value"
+                )
+            return existing.id_ref
+        resource = VirtualEnvironmentDownloadFile(
+            stack,
+            key,
+            node_name=node_name,
+            datastore_id=self.datastore_id,
+            content_type="vztmpl",
+            url=self.url,
+            file_name=self.file_name,
+            checksum=self.checksum,
+            checksum_algorithm=self.checksum_algorithm,
+        )
+        return resource.id_ref
+
+
+def _common(render_gid: int | None, video_gid: int | None, os_type: str | None, template_file: str | Path | None) -> dict:
+    for name, value in (("render_gid", render_gid), ("video_gid", video_gid)):
+        if value is not None:
+            validation.container_id(value, name)
+    if os_type is not None and os_type not in set(_OS_TYPES.values()) | {"unmanaged"}:
+        raise ValidationError(
+            f"Template os_type {os_type!r} is not one of {', '.join(sorted(set(_OS_TYPES.values()) | {'unmanaged'}))}"
+        )
+    if template_file is not None and not Path(template_file).is_file():
+        raise ValidationError(f"Template template_file {str(template_file)!r} does not exist")
+    return {
+        "render_gid": render_gid,
+        "video_gid": video_gid,
+        "os_type": os_type,
+        "template_file": str(template_file) if template_file is not None else None,
+    }

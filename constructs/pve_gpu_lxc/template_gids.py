@@ -1,0 +1,122 @@
+"""Container-side `video`/`render` GIDs of templates (pure; no cdktf import).
+
+`render` is a dynamic system group: its number differs between distros, releases
+and even builds of one release (debian-12-standard 12.2-1 has 106, later builds
+differ), so values are keyed by the EXACT template file name, build suffix
+included.  Only values observed in real templates are in the table; anything
+else needs an explicit value, read from the template's own /etc/group
+(`read_template_gids` does that from a local tarball).  A host GID is never a
+fallback: it names a different group inside the container.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import ValidationError
+
+_COMPRESSION_SUFFIX = re.compile(r"\.tar(\.(zst|xz|gz|bz2))?$")
+
+
+@dataclass(frozen=True)
+class TemplateGids:
+    """The `video` and `render` GIDs inside a template (None = the group does not exist)."""
+
+    video: int | None
+    render: int | None
+    source: str = ""
+
+
+# Exact template builds -> GIDs.  Sources (see template-gids notes in docs/templates.md):
+STOCK_TEMPLATE_GIDS: dict[str, TemplateGids] = {
+    # tteck/Proxmox tdarr/scrypted/channels install scripts swap `render:x:106` (debian 12,
+    # 2024-02); ddimick/proxmox-lxc-idmapper#7: "getent group render ... 106 on LXC".
+    "debian-12-standard_12.0-1_amd64": TemplateGids(44, 106, "tteck/Proxmox tdarr-install.sh; idmapper#7"),
+    "debian-12-standard_12.2-1_amd64": TemplateGids(44, 106, "tteck/Proxmox tdarr-install.sh; idmapper#7"),
+    # community-scripts/ProxmoxVE#10837 log: "debian-13-standard_13.1-2 ... (video:44, render:992)";
+    # ProxmoxVE#7886: "in Trixie the GID has changed to 992".
+    "debian-13-standard_13.1-1_amd64": TemplateGids(44, 992, "community-scripts#7886"),
+    "debian-13-standard_13.1-2_amd64": TemplateGids(44, 992, "community-scripts#10837, #7886"),
+    # tteck/Proxmox#2523 ("104 is the GID of ssl-cert"); jellyfin/plex install scripts map render:x:108.
+    "ubuntu-22.04-standard_22.04-1_amd64": TemplateGids(44, 108, "tteck/Proxmox#2523; jellyfin-install.sh"),
+    # community-scripts/ProxmoxVE#6728 ("render inside of the container is actually 993") and #5408.
+    "ubuntu-24.04-standard_24.04-2_amd64": TemplateGids(44, 993, "community-scripts#6728, #5408"),
+}
+
+# Predicted by an emulation of Proxmox's template build, never observed: offered as a hint
+# in error messages, never used silently.
+PREDICTED_TEMPLATE_GIDS: dict[str, TemplateGids] = {
+    "debian-12-standard_12.7-1_amd64": TemplateGids(44, 104, "emulated DAB build (unverified)"),
+    "debian-12-standard_12.12-1_amd64": TemplateGids(44, 104, "emulated DAB build (unverified)"),
+    "ubuntu-25.04-standard_25.04-1_amd64": TemplateGids(44, 992, "emulated DAB build (unverified)"),
+    "ubuntu-26.04-standard_26.04-1_amd64": TemplateGids(44, 991, "emulated DAB build (unverified)"),
+}
+
+# Fedora >= 35 fixes the numbers at build time (systemd.spec -Dvideo-gid=39 -Drender-gid=105).
+_FEDORA = re.compile(r"^fedora-(\d+)-")
+FEDORA_GIDS = TemplateGids(39, 105, "Fedora systemd.spec -Drender-gid=105 (fixed since Fedora 35)")
+
+
+def template_key(file_name: str) -> str:
+    """`local:vztmpl/ubuntu-24.04-standard_24.04-2_amd64.tar.zst` -> `ubuntu-24.04-standard_24.04-2_amd64`."""
+    base = file_name.rsplit("/", 1)[-1].rsplit(":", 1)[-1]
+    return _COMPRESSION_SUFFIX.sub("", base)
+
+
+def known_gids(file_name: str) -> TemplateGids | None:
+    """GIDs from the table of observed templates, or None when the build is not known."""
+    key = template_key(file_name)
+    if key in STOCK_TEMPLATE_GIDS:
+        return STOCK_TEMPLATE_GIDS[key]
+    fedora = _FEDORA.match(key)
+    if fedora and int(fedora.group(1)) >= 35:
+        return FEDORA_GIDS
+    return None
+
+
+def predicted_gids(file_name: str) -> TemplateGids | None:
+    return PREDICTED_TEMPLATE_GIDS.get(template_key(file_name))
+
+
+def parse_group_file(text: str, source: str = "/etc/group") -> TemplateGids:
+    """`video` and `render` GIDs from the text of an /etc/group file."""
+    found: dict[str, int] = {}
+    for line in text.splitlines():
+        fields = line.split(":")
+        if len(fields) >= 3 and fields[0] in ("video", "render") and fields[2].isdigit():
+            if fields[0] in found and found[fields[0]] != int(fields[2]):
+                raise ValidationError(f"{source} defines group {fields[0]} twice ({found[fields[0]]} and {fields[2]})")
+            found[fields[0]] = int(fields[2])
+    return TemplateGids(found.get("video"), found.get("render"), source)
+
+
+def read_template_gids(path: str | Path) -> TemplateGids:
+    """Read /etc/group out of a template tarball (.tar, .tar.gz, .tar.xz; .tar.zst with `zstandard`).
+
+    Streams the archive and stops at the member, which comes early in Proxmox templates.
+    """
+    path = Path(path)
+    with path.open("rb") as raw:
+        if path.name.endswith(".zst"):
+            try:
+                import zstandard  # type: ignore[import-not-found]
+            except ImportError:
+                raise ValidationError(
+                    f"{path.name} is zstd-compressed; install the 'zstandard' package to read its "
+                    "/etc/group, or pass render_gid=/video_gid= explicitly"
+                ) from None
+            stream: io.RawIOBase | io.BufferedIOBase = zstandard.ZstdDecompressor().stream_reader(raw)
+            archive = tarfile.open(fileobj=stream, mode="r|")
+        else:
+            archive = tarfile.open(fileobj=raw, mode="r|*")
+        with archive:
+            for member in archive:
+                if member.name in ("./etc/group", "etc/group") and member.isfile():
+                    data = archive.extractfile(member)
+                    assert data is not None
+                    return parse_group_file(data.read().decode("utf-8", "replace"), f"{path.name}:/etc/group")
+    raise ValidationError(f"{path} has no ./etc/group member; is it an LXC template?")

@@ -1,0 +1,34 @@
+"""Seed 1: an Intel UHD 630 (card0 + renderD128) for Jellyfin in an unprivileged container.
+
+The idmap is the seed's: container video 44 -> host 44, container render 106 ->
+host render 108.  It needs `root:44:1` and `root:108:1` in the node's
+/etc/subgid (the stack outputs them).  devN alone would need no idmap; the
+seed's map is kept so bind mounts made by hand keep working.
+"""
+
+from cdktf import TerraformStack
+from constructs import Construct
+
+from pve_gpu_lxc import GpuContainer, IdMap, IntelGpu, Network, ProxmoxProvider, Template
+
+
+class IntelJellyfinStack(TerraformStack):
+    def __init__(self, scope: Construct, name: str) -> None:
+        super().__init__(scope, name)
+        ProxmoxProvider(self, "proxmox")
+        GpuContainer(
+            self,
+            "jellyfin",
+            node_name="pve",
+            vm_id=210,
+            hostname="jellyfin",
+            # debian-12-standard 12.2-1 has render = 106 inside, as in the seed.
+            template=Template.existing("local:vztmpl/debian-12-standard_12.2-1_amd64.tar.zst"),
+            gpus=[IntelGpu(card=0, render=128)],
+            idmap=IdMap.passthrough(gids={44: 44, 106: 108}),
+            cores=4,
+            memory_mib=4096,
+            network=Network(bridge="vmbr0", ipv4="dhcp"),
+            tags=["gpu", "media"],
+            description="Jellyfin with Intel Quick Sync (UHD 630)",
+        )

@@ -1,0 +1,33 @@
+"""Seed 2: an NVIDIA RTX 5090 for an Ollama-style container on Ubuntu 24.04.
+
+Driver 575.64.03 is pinned: the container's userspace must match the host's
+kernel module exactly, and the generated pre-start hook refuses to start the
+container when the host runs another version.  It also creates the on-demand
+control nodes (nvidia-modprobe) that devN needs after a host reboot.
+"""
+
+from cdktf import TerraformStack
+from constructs import Construct
+
+from pve_gpu_lxc import Disk, GpuContainer, Network, NvidiaGpu, ProxmoxProvider, Template
+
+
+class NvidiaOllamaStack(TerraformStack):
+    def __init__(self, scope: Construct, name: str) -> None:
+        super().__init__(scope, name)
+        ProxmoxProvider(self, "proxmox")
+        GpuContainer(
+            self,
+            "ollama",
+            node_name="pve",
+            vm_id=220,
+            hostname="ollama",
+            template=Template.existing("local:vztmpl/ubuntu-24.04-standard_24.04-2_amd64.tar.zst"),
+            gpus=[NvidiaGpu(index=0, driver_version="575.64.03")],
+            cores=8,
+            memory_mib=16384,
+            disk=Disk(datastore_id="local-lvm", size_gib=64),
+            network=Network(bridge="vmbr0", ipv4="dhcp"),
+            tags=["gpu", "llm"],
+            description="Ollama on an RTX 5090 (NVIDIA 575.64.03)",
+        )
