@@ -8,7 +8,6 @@ when the template is downloaded.  No arithmetic here.
 
 from __future__ import annotations
 
-import weakref
 from typing import Any
 
 import jsii
@@ -38,8 +37,9 @@ from .model import ContainerModel, build_model
 from .props import GpuContainerProps
 from .provider import ProxmoxProvider
 
-# (node, vm_id) -> construct path, per app: a VMID is unique on a node.
-_VMIDS: "weakref.WeakKeyDictionary[Any, dict[tuple[str, int], str]]" = weakref.WeakKeyDictionary()
+# app -> {(node, vm_id): construct path}: a VMID is unique on a node.  Keyed by the jsii
+# object reference, because jsii hands out a new Python proxy for the root on every access.
+_VMIDS: dict[str, dict[tuple[str, int], str]] = {}
 
 
 class GpuContainer(Construct):
@@ -175,7 +175,7 @@ def _ip_config(p: GpuContainerProps) -> ContainerInitializationIpConfig:
 
 
 def _claim_vm_id(scope: Construct, node_name: str, vm_id: int, path: str) -> None:
-    claims = _VMIDS.setdefault(scope.node.root, {})
+    claims = _VMIDS.setdefault(scope.node.root.__jsii_ref__.ref, {})
     other = claims.get((node_name, vm_id))
     if other is not None:
         raise ValidationError(
@@ -194,7 +194,7 @@ class _ProviderCheck:
 
     def validate(self) -> list[str]:
         c = self._container
-        prefix = f"GpuContainer '{c.node.path}': "
+        prefix = "GpuContainer: "  # cdktf prefixes the construct path
         provider = ProxmoxProvider.of(c)
         if provider is None:
             return [prefix + "its stack has no ProxmoxProvider; add ProxmoxProvider(stack, 'proxmox')"]

@@ -1,0 +1,169 @@
+"""Hookscript text: structure, quoting (a security boundary), and behaviour when run."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from pve_gpu_lxc import Hooks, ValidationError
+from pve_gpu_lxc.hookscript import HookCommand, NvidiaGuard, render_hookscript
+
+NODES = ("/dev/nvidia0", "/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia-uvm-tools")
+GUARD = NvidiaGuard("575.64.03", (0,), False, NODES)
+PROPRIETARY = "NVRM version: NVIDIA UNIX x86_64 Kernel Module  {v}  Wed Jun 25 18:23:59 UTC 2025\nGCC version:  gcc version 12.2.0\n"
+OPEN = "NVRM version: NVIDIA UNIX Open Kernel Module for x86_64  {v}  Release Build  (dvs-builder@U16-I3-B03-4-3)\n"
+
+
+def run_hook(script: str, tmp_path: Path, phase: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    path = tmp_path / "hook.sh"
+    path.write_text(script)
+    path.chmod(0o700)
+    full_env = {"PATH": f"{tmp_path / 'bin'}:/usr/bin:/bin", "PVE_GPU_LXC_SYSROOT": str(tmp_path / "root"), **(env or {})}
+    return subprocess.run([str(path), "220", phase], capture_output=True, text=True, env=full_env, cwd=tmp_path, timeout=30)
+
+
+def fake_host(tmp_path: Path, version: str | None, nodes: tuple[str, ...] = NODES, fmt: str = PROPRIETARY) -> None:
+    """A sysroot with /proc/driver/nvidia/version and stand-in char devices (1:3, like /dev/null)."""
+    root = tmp_path / "root"
+    if version is not None:
+        (root / "proc/driver/nvidia").mkdir(parents=True)
+        (root / "proc/driver/nvidia/version").write_text(fmt.format(v=version))
+    for node in nodes:
+        target = root / node.lstrip("/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.mknod(target, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+
+
+def fake_modprobe(tmp_path: Path, creates: tuple[str, ...] = ()) -> Path:
+    """An nvidia-modprobe that logs its argv and creates nodes in the sysroot."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    log = tmp_path / "modprobe.log"
+    script = "#!/bin/sh\necho \"$@\" >> " + str(log) + "\n"
+    for node in creates:
+        script += f'mknod "$PVE_GPU_LXC_SYSROOT{node}" c 1 3\n'
+    (bin_dir / "nvidia-modprobe").write_text(script)
+    (bin_dir / "nvidia-modprobe").chmod(0o755)
+    return log
+
+
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="mknod of character devices needs root")
+
+
+def test_script_is_valid_posix_sh(tmp_path: Path) -> None:
+    script = render_hookscript(vmid=220, hostname="ollama", nvidia=GUARD, commands=Hooks(post_stop=[["/bin/true"]]).commands)
+    (tmp_path / "h.sh").write_text(script)
+    subprocess.run(["sh", "-n", str(tmp_path / "h.sh")], check=True)
+    assert script.startswith("#!/bin/sh\n")
+    assert "require_nvidia_driver 575.64.03" in script
+    assert "nvidia-modprobe -u -c0" in script
+
+
+def test_rendering_is_deterministic() -> None:
+    a = render_hookscript(vmid=220, hostname="ollama", nvidia=GUARD)
+    assert a == render_hookscript(vmid=220, hostname="ollama", nvidia=GUARD)
+
+
+@needs_root
+def test_pre_start_passes_when_driver_matches(tmp_path: Path) -> None:
+    fake_host(tmp_path, "575.64.03")
+    log = fake_modprobe(tmp_path)
+    result = run_hook(render_hookscript(vmid=220, hostname="ollama", nvidia=GUARD), tmp_path, "pre-start")
+    assert result.returncode == 0, result.stderr
+    assert log.read_text() == "-u -c0\n"
+
+
+@needs_root
+def test_pre_start_accepts_the_open_kernel_module_format(tmp_path: Path) -> None:
+    fake_host(tmp_path, "575.64.03", fmt=OPEN)
+    result = run_hook(render_hookscript(vmid=220, hostname="ollama", nvidia=GUARD), tmp_path, "pre-start")
+    assert result.returncode == 0, result.stderr
+
+
+@needs_root
+def test_pre_start_refuses_a_different_driver(tmp_path: Path) -> None:
+    fake_host(tmp_path, "575.64.05")
+    result = run_hook(render_hookscript(vmid=220, hostname="ollama", nvidia=GUARD), tmp_path, "pre-start")
+    assert result.returncode == 1
+    assert result.stderr.startswith(
+        "pve-gpu-lxc hook (CT 220, pre-start): host NVIDIA driver is 575.64.05 but this container is pinned to 575.64.03;"
+    )
+
+
+def test_pre_start_refuses_without_the_module(tmp_path: Path) -> None:
+    result = run_hook(render_hookscript(vmid=220, hostname="ollama", nvidia=GUARD), tmp_path, "pre-start")
+    assert result.returncode == 1
+    assert "the NVIDIA kernel module is not loaded" in result.stderr
+    assert "pinned to driver 575.64.03" in result.stderr
+
+
+@needs_root
+def test_pre_start_creates_missing_control_nodes(tmp_path: Path) -> None:
+    fake_host(tmp_path, "575.64.03", nodes=("/dev/nvidia0",))
+    log = fake_modprobe(tmp_path, creates=("/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia-uvm-tools"))
+    result = run_hook(render_hookscript(vmid=220, hostname="ollama", nvidia=GUARD), tmp_path, "pre-start")
+    assert result.returncode == 0, result.stderr
+    assert log.exists()
+
+
+@needs_root
+def test_pre_start_names_nodes_still_missing(tmp_path: Path) -> None:
+    fake_host(tmp_path, "575.64.03", nodes=("/dev/nvidia0", "/dev/nvidiactl"))
+    result = run_hook(render_hookscript(vmid=220, hostname="ollama", nvidia=GUARD), tmp_path, "pre-start")
+    assert result.returncode == 1
+    assert "device node(s) /dev/nvidia-uvm /dev/nvidia-uvm-tools missing on the host" in result.stderr
+
+
+def test_other_phases_and_unknown_phases_succeed(tmp_path: Path) -> None:
+    script = render_hookscript(vmid=220, hostname="ollama", nvidia=GUARD)
+    for phase in ("post-start", "pre-stop", "post-stop", "some-future-phase"):
+        assert run_hook(script, tmp_path, phase).returncode == 0
+
+
+HOSTILE = ["$(touch {m})", "`touch {m}`", "; touch {m}", "' ; touch {m}; '", "${{IFS}}touch${{IFS}}{m}", "\"$(touch {m})\"", "a\nb"]
+
+
+def test_user_arguments_are_data_not_code(tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    args = [h.format(m=marker) for h in HOSTILE]
+    out = tmp_path / "args.txt"
+    # printf writes each argument on its own line: what arrives must be exactly what was given.
+    commands = Hooks(post_start=[["/usr/bin/printf", "%s\\n"] + args], pre_stop=[["/bin/sh", "-c", f"cp /dev/null {out}"]]).commands
+    script = render_hookscript(vmid=220, hostname="ollama", commands=commands)
+    result = run_hook(script, tmp_path, "post-start")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "".join(a + "\n" for a in args)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize(
+    ("hooks", "message"),
+    [
+        (dict(pre_start=[["nvidia-smi"]]), "pre-start hook program 'nvidia-smi' must be an absolute path"),
+        (dict(pre_start=[["/usr/bin/foo;reboot"]]), "pre-start hook program '/usr/bin/foo;reboot' must be an absolute path"),
+        (dict(post_stop=["/bin/true"]), "post-stop hook command '/bin/true' must be a non-empty list of strings"),
+        (dict(pre_stop="/bin/true"), "Hooks(pre_stop=...) takes a list of argv lists, got the string '/bin/true'"),
+        (dict(post_start=[[]]), "post-start hook command () must be a non-empty list of strings"),
+        (dict(post_start=[["/bin/echo", "a\x00b"]]), "post-start hook argument 'a\\x00b' contains control characters"),
+    ],
+)
+def test_hooks_reject(hooks: dict, message: str) -> None:
+    with pytest.raises(ValidationError) as err:
+        Hooks(**hooks)
+    assert str(err.value).startswith(message)
+
+
+def test_unknown_phase() -> None:
+    with pytest.raises(ValidationError, match="hook phase 'boot' is not one of pre-start, post-start, pre-stop, post-stop"):
+        HookCommand("boot", ("/bin/true",))  # type: ignore[arg-type]
+
+
+def test_failing_user_command_stops_the_start(tmp_path: Path) -> None:
+    script = render_hookscript(vmid=220, hostname="ollama", commands=Hooks(pre_start=[["/bin/false"]]).commands)
+    result = run_hook(script, tmp_path, "pre-start")
+    assert result.returncode == 1
+    assert "command failed: /bin/false" in result.stderr

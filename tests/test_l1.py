@@ -1,0 +1,58 @@
+"""The L1 layer is derived from the schema, and the schema checker catches what it must."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from pve_gpu_lxc.l1 import codegen, generated
+from pve_gpu_lxc.l1.schema import check_resource, check_synthesized, resource_block
+
+
+def test_generated_module_is_up_to_date() -> None:
+    assert codegen.TARGET.read_text() == codegen.generate(), "run: python -m pve_gpu_lxc.l1.codegen"
+
+
+def test_every_settable_container_attribute_and_block_is_typed() -> None:
+    block = resource_block("proxmox_virtual_environment_container")
+    import inspect
+
+    params = set(inspect.signature(generated.VirtualEnvironmentContainer.__init__).parameters)
+    settable = {n for n, a in block["attributes"].items() if a.get("optional") or a.get("required")} - {"id"}
+    assert settable | set(block["block_types"]) <= params
+    passthrough = {f.name for f in dataclasses.fields(generated.ContainerDevicePassthrough)}
+    assert passthrough == set(block["block_types"]["device_passthrough"]["block"]["attributes"])
+
+
+CT = "proxmox_virtual_environment_container"
+
+
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        ({"node_name": "pve", "gpu": True}, f"{CT}.x.gpu: unknown attribute or block"),
+        ({"node_name": "pve", "vm_id": "two hundred"}, f"{CT}.x.vm_id: expected number, got str 'two hundred'"),
+        ({"node_name": "pve", "started": "yes"}, f"{CT}.x.started: expected bool, got str 'yes'"),
+        ({"vm_id": 200}, f"{CT}.x.node_name: required attribute is missing"),
+        ({"node_name": "pve", "device_passthrough": [{"gid": 5}]}, f"{CT}.x.device_passthrough[0].path: required attribute is missing"),
+        ({"node_name": "pve", "device_passthrough": [{"path": f"/dev/x{i}"} for i in range(129)]}, f"{CT}.x.device_passthrough: 129 blocks, at most 128 allowed"),
+        ({"node_name": "pve", "cpu": [{"cores": 1}, {"cores": 2}]}, f"{CT}.x.cpu: 2 blocks, at most 1 allowed"),
+        ({"node_name": "pve", "ipv4": {"eth0": "1.2.3.4"}}, f"{CT}.x.ipv4: attribute is computed by the provider and cannot be set"),
+        ({"node_name": "pve", "tags": "gpu"}, f"{CT}.x.tags: expected list, got str 'gpu'"),
+        ({"node_name": "pve", "idmap": [{"type": "gid", "container_id": 0, "host_id": 1}]}, f"{CT}.x.idmap[0].size: required attribute is missing"),
+    ],
+)
+def test_checker_reports(body: dict, error: str) -> None:
+    errors = check_resource(CT, "x", body)
+    assert any(e.startswith(error) for e in errors), errors
+
+
+def test_checker_accepts_references_and_meta_arguments() -> None:
+    body = {"node_name": "pve", "vm_id": "${var.id}", "depends_on": ["x.y"], "//": {}, "hook_script_file_id": "${a.b.id}"}
+    assert check_resource(CT, "x", body) == []
+
+
+def test_checker_rejects_unknown_resource_types() -> None:
+    errors = check_synthesized({"resource": {"proxmox_virtual_environment_lxc": {"x": {}}}})
+    assert errors == ["proxmox_virtual_environment_lxc: resource type not in bpg/proxmox 0.111.1 schema"]

@@ -1,0 +1,25 @@
+"""The `constructs/` folder is a source root, never a package that shadows the constructs library."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_constructs_folder_is_not_a_package() -> None:
+    assert not (ROOT / "constructs" / "__init__.py").exists(), "constructs/__init__.py would break `import cdktf`"
+
+
+def test_imports_resolve_to_the_right_places_from_the_repo_root() -> None:
+    code = (
+        "import cdktf, constructs, pve_gpu_lxc, pathlib;"
+        "print(pathlib.Path(constructs.__file__).parent.parent.name);"
+        "print(pathlib.Path(pve_gpu_lxc.__file__).parent.parent.name)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                            env={"JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20", "PATH": "/usr/bin:/bin"})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["site-packages", "constructs"]
