@@ -31,7 +31,7 @@ class TemplateGids:
     source: str = ""
 
 
-# Exact template builds -> GIDs.  Sources (see template-gids notes in docs/templates.md):
+# Exact template builds -> GIDs, with the sources (also in docs/templates.md):
 STOCK_TEMPLATE_GIDS: dict[str, TemplateGids] = {
     # tteck/Proxmox tdarr/scrypted/channels install scripts swap `render:x:106` (debian 12,
     # 2024-02); ddimick/proxmox-lxc-idmapper#7: "getent group render ... 106 on LXC".
