@@ -47,7 +47,7 @@ def test_nvidia_options_add_modeset_and_cap_files_never_the_folder() -> None:
     assert "/dev/nvidia-caps" not in paths
 
 
-@pytest.mark.parametrize("version", ["", "latest", "575", "575.64.03 ", "575.64.03; reboot", None])
+@pytest.mark.parametrize("version", ["", "latest", "575", "575.64.03 ", "575.64.03; reboot", 575.64])
 def test_nvidia_requires_a_pinned_version(version) -> None:
     with pytest.raises(ValidationError) as err:
         NvidiaGpu(driver_version=version)
@@ -57,9 +57,14 @@ def test_nvidia_requires_a_pinned_version(version) -> None:
     )
 
 
-def test_nvidia_without_version_is_a_type_error() -> None:
-    with pytest.raises(TypeError, match="driver_version"):
-        NvidiaGpu()  # type: ignore[call-arg]
+def test_nvidia_without_version_is_refused_with_the_fix() -> None:
+    with pytest.raises(ValidationError) as err:
+        NvidiaGpu()
+    assert str(err.value) == (
+        "NvidiaGpu(index=0): driver_version is required; pin the host's exact version as printed in "
+        "/proc/driver/nvidia/version (e.g. driver_version='575.64.03'): the container's NVIDIA libraries must "
+        "match the host kernel module exactly"
+    )
 
 
 @pytest.mark.parametrize(

@@ -57,9 +57,13 @@ def test_download_refusals(kwargs: dict, message: str) -> None:
     assert str(err.value) == message
 
 
-def test_download_without_checksum_is_a_type_error() -> None:
-    with pytest.raises(TypeError, match="checksum"):
-        Template.download(url=URL)  # type: ignore[call-arg]
+def test_download_without_checksum_is_refused() -> None:
+    with pytest.raises(ValidationError) as err:
+        Template.download(url=URL, checksum_algorithm="sha512")
+    assert str(err.value) == (
+        "Template.download: checksum is required for debian-13-standard_13.1-2_amd64.tar.zst; give the file's "
+        "sha512 digest (e.g. from the distributor's SHA512SUMS), so Proxmox verifies what it downloads"
+    )
 
 
 def test_existing_rejects_non_template_volume() -> None:

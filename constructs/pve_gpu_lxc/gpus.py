@@ -109,7 +109,7 @@ class NvidiaGpu:
       nodes (`nvidia-modprobe`) so devN does not fail after a host reboot.
     """
 
-    driver_version: str
+    driver_version: str | None = None
     index: int = 0
     uvm_tools: bool = True
     modeset: bool = False
@@ -118,6 +118,12 @@ class NvidiaGpu:
 
     def __post_init__(self) -> None:
         where = f"NvidiaGpu(index={self.index!r})"
+        if self.driver_version is None:
+            raise ValidationError(
+                f"{where}: driver_version is required; pin the host's exact version as printed in "
+                "/proc/driver/nvidia/version (e.g. driver_version='575.64.03'): the container's NVIDIA "
+                "libraries must match the host kernel module exactly"
+            )
         if not isinstance(self.driver_version, str) or not _DRIVER_VERSION.match(self.driver_version):
             raise ValidationError(
                 f"{where}: driver_version {self.driver_version!r} is not a driver version; pin the host's "
@@ -152,7 +158,7 @@ class NvidiaGpu:
 
 def nvidia_driver_version(gpus: Iterable[object]) -> str | None:
     """The one driver version all NvidiaGpu presets of a container pin (None without NVIDIA)."""
-    versions = sorted({g.driver_version for g in gpus if isinstance(g, NvidiaGpu)})
+    versions = sorted({str(g.driver_version) for g in gpus if isinstance(g, NvidiaGpu)})
     if len(versions) > 1:
         raise ValidationError(
             f"NVIDIA GPUs pin different driver versions {', '.join(versions)}; one host runs one "

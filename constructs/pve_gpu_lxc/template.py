@@ -78,7 +78,7 @@ class Template:
     def download(
         *,
         url: str,
-        checksum: str,
+        checksum: str | None = None,
         checksum_algorithm: str = "sha256",
         datastore_id: str = "local",
         render_gid: int | None = None,
@@ -99,6 +99,12 @@ class Template:
                 f"{', '.join(CHECKSUM_LENGTHS)}"
             )
         length = CHECKSUM_LENGTHS[checksum_algorithm]
+        if checksum is None:
+            raise ValidationError(
+                f"Template.download: checksum is required for {match.group(1)}; give the file's "
+                f"{checksum_algorithm} digest (e.g. from the distributor's {checksum_algorithm.upper()}SUMS), "
+                "so Proxmox verifies what it downloads"
+            )
         if not isinstance(checksum, str) or not re.fullmatch(f"[0-9a-fA-F]{{{length}}}", checksum):
             raise ValidationError(
                 f"Template.download: checksum {checksum!r} is not a {checksum_algorithm} hex digest "
