@@ -57,8 +57,22 @@ def escape_literal(text: str) -> str:
     return text.replace("${", "$${").replace("%{", "%%{")
 
 
-class BpgResource(TerraformResource):
-    """Base of the generated resource classes: holds the typed config and renders it."""
+class _TypedConfig:
+    """The typed configuration of a generated class, rendered by cdktf's synthesis callback."""
+
+    _config: dict[str, Any]
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The typed configuration as given (a copy)."""
+        return dict(self._config)
+
+    def _synthesize_attributes(self) -> dict[str, Any]:
+        return render_config(self._config)
+
+
+class BpgResource(_TypedConfig, TerraformResource):
+    """Base of the generated resource classes."""
 
     TF_TYPE: str = ""
 
@@ -72,16 +86,8 @@ class BpgResource(TerraformResource):
         )
         self._config = dict(config)
 
-    @property
-    def config(self) -> dict[str, Any]:
-        """The typed configuration as given (a copy)."""
-        return dict(self._config)
 
-    def _synthesize_attributes(self) -> dict[str, Any]:
-        return render_config(self._config)
-
-
-class BpgProvider(TerraformProvider):
+class BpgProvider(_TypedConfig, TerraformProvider):
     """Base of the generated provider class."""
 
     def __init__(self, scope: Construct, id: str, config: Mapping[str, Any], alias: str | None = None) -> None:
@@ -95,10 +101,3 @@ class BpgProvider(TerraformProvider):
         if alias is not None:
             self.alias = alias
         self._config = dict(config)
-
-    @property
-    def config(self) -> dict[str, Any]:
-        return dict(self._config)
-
-    def _synthesize_attributes(self) -> dict[str, Any]:
-        return render_config(self._config)

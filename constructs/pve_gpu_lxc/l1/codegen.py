@@ -95,54 +95,47 @@ class _Generator:
             n for n, a in block.get("attributes", {}).items() if a.get("computed")
         )
         lines = [f"class {cls}({base}):", _doc(block.get("description", "") or f"`{tf_type}`", "    "), ""]
+        # Resources take Terraform's meta-arguments; the provider takes an alias.
+        meta = {"BpgResource": RESOURCE_META, "BpgProvider": ("alias",)}[base]
         if base == "BpgResource":
-            lines.append(f"    TF_TYPE = {tf_type!r}")
-            meta = "".join(f"        {m}: Any = None,\n" for m in RESOURCE_META)
-            lines += [
-                "",
-                "    def __init__(",
-                "        self,",
-                "        scope: Construct,",
-                "        id: str,",
-                "        *,",
-                *params,
-                meta.rstrip("\n"),
-                "    ) -> None:",
-                "        super().__init__(",
-                "            scope,",
-                "            id,",
-                "            {",
-                config.rstrip("\n"),
-                "            },",
-                *(f"            {m}={m}," for m in RESOURCE_META),
-                "        )",
-            ]
+            lines += [f"    TF_TYPE = {tf_type!r}", ""]
+        lines += [
+            "    def __init__(",
+            "        self,",
+            "        scope: Construct,",
+            "        id: str,",
+            "        *,",
+            *params,
+            *(f"        {m}: Any = None," for m in meta),
+            "    ) -> None:",
+            "        super().__init__(",
+            "            scope,",
+            "            id,",
+            "            {",
+            config.rstrip("\n"),
+            "            },",
+            *(f"            {m}={m}," for m in meta),
+            "        )",
+        ]
+        if base == "BpgResource":
             for name in computed:
-                kind = block["attributes"][name]["type"]
-                getter = {"string": "get_string_attribute", "number": "get_number_attribute", "bool": "get_boolean_attribute"}.get(
-                    kind if isinstance(kind, str) else "", "get_any_map_attribute" if isinstance(kind, list) and kind[0] == "map" else "get_list_attribute"
-                )
-                lines += ["", "    @property", f"    def {_safe(name)}_ref(self) -> Any:", f'        """Reference to the computed `{name}` (a token)."""', f"        return self.{getter}({name!r})"]
-        else:
-            lines += [
-                "    def __init__(",
-                "        self,",
-                "        scope: Construct,",
-                "        id: str,",
-                "        *,",
-                *params,
-                "        alias: Optional[str] = None,",
-                "    ) -> None:",
-                "        super().__init__(",
-                "            scope,",
-                "            id,",
-                "            {",
-                config.rstrip("\n"),
-                "            },",
-                "            alias=alias,",
-                "        )",
-            ]
+                lines += _reference_property(name, block["attributes"][name]["type"])
         self.classes.append("\n".join(lines))
+
+
+def _reference_property(name: str, tf_type: Any) -> list[str]:
+    """A `<name>_ref` property returning a token for a computed attribute."""
+    if isinstance(tf_type, list):
+        getter = "get_any_map_attribute" if tf_type[0] == "map" else "get_list_attribute"
+    else:
+        getter = {"string": "get_string_attribute", "number": "get_number_attribute", "bool": "get_boolean_attribute"}[tf_type]
+    return [
+        "",
+        "    @property",
+        f"    def {_safe(name)}_ref(self) -> Any:",
+        f'        """Reference to the computed `{name}` (a token)."""',
+        f"        return self.{getter}({name!r})",
+    ]
 
 
 def _safe(name: str) -> str:

@@ -94,7 +94,7 @@ class BpgProxmoxProvider(BpgProvider):
         tmp_dir: Optional[str] = None,
         username: Optional[str] = None,
         ssh: Optional[ProviderSsh] = None,
-        alias: Optional[str] = None,
+        alias: Any = None,
     ) -> None:
         super().__init__(
             scope,
