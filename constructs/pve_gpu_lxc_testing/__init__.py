@@ -1,0 +1,1 @@
+"""test infrastructure, not product"""
