@@ -4,12 +4,19 @@ The idmap is the seed's: container video 44 -> host 44, container render 106 ->
 host render 108.  It needs `root:44:1` and `root:108:1` in the node's
 /etc/subgid (the stack outputs them).  devN alone would need no idmap; the
 seed's map is kept so bind mounts made by hand keep working.
+
+The GPU is selected by PCI address through the node's recorded facts
+(facts/pve.json), so a renumbered card0/renderD128 shows up in review.
 """
+
+from pathlib import Path
 
 from cdktf import TerraformStack
 from constructs import Construct
 
-from pve_gpu_lxc import GpuContainer, IdMap, IntelGpu, Network, ProxmoxProvider, Template
+from pve_gpu_lxc import GpuContainer, HostFacts, IdMap, IntelGpu, Network, ProxmoxProvider, Template
+
+FACTS = Path(__file__).parent / "facts" / "pve.json"
 
 
 class IntelJellyfinStack(TerraformStack):
@@ -24,7 +31,8 @@ class IntelJellyfinStack(TerraformStack):
             hostname="jellyfin",
             # debian-12-standard 12.2-1 has render = 106 inside, as in the seed.
             template=Template.existing("local:vztmpl/debian-12-standard_12.2-1_amd64.tar.zst"),
-            gpus=[IntelGpu(card=0, render=128)],
+            host_facts=HostFacts.load(FACTS),
+            gpus=[IntelGpu(pci="0000:00:02.0")],  # UHD 630 -> card0 + renderD128 on this node
             idmap=IdMap.passthrough(gids={44: 44, 106: 108}),
             cores=4,
             memory_mib=4096,

@@ -3,13 +3,18 @@
 Driver 575.64.03 is pinned: the container's userspace must match the host's
 kernel module exactly, and the generated pre-start hook refuses to start the
 container when the host runs another version.  It also creates the on-demand
-control nodes (nvidia-modprobe) that devN needs after a host reboot.
+control nodes (nvidia-modprobe) that devN needs after a host reboot.  With the
+node's recorded facts, synthesis also fails when the node runs another driver.
 """
+
+from pathlib import Path
 
 from cdktf import TerraformStack
 from constructs import Construct
 
-from pve_gpu_lxc import Disk, GpuContainer, Network, NvidiaGpu, ProxmoxProvider, Template
+from pve_gpu_lxc import Disk, GpuContainer, HostFacts, Network, NvidiaGpu, ProxmoxProvider, Template
+
+FACTS = Path(__file__).parent / "facts" / "pve.json"
 
 
 class NvidiaOllamaStack(TerraformStack):
@@ -23,7 +28,8 @@ class NvidiaOllamaStack(TerraformStack):
             vm_id=220,
             hostname="ollama",
             template=Template.existing("local:vztmpl/ubuntu-24.04-standard_24.04-2_amd64.tar.zst"),
-            gpus=[NvidiaGpu(index=0, driver_version="575.64.03")],
+            host_facts=HostFacts.load(FACTS),
+            gpus=[NvidiaGpu(pci="0000:01:00.0", driver_version="575.64.03")],  # RTX 5090 -> /dev/nvidia0
             cores=8,
             memory_mib=16384,
             disk=Disk(datastore_id="local-lvm", size_gib=64),

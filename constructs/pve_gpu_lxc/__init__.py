@@ -1,6 +1,7 @@
 """Typed CDKTF constructs for GPU-enabled Proxmox LXC containers (bpg/proxmox).
 
-Pure model (no cdktf): IdMap, Device, IntelGpu/AmdGpu/NvidiaGpu, Hooks, TemplateGids.
+Pure model (no cdktf): IdMap, Device, IntelGpu/AmdGpu/NvidiaGpu, Hooks, TemplateGids,
+HostFacts (recorded node facts), NvidiaImage (distrobuilder definitions).
 Constructs: GpuContainer, Template, ProxmoxProvider, HookScript.
 """
 
@@ -10,7 +11,9 @@ from .errors import ValidationError
 from .gpus import AmdGpu, IntelGpu, NvidiaGpu
 from .hooks import HookScript
 from .hookscript import Hooks
+from .hostfacts import HostFacts
 from .idmap import IdMap, IdMapEntry
+from .image import NvidiaImage
 from .model import ContainerModel, build_model
 from .props import Disk, Features, GpuContainerProps, Network
 from .provider import ProxmoxProvider, ProxmoxSsh
@@ -27,10 +30,12 @@ __all__ = [
     "GpuContainerProps",
     "HookScript",
     "Hooks",
+    "HostFacts",
     "IdMap",
     "IdMapEntry",
     "IntelGpu",
     "Network",
+    "NvidiaImage",
     "NvidiaGpu",
     "ProxmoxProvider",
     "ProxmoxSsh",

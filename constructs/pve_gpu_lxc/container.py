@@ -8,6 +8,7 @@ when the template is downloaded.  No arithmetic here.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import jsii
@@ -16,7 +17,10 @@ from constructs import Construct, IValidation
 
 from .auth import root_pam_problem, ssh_problem
 from .errors import ValidationError, in_construct
+from .gpus import nvidia_driver_version, resolve_gpus
 from .hooks import HookScript
+from .hostfacts import HostFacts
+from .idmap import IdMap
 from .l1.base import escape_literal
 from .l1.generated import (
     ContainerCpu,
@@ -39,7 +43,12 @@ from .provider import ProxmoxProvider
 
 # app -> {(node, vm_id): construct path}: a VMID is unique on a node.  Keyed by the jsii
 # object reference, because jsii hands out a new Python proxy for the root on every access.
-_VMIDS: dict[str, dict[tuple[str, int], str]] = {}
+_VMIDS: dict[str, dict[tuple[str, int], tuple[Construct, str]]] = {}
+# Caches keyed by jsii refs, to save jsii round trips (each ~0.5 ms; see docs/benchmarks.md):
+# a scope's app never changes, and a stack's first ProxmoxProvider child, once there, stays first.
+_ROOT_REFS: dict[str, str] = {}
+_PROVIDERS: dict[str, ProxmoxProvider] = {}
+_NO_PROVIDER_AT_BUILD: set[str] = set()  # scopes whose provider was missing when a container was built
 
 
 class GpuContainer(Construct):
@@ -52,21 +61,35 @@ class GpuContainer(Construct):
                      gpus=[IntelGpu()])
 
     The construct id names the Terraform resource: renaming it replaces the container.
+
+    host_facts: the node's recorded facts (`HostFacts.load("stacks/facts/pve.json")`).  With
+    them, GPUs can be selected by PCI address (`IntelGpu(pci="0000:00:02.0")`), and synthesis
+    fails when a device path is missing on the node or is not a char device, when the NVIDIA
+    driver differs from the host's, or when root's subuid/subgid do not allow the idmap.
     """
 
-    def __init__(self, scope: Construct, id: str, props: GpuContainerProps | None = None, **kwargs: Any) -> None:
-        path = f"{scope.node.path}/{id}".lstrip("/")
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        props: GpuContainerProps | None = None,
+        *,
+        host_facts: HostFacts | None = None,
+        **kwargs: Any,
+    ) -> None:
         try:
             if props is None:
                 props = GpuContainerProps(**kwargs)
             elif kwargs:
                 raise ValidationError(f"give props or keyword arguments, not both (got {sorted(kwargs)})")
+            props = _with_resolved_gpus(props, host_facts)
             model = build_model(props, props.template.gids(), props.template.file_name)
+            _check_fit(props, model, host_facts)
         except ValidationError as err:
-            raise in_construct("GpuContainer", path, err) from None
+            raise in_construct("GpuContainer", _path(scope, id), err) from None
         except TypeError as err:  # unknown or missing keyword arguments
-            raise ValidationError(f"GpuContainer '{path}': {err}".replace("GpuContainerProps.__init__()", "props")) from None
-        _claim_vm_id(scope, props.node_name, props.vm_id, path)
+            raise ValidationError(f"GpuContainer '{_path(scope, id)}': {err}".replace("GpuContainerProps.__init__()", "props")) from None
+        _claim_vm_id(scope, id, props.node_name, props.vm_id)
         super().__init__(scope, id)
         self.props = props
         self.model: ContainerModel = model
@@ -91,7 +114,9 @@ class GpuContainer(Construct):
                 value={"subuid": props.idmap.subuid_lines(), "subgid": props.idmap.subgid_lines()},
                 description=f"lines node {props.node_name} needs in /etc/subuid and /etc/subgid for CT {props.vm_id}",
             ).override_logical_id(f"{id}_host_subid_lines")
-        self.node.add_validation(_ProviderCheck(self))
+        check = _ProviderCheck(self, scope)
+        if not check.passes_now():  # else synth would call back into Python only to return []
+            self.node.add_validation(check)
 
     def _container_config(self, template_file_id: str) -> dict[str, Any]:
         p, model = self.props, self.model
@@ -150,6 +175,46 @@ class GpuContainer(Construct):
         return needs
 
 
+def _with_resolved_gpus(props: GpuContainerProps, facts: HostFacts | None) -> GpuContainerProps:
+    """GPU presets selected by PCI address or product id get their node numbers from the facts."""
+    if facts is not None and not isinstance(facts, HostFacts):
+        raise ValidationError(f"host_facts must be a HostFacts (HostFacts.load('stacks/facts/<node>.json')), got {facts!r}")
+    gpus = resolve_gpus(props.gpus, facts)
+    return props if gpus == tuple(props.gpus) else dataclasses.replace(props, gpus=gpus)
+
+
+def _check_fit(props: GpuContainerProps, model: ContainerModel, facts: HostFacts | None) -> None:
+    """The NVIDIA pin matches the template's built-in userspace and, with facts, the node."""
+    pinned = nvidia_driver_version(props.gpus)
+    built = getattr(props.template, "nvidia_driver", None)
+    if pinned is not None and built is not None and pinned != built:
+        raise ValidationError(
+            f"NvidiaGpu driver_version {pinned} differs from the NVIDIA userspace {built} built into template "
+            f"{props.template.file_name}; they must be equal (NVML 'Driver/library version mismatch'): use an "
+            f"image built for {pinned}, or pin {built} if the host runs it"
+        )
+    if facts is None:
+        return
+    idmap = props.idmap if props.idmap is not None else IdMap.default() if props.unprivileged else None
+    facts.verify_container(
+        node_name=props.node_name,
+        device_paths=[d.path for d in model.devices],
+        hook_creates=_hook_created_nodes(model),
+        nvidia_driver=pinned,
+        idmap=[(e.kind, e.host_id, e.size) for e in idmap.entries] if idmap is not None else (),
+    )
+
+
+def _hook_created_nodes(model: ContainerModel) -> tuple[str, ...]:
+    """Nodes the pre-start hook makes with `nvidia-modprobe -u -cN [-m]` before devN needs them."""
+    guard = model.nvidia
+    if guard is None or not guard.create_nodes:
+        return ()
+    nodes = ["/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia-uvm-tools"]
+    nodes += [f"/dev/nvidia{i}" for i in guard.gpu_indexes] + (["/dev/nvidia-modeset"] if guard.modeset else [])
+    return tuple(nodes)
+
+
 def _features(f: Any) -> ContainerFeatures | None:
     if not (f.nesting or f.keyctl or f.fuse or f.mknod or f.mount):
         return None
@@ -174,28 +239,55 @@ def _ip_config(p: GpuContainerProps) -> ContainerInitializationIpConfig:
     return ContainerInitializationIpConfig(ipv4=ContainerInitializationIpConfigIpv4(address=n.ipv4, gateway=n.gateway))
 
 
-def _claim_vm_id(scope: Construct, node_name: str, vm_id: int, path: str) -> None:
-    claims = _VMIDS.setdefault(scope.node.root.__jsii_ref__.ref, {})
+def _path(scope: Construct, id: str) -> str:
+    """The construct path of child `id` of `scope`, for messages (costs jsii calls: errors only)."""
+    return f"{scope.node.path}/{id}".lstrip("/")
+
+
+def _claim_vm_id(scope: Construct, id: str, node_name: str, vm_id: int) -> None:
+    scope_ref = scope.__jsii_ref__.ref
+    root_ref = _ROOT_REFS.get(scope_ref)
+    if root_ref is None:
+        root_ref = _ROOT_REFS[scope_ref] = scope.node.root.__jsii_ref__.ref
+    claims = _VMIDS.setdefault(root_ref, {})
     other = claims.get((node_name, vm_id))
     if other is not None:
         raise ValidationError(
-            f"GpuContainer '{path}': vm_id {vm_id} on node '{node_name}' is already used by GpuContainer "
-            f"'{other}'; each container on a node needs its own vm_id"
+            f"GpuContainer '{_path(scope, id)}': vm_id {vm_id} on node '{node_name}' is already used by "
+            f"GpuContainer '{_path(*other)}'; each container on a node needs its own vm_id"
         )
-    claims[(node_name, vm_id)] = path
+    claims[(node_name, vm_id)] = (scope, id)
 
 
 @jsii.implements(IValidation)
 class _ProviderCheck:
     """At synth: the stack's provider can do what this container needs (auth, SSH)."""
 
-    def __init__(self, container: GpuContainer) -> None:
+    def __init__(self, container: GpuContainer, scope: Construct) -> None:
         self._container = container
+        self._scope = scope
 
     def validate(self) -> list[str]:
+        return self._problems(_provider_of(self._scope))
+
+    def passes_now(self) -> bool:
+        """The stack's provider exists already and allows all this container needs.
+
+        Then the answer cannot change (the provider stays the stack's first; its auth and
+        ssh and the container's needs are fixed), so the check need not run at synth.
+        """
+        ref = self._scope.__jsii_ref__.ref
+        if ref in _NO_PROVIDER_AT_BUILD:  # look once per scope, not once per container
+            return False
+        provider = _provider_of(self._scope)
+        if provider is None:
+            _NO_PROVIDER_AT_BUILD.add(ref)
+            return False
+        return not self._problems(provider)
+
+    def _problems(self, provider: ProxmoxProvider | None) -> list[str]:
         c = self._container
         prefix = "GpuContainer: "  # cdktf prefixes the construct path
-        provider = ProxmoxProvider.of(c)
         if provider is None:
             return [prefix + "its stack has no ProxmoxProvider; add ProxmoxProvider(stack, 'proxmox')"]
         problems = [
@@ -203,3 +295,14 @@ class _ProviderCheck:
             ssh_problem(provider.ssh is not None, c.needs_ssh()),
         ]
         return [prefix + p for p in problems if p]
+
+
+def _provider_of(scope: Construct) -> ProxmoxProvider | None:
+    """`ProxmoxProvider.of(scope)`, listing the stack's children once per scope, not per container."""
+    ref = scope.__jsii_ref__.ref
+    provider = _PROVIDERS.get(ref)
+    if provider is None:
+        provider = ProxmoxProvider.of(scope)
+        if provider is not None:
+            _PROVIDERS[ref] = provider
+    return provider

@@ -7,13 +7,15 @@ at every start, which is what makes dynamic majors (nvidia-uvm, kfd) safe.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
-from typing import Iterable, Protocol
+from typing import Any, Iterable, Protocol
 
 from . import validation
 from .devices import Device
 from .errors import ValidationError
+from .hostfacts import VENDOR_LABELS, HostFacts, Vendor, normalize_pci
 
 NVIDIA_DEVICE_MODE = "0666"  # the NVIDIA driver's default node mode (NVreg_DeviceFileMode)
 _DRIVER_VERSION = re.compile(r"^\d+\.\d+(\.\d+)?$")
@@ -37,17 +39,28 @@ class IntelGpu:
     card: N of /dev/dri/cardN (owned by `video`), or None to pass only the render
       node (VA-API and compute need only render).
     render: N of /dev/dri/renderDN (owned by the container's `render` group).
+    pci, product_id: select the GPU through host facts instead (`GpuContainer(...,
+      host_facts=...)`): pci="0000:00:02.0", or the PCI device id (0x3e92).  The facts
+      give the canonical cardN/renderDN; `card=None` still means "render node only".
     """
 
     card: int | None = 0
     render: int = 128
     mode: str = "0660"
+    pci: str | None = None
+    product_id: int | None = None
 
     def __post_init__(self) -> None:
         _validate_drm(type(self).__name__, self.card, self.render, self.mode)
+        _validate_selector(self)
 
     def devices(self) -> tuple[Device, ...]:
+        _require_resolved(self)
         return _drm_devices(self.card, self.render, self.mode)
+
+    def resolve(self, facts: HostFacts) -> "IntelGpu":
+        """This preset with the node numbers the facts record for the selected GPU."""
+        return _resolve_drm(self, "intel", facts)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -62,13 +75,21 @@ class AmdGpu:
     render: int = 128
     rocm: bool = False
     mode: str = "0660"
+    pci: str | None = None
+    product_id: int | None = None
 
     def __post_init__(self) -> None:
         _validate_drm(type(self).__name__, self.card, self.render, self.mode)
         if not isinstance(self.rocm, bool):
             raise ValidationError(f"AmdGpu: rocm must be True or False, got {self.rocm!r}")
+        _validate_selector(self)
+
+    def resolve(self, facts: HostFacts) -> "AmdGpu":
+        """This preset with the node numbers the facts record for the selected GPU."""
+        return _resolve_drm(self, "amd", facts)
 
     def devices(self) -> tuple[Device, ...]:
+        _require_resolved(self)
         nodes = _drm_devices(self.card, self.render, self.mode)
         if self.rocm:
             nodes += (Device("/dev/kfd", group="render", mode=self.mode),)
@@ -115,6 +136,8 @@ class NvidiaGpu:
     modeset: bool = False
     caps: tuple[int, ...] = ()
     ensure_nodes: bool = True
+    pci: str | None = None
+    product_id: int | None = None
 
     def __post_init__(self) -> None:
         where = f"NvidiaGpu(index={self.index!r})"
@@ -135,6 +158,25 @@ class NvidiaGpu:
         for flag in ("uvm_tools", "modeset", "ensure_nodes"):
             if not isinstance(getattr(self, flag), bool):
                 raise ValidationError(f"{where}: {flag} must be True or False, got {getattr(self, flag)!r}")
+        _validate_selector(self)
+
+    def resolve(self, facts: HostFacts) -> "NvidiaGpu":
+        """This preset with `index` = the selected GPU's `Device Minor` from the facts."""
+        if self.pci is None and self.product_id is None:
+            minors = {g.nvidia_minor: g for g in facts.gpus() if g.nvidia_minor is not None}
+            if minors and self.index not in minors:
+                raise ValidationError(
+                    f"NvidiaGpu(index={self.index}): {facts.label} has no /dev/nvidia{self.index}. "
+                    f"{facts.describe_gpus()}. Select the GPU by pci='<address>'"
+                )
+            return self
+        gpu = facts.select_gpu("nvidia", pci=self.pci, product_id=self.product_id)
+        if gpu.nvidia_minor is None:
+            raise ValidationError(
+                f"NvidiaGpu(pci={gpu.pci!r}): {facts.label} has no 'Device Minor' for this GPU "
+                "(/proc/driver/nvidia/gpus/<pci>/information); give index= explicitly"
+            )
+        return dataclasses.replace(self, index=gpu.nvidia_minor, pci=None, product_id=None)
 
     def control_nodes(self) -> tuple[str, ...]:
         """Nodes shared by all NVIDIA GPUs and created on demand by userspace."""
@@ -146,6 +188,7 @@ class NvidiaGpu:
         return tuple(nodes)
 
     def devices(self) -> tuple[Device, ...]:
+        _require_resolved(self)
         paths = (f"/dev/nvidia{self.index}",) + self.control_nodes()
         nodes = [Device(p, gid=0, mode=NVIDIA_DEVICE_MODE) for p in paths]
         # nvidia-cap1 (MIG config) is root-only on the host; the others are world-readable.
@@ -165,3 +208,74 @@ def nvidia_driver_version(gpus: Iterable[object]) -> str | None:
             "kernel module, so pin the same version on every NvidiaGpu"
         )
     return versions[0] if versions else None
+
+
+# --------------------------------------------------------------------------- selection through host facts
+
+
+def _validate_selector(gpu: Any) -> None:
+    """Normalise `pci`; `product_id` is a 16-bit PCI device id; not both (pci names one GPU)."""
+    kind = type(gpu).__name__
+    if gpu.pci is not None:
+        object.__setattr__(gpu, "pci", normalize_pci(gpu.pci, f"{kind}: pci"))
+    if gpu.product_id is not None:
+        validation.require_int(gpu.product_id, f"{kind}: product_id", 0, 0xFFFF,
+                               "It is the PCI device id, e.g. 0x3e92 (lspci -nn shows [vendor:device])")
+    if gpu.pci is not None and gpu.product_id is not None:
+        raise ValidationError(f"{kind}: give pci= or product_id=, not both (pci already names one GPU)")
+
+
+def _require_resolved(gpu: Any) -> None:
+    if gpu.pci is not None or gpu.product_id is not None:
+        selector = f"pci={gpu.pci!r}" if gpu.pci is not None else f"product_id=0x{gpu.product_id:04x}"
+        raise ValidationError(
+            f"{type(gpu).__name__}({selector}) selects the GPU through host facts: pass "
+            "host_facts=HostFacts.load('stacks/facts/<node>.json') to GpuContainer (record them with "
+            "constructs/pve_gpu_lxc/data/collect-host-facts.sh), or give the node numbers (card=, render=, index=)"
+        )
+
+
+def _node_number(path: str | None, prefix: str) -> int | None:
+    return None if path is None else int(path.removeprefix(prefix))
+
+
+def _resolve_drm(gpu: Any, vendor: Vendor, facts: HostFacts) -> Any:
+    kind = type(gpu).__name__
+    if gpu.pci is None and gpu.product_id is None:
+        _check_drm_owner(gpu, vendor, facts)
+        return gpu
+    found = facts.select_gpu(vendor, pci=gpu.pci, product_id=gpu.product_id)
+    if found.render is None or (gpu.card is not None and found.card is None):
+        missing = "render" if found.render is None else "card"
+        raise ValidationError(
+            f"{kind}: {facts.label} records no {missing} node for {found.describe()}; "
+            + ("pass card=None to use the render node only" if missing == "card" else "re-record the facts")
+        )
+    return dataclasses.replace(
+        gpu, pci=None, product_id=None,
+        card=None if gpu.card is None else _node_number(found.card, "/dev/dri/card"),
+        render=_node_number(found.render, "/dev/dri/renderD"),
+    )
+
+
+def _check_drm_owner(gpu: Any, vendor: Vendor, facts: HostFacts) -> None:
+    """Plain numbers: refuse nodes the facts attribute to another vendor's GPU (indexes shift, gpu-facts §4)."""
+    wanted = {f"/dev/dri/renderD{gpu.render}"} | ({f"/dev/dri/card{gpu.card}"} if gpu.card is not None else set())
+    for found in facts.gpus():
+        if found.vendor in (None, vendor):
+            continue
+        clash = sorted(wanted & {found.card, found.render})
+        if clash:
+            mine = [g.pci for g in facts.gpus() if g.vendor == vendor]
+            hint = f"select it by pci={mine[0]!r}" if len(mine) == 1 else "select the GPU by pci='<address>'"
+            raise ValidationError(
+                f"{type(gpu).__name__}(card={gpu.card}, render={gpu.render}): {', '.join(clash)} on "
+                f"node {facts.hostname!r} belongs to {found.describe()}, not to a {VENDOR_LABELS[vendor]} GPU; {hint}"
+            )
+
+
+def resolve_gpus(gpus: Iterable[Any], facts: HostFacts | None) -> tuple[Any, ...]:
+    """Every preset with facts-selected numbers filled in (unchanged without facts)."""
+    if facts is None:
+        return tuple(gpus)
+    return tuple(g.resolve(facts) if callable(getattr(g, "resolve", None)) else g for g in gpus)

@@ -1,27 +1,34 @@
 """Template: the container's OS image, and the source of its render/video GIDs.
 
-A value object with static factories (`Template.existing`, `Template.download`);
-GpuContainer binds it to a node, which for a download emits one
-`proxmox_virtual_environment_download_file` per node and file, shared by every
-container of the stack that uses it.
+A value object with static factories (`Template.existing`, `Template.download`,
+`Template.upload`); GpuContainer binds it to a node, which for a download emits one
+`proxmox_virtual_environment_download_file` (for an upload one
+`proxmox_virtual_environment_file`) per node and file, shared by every container of
+the stack that uses it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from cdktf import TerraformStack
 from constructs import Construct
 
 from . import validation
 from .errors import ValidationError
-from .l1.generated import VirtualEnvironmentDownloadFile
+from .hostfacts import validate_driver_version
+from .l1.generated import FileSourceFile, VirtualEnvironmentDownloadFile, VirtualEnvironmentFile
 from .props import datastore_id as _datastore_id
 from .template_gids import TemplateGids, known_gids, read_template_gids, template_key
 
+if TYPE_CHECKING:
+    from .image import NvidiaImage
+
+_FILE_NAME = re.compile(r"^[A-Za-z0-9_.+-]+\.tar(\.(zst|xz|gz))?$")
 _VOLID = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]*:vztmpl/[A-Za-z0-9_.+-]+\.tar(\.(zst|xz|gz))?$")
 _URL = re.compile(r"^https?://[^\s'\"]+/([A-Za-z0-9_.+-]+\.tar(\.(zst|xz|gz))?)$")
 CHECKSUM_LENGTHS = {"md5": 32, "sha1": 40, "sha224": 56, "sha256": 64, "sha384": 96, "sha512": 128}
@@ -35,7 +42,7 @@ _OS_TYPES = {
 
 @dataclass(frozen=True, kw_only=True)
 class Template:
-    kind: Literal["existing", "download"]
+    kind: Literal["existing", "download", "upload"]
     file_name: str
     volid: str | None = None
     url: str | None = None
@@ -46,6 +53,8 @@ class Template:
     video_gid: int | None = None
     os_type: str | None = None
     template_file: str | None = None
+    source_file: str | None = None  # upload: local path of the built image
+    nvidia_driver: str | None = None  # NVIDIA userspace version built into the image
 
     @staticmethod
     def existing(
@@ -121,6 +130,63 @@ class Template:
             **_common(render_gid, video_gid, os_type, template_file),
         )
 
+    @staticmethod
+    def upload(
+        source_file: str | Path,
+        *,
+        checksum: str | None = None,
+        file_name: str | None = None,
+        datastore_id: str = "local",
+        image: "NvidiaImage | None" = None,
+        nvidia_driver: str | None = None,
+        render_gid: int | None = None,
+        video_gid: int | None = None,
+        os_type: str | None = None,
+    ) -> "Template":
+        """A locally built image (e.g. `python -m pve_gpu_lxc.image build`) uploaded as a vztmpl.
+
+        checksum: sha256 of source_file, verified by the provider; computed here when omitted
+          (the file must then exist at synth time).
+        image: the `NvidiaImage` it was built from: file name, render/video GIDs, OS type and
+          the NVIDIA driver version come from it, and GpuContainer refuses an NvidiaGpu pinned
+          to another version.  Without it, `nvidia_driver` records that version by hand.
+        """
+        from .image import NvidiaImage  # local: image generation is only needed for uploads
+
+        if image is not None and not isinstance(image, NvidiaImage):
+            raise ValidationError(f"Template.upload: image must be the NvidiaImage it was built from, got {image!r}")
+        source = str(source_file)
+        name = file_name or (image.template_file_name if image is not None else Path(source).name)
+        if not _FILE_NAME.match(name):
+            raise ValidationError(
+                f"Template.upload: file name {name!r} is not a container template name; it must end in "
+                ".tar.xz, .tar.zst or .tar.gz and use letters, digits and _ . + - (pass file_name=)"
+            )
+        if image is not None:
+            if nvidia_driver is not None and nvidia_driver != image.nvidia_driver:
+                raise ValidationError(
+                    f"Template.upload: nvidia_driver {nvidia_driver} differs from the image's {image.nvidia_driver}"
+                )
+            nvidia_driver = image.nvidia_driver
+            render_gid = image.render_gid if render_gid is None else render_gid
+            video_gid = image.video_gid if video_gid is None else video_gid
+            os_type = os_type or _OS_TYPES.get(image.distribution)
+        if nvidia_driver is not None:
+            validate_driver_version(nvidia_driver, "Template.upload nvidia_driver")
+        _datastore_id(datastore_id, "Template.upload datastore_id")
+        # an image built elsewhere: read render/video from its own /etc/group when it is here
+        unknown_gids = image is None and render_gid is None and video_gid is None
+        return Template(
+            kind="upload",
+            file_name=name,
+            source_file=source,
+            checksum=_upload_checksum(source, checksum),
+            checksum_algorithm="sha256",
+            datastore_id=datastore_id,
+            nvidia_driver=nvidia_driver,
+            **_common(render_gid, video_gid, os_type, source if unknown_gids and Path(source).is_file() else None),
+        )
+
     def gids(self) -> TemplateGids | None:
         """Explicit values first, then the local tarball, then the table of known builds."""
         base = read_template_gids(self.template_file) if self.template_file else known_gids(self.file_name)
@@ -146,6 +212,8 @@ class Template:
         stack = TerraformStack.of(scope)
         key = re.sub(r"[^A-Za-z0-9_-]", "_", f"template-{node_name}-{template_key(self.file_name)}")
         existing = stack.node.try_find_child(key)
+        if self.kind == "upload":
+            return self._bind_upload(stack, key, existing, node_name)
         if isinstance(existing, VirtualEnvironmentDownloadFile):
             config = existing.config
             if (config["url"], config["checksum"]) != (self.url, self.checksum):
@@ -166,6 +234,40 @@ class Template:
             checksum_algorithm=self.checksum_algorithm,
         )
         return resource.id_ref
+
+
+    def _bind_upload(self, stack: TerraformStack, key: str, existing: object, node_name: str) -> str:
+        assert self.source_file is not None
+        source = FileSourceFile(path=self.source_file, checksum=self.checksum, file_name=self.file_name)
+        if isinstance(existing, VirtualEnvironmentFile):
+            if existing.config["source_file"] != source:
+                raise ValidationError(
+                    f"Template {self.file_name} on node {node_name} is uploaded twice in stack "
+                    f"'{stack.node.id}' from different files or checksums; use one Template value"
+                )
+            return existing.id_ref
+        resource = VirtualEnvironmentFile(
+            stack, key, node_name=node_name, datastore_id=self.datastore_id, content_type="vztmpl", source_file=source
+        )
+        return resource.id_ref
+
+
+def _upload_checksum(source: str, checksum: str | None) -> str:
+    if checksum is not None:
+        if not isinstance(checksum, str) or not re.fullmatch(r"[0-9a-fA-F]{64}", checksum):
+            raise ValidationError(f"Template.upload: checksum {checksum!r} is not a sha256 hex digest (64 hex digits)")
+        return checksum.lower()
+    path = Path(source)
+    if not path.is_file():
+        raise ValidationError(
+            f"Template.upload: {source} does not exist, so its sha256 cannot be computed; build the image first "
+            "(python -m pve_gpu_lxc.image build ...) or pass checksum= from the build output"
+        )
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _common(render_gid: int | None, video_gid: int | None, os_type: str | None, template_file: str | Path | None) -> dict:

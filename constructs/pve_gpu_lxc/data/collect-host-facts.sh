@@ -1,0 +1,277 @@
+#!/bin/sh
+# collect-host-facts.sh - print ONE JSON document with the GPU facts of a Proxmox node.
+#
+#   ssh root@pve sh -s < collect-host-facts.sh > stacks/facts/pve.json
+#   sh collect-host-facts.sh [ROOT]          # or HOSTFACTS_ROOT=ROOT sh collect-host-facts.sh
+#
+# ROOT (optional, for tests and offline use) is a directory holding a copy of the
+# node's dev/, sys/, proc/ and etc/ trees; every path below is read under it.
+# `pveversion` is run from PATH when present (it is not looked up under ROOT).
+#
+# Read-only: it runs stat, readlink, cat, awk, sed, uname and date, writes nothing
+# and changes nothing, so it is safe as root.  POSIX sh + coreutils or busybox.
+# Majors and minors are printed in DECIMAL (stat's %t/%T are hex and converted here).
+# Schema: docs/host-facts.md; parser: pve_gpu_lxc.hostfacts.HostFacts.
+set -u
+LC_ALL=C
+export LC_ALL
+ROOT=${1:-${HOSTFACTS_ROOT:-}}
+ROOT=${ROOT%/}
+SCHEMA_VERSION=1
+
+# JSON string literal of $1: escapes backslash, quote and every control character.
+# The trailing "x" keeps trailing newlines, which command substitution would eat.
+json_str() {
+    printf '%sx' "$1" | awk '
+        BEGIN {
+            for (i = 1; i < 32; i++) ctl[sprintf("%c", i)] = sprintf("\\u%04x", i)
+            ctl["\b"] = "\\b"; ctl["\t"] = "\\t"; ctl["\n"] = "\\n"; ctl["\f"] = "\\f"; ctl["\r"] = "\\r"
+        }
+        { buf = (NR > 1) ? buf "\n" $0 : $0 }
+        END {
+            buf = substr(buf, 1, length(buf) - 1)
+            out = ""
+            for (i = 1; i <= length(buf); i++) {
+                c = substr(buf, i, 1)
+                if (c == "\\") out = out "\\\\"
+                else if (c == "\"") out = out "\\\""
+                else if (c in ctl) out = out ctl[c]
+                else out = out c
+            }
+            printf "\"%s\"", out
+        }'
+}
+
+NL='
+'
+
+# JSON string of symlink $1's target; keeps trailing newlines, which $(readlink) would eat.
+json_link_target() {
+    l_out=$(readlink -- "$1"; printf x)
+    l_out=${l_out%x}
+    json_str "${l_out%"$NL"}"
+}
+
+# JSON string of $1, or null when $1 is empty.
+json_str_or_null() {
+    if [ -n "$1" ]; then json_str "$1"; else printf 'null'; fi
+}
+
+# JSON number of $1 when it is a decimal integer, else null.
+json_int_or_null() {
+    case $1 in
+        '' | *[!0-9]*) printf 'null' ;;
+        *) printf '%s' "$1" ;;
+    esac
+}
+
+# Name of numeric id $2 in the passwd/group file $1 (empty when unknown).
+id_name() {
+    [ -r "$1" ] || return 0
+    awk -F: -v id="$2" '$3 == id { print $1; exit }' "$1"
+}
+
+# Numeric id of group $1 from the node's /etc/group (empty when absent).
+group_gid() {
+    [ -r "$ROOT/etc/group" ] || return 0
+    awk -F: -v n="$1" '$1 == n { print $3; exit }' "$ROOT/etc/group"
+}
+
+# First line of file $1 without the trailing newline (empty when unreadable).
+read_line() {
+    [ -r "$1" ] || return 0
+    sed -n '1p' "$1"
+}
+
+# Closes a JSON array opened with '[': on its own line (indent $2) unless empty ($1 = '').
+close_array() {
+    if [ -n "$1" ]; then printf '\n%s]' "$2"; else printf ']'; fi
+}
+
+# One device-node object for host path $1 (ROOT is prepended here).
+node_json() {
+    n_path=$1
+    n_file=$ROOT$n_path
+    if [ -L "$n_file" ]; then n_type=l
+    elif [ -c "$n_file" ]; then n_type=c
+    elif [ -b "$n_file" ]; then n_type=b
+    elif [ -d "$n_file" ]; then n_type=d
+    elif [ -f "$n_file" ]; then n_type=f
+    elif [ -p "$n_file" ]; then n_type=p
+    elif [ -S "$n_file" ]; then n_type=s
+    else return 1
+    fi
+    n_stat=$(stat -c '%u %g %a %t %T' -- "$n_file" 2>/dev/null) || return 1
+    # shellcheck disable=SC2086 # split the five stat fields on purpose
+    set -- $n_stat
+    n_uid=$1 n_gid=$2 n_mode=$3 n_major='' n_minor=''
+    if [ "$n_type" = c ] || [ "$n_type" = b ]; then
+        n_major=$((0x$4))
+        n_minor=$((0x$5))
+    fi
+    printf '{"path": %s, "type": "%s", "major": %s, "minor": %s, ' \
+        "$(json_str "$n_path")" "$n_type" "$(json_int_or_null "$n_major")" "$(json_int_or_null "$n_minor")"
+    printf '"uid": %s, "owner": %s, "gid": %s, "group": %s, "mode": "%04d"' \
+        "$n_uid" "$(json_str_or_null "$(id_name "$ROOT/etc/passwd" "$n_uid")")" \
+        "$n_gid" "$(json_str_or_null "$(id_name "$ROOT/etc/group" "$n_gid")")" "$n_mode"
+    if [ "$n_type" = l ]; then printf ', "target": %s' "$(json_link_target "$n_file")"; fi
+    printf '}'
+}
+
+# Device nodes a GPU container may need, as a JSON array.
+devices_json() {
+    d_sep=''
+    printf '['
+    for d_file in "$ROOT"/dev/dri/* "$ROOT"/dev/nvidia* "$ROOT"/dev/nvidia-caps/* \
+        "$ROOT"/dev/nvidia-caps-imex-channels/* "$ROOT"/dev/kfd "$ROOT"/dev/accel/*; do
+        [ -e "$d_file" ] || [ -L "$d_file" ] || continue
+        d_obj=$(node_json "${d_file#"$ROOT"}") || continue
+        printf '%s\n    %s' "$d_sep" "$d_obj"
+        d_sep=','
+    done
+    close_array "$d_sep" '  '
+}
+
+# udev's /dev/dri/by-path links (pci-<address>-card|render -> ../cardN).
+by_path_json() {
+    b_sep=''
+    printf '['
+    for b_file in "$ROOT"/dev/dri/by-path/*; do
+        [ -L "$b_file" ] || continue
+        printf '%s\n    {"link": %s, "target": %s}' "$b_sep" \
+            "$(json_str "${b_file#"$ROOT"}")" "$(json_link_target "$b_file")"
+        b_sep=','
+    done
+    close_array "$b_sep" '  '
+}
+
+# DRM minors from sysfs with the bus device behind each (PCI address, ids, driver).
+drm_json() {
+    r_sep=''
+    printf '['
+    for r_dir in "$ROOT"/sys/class/drm/*; do
+        r_name=${r_dir##*/}
+        case $r_name in
+            *-*) continue ;;   # connectors such as card0-HDMI-A-1
+            card[0-9]* | renderD[0-9]* | controlD[0-9]*) ;;
+            *) continue ;;
+        esac
+        r_bus=''
+        [ -L "$r_dir/device" ] && r_bus=$(readlink -- "$r_dir/device") && r_bus=${r_bus##*/}
+        r_subsys='' r_driver=''
+        [ -L "$r_dir/device/subsystem" ] && r_subsys=$(readlink -- "$r_dir/device/subsystem") && r_subsys=${r_subsys##*/}
+        [ -L "$r_dir/device/driver" ] && r_driver=$(readlink -- "$r_dir/device/driver") && r_driver=${r_driver##*/}
+        printf '%s\n    {"name": %s, "dev": %s, "bus_id": %s, "subsystem": %s, ' "$r_sep" \
+            "$(json_str "$r_name")" "$(json_str_or_null "$(read_line "$r_dir/dev")")" \
+            "$(json_str_or_null "$r_bus")" "$(json_str_or_null "$r_subsys")"
+        printf '"vendor": %s, "device": %s, "driver": %s}' \
+            "$(json_str_or_null "$(read_line "$r_dir/device/vendor")")" \
+            "$(json_str_or_null "$(read_line "$r_dir/device/device")")" \
+            "$(json_str_or_null "$r_driver")"
+        r_sep=','
+    done
+    close_array "$r_sep" '  '
+}
+
+# /proc/devices as {"char": [[major, name], ...], "block": [...]}.
+proc_devices_json() {
+    if [ ! -r "$ROOT/proc/devices" ]; then
+        printf '{"char": [], "block": []}'
+        return 0
+    fi
+    awk '
+        function esc(s) { gsub(/\\/, "\\\\", s); gsub(/"/, "\\\"", s); return s }
+        /^Character devices:/ { sec = "char"; next }
+        /^Block devices:/ { sec = "block"; next }
+        sec != "" && $1 ~ /^[0-9]+$/ && NF >= 2 {
+            name = $0; sub(/^[ \t]*[0-9]+[ \t]+/, "", name)
+            item = "[" ($1 + 0) ", \"" esc(name) "\"]"
+            if (sec == "char") ch = ch (ch == "" ? "" : ", ") item
+            else bl = bl (bl == "" ? "" : ", ") item
+        }
+        END { printf "{\"char\": [%s], \"block\": [%s]}", ch, bl }
+    ' "$ROOT/proc/devices"
+}
+
+# Value after the first colon of the line starting with $2 in file $1, trimmed.
+info_field() {
+    [ -r "$1" ] || return 0
+    awk -v key="$2" '
+        index($0, key ":") == 1 {
+            v = substr($0, length(key) + 2)
+            gsub(/^[ \t]+|[ \t]+$/, "", v)
+            print v
+            exit
+        }' "$1"
+}
+
+# NVIDIA kernel driver: version file, module version and each GPU's Device Minor.
+nvidia_json() {
+    v_file=$ROOT/proc/driver/nvidia/version
+    if [ ! -r "$v_file" ]; then
+        printf 'null'
+        return 0
+    fi
+    printf '{"version_file": %s, "module_version": %s, "gpus": [' \
+        "$(json_str "$(cat "$v_file")")" \
+        "$(json_str_or_null "$(read_line "$ROOT/sys/module/nvidia/version")")"
+    g_sep=''
+    for g_dir in "$ROOT"/proc/driver/nvidia/gpus/*; do
+        [ -d "$g_dir" ] || continue
+        g_info=$g_dir/information
+        printf '%s\n      {"pci": %s, "device_minor": %s, "model": %s, "uuid": %s}' "$g_sep" \
+            "$(json_str "${g_dir##*/}")" \
+            "$(json_int_or_null "$(info_field "$g_info" "Device Minor")")" \
+            "$(json_str_or_null "$(info_field "$g_info" "Model")")" \
+            "$(json_str_or_null "$(info_field "$g_info" "GPU UUID")")"
+        g_sep=','
+    done
+    close_array "$g_sep" '    '
+    printf '}'
+}
+
+# root's ranges from /etc/subuid or /etc/subgid ($1) as [{"start": n, "count": n}].
+subid_json() {
+    if [ ! -r "$1" ]; then
+        printf '[]'
+        return 0
+    fi
+    awk -F: '
+        ($1 == "root" || $1 == "0") && $2 ~ /^[0-9]+$/ && $3 ~ /^[0-9]+$/ {
+            out = out (out == "" ? "" : ", ") "{\"start\": " ($2 + 0) ", \"count\": " ($3 + 0) "}"
+        }
+        END { printf "[%s]", out }' "$1"
+}
+
+# nvidia-modprobe creates the on-demand NVIDIA nodes (the generated pre-start hook runs it).
+nvidia_modprobe=''
+for m_dir in /usr/local/sbin /usr/local/bin /usr/sbin /usr/bin /sbin /bin; do
+    if [ -x "$ROOT$m_dir/nvidia-modprobe" ]; then
+        nvidia_modprobe=$m_dir/nvidia-modprobe
+        break
+    fi
+done
+
+pve_version=''
+if command -v pveversion >/dev/null 2>&1; then
+    pve_version=$(pveversion 2>/dev/null | sed -n '1p')
+fi
+
+printf '{\n'
+printf '  "schema": "pve-gpu-lxc/host-facts",\n'
+printf '  "schema_version": %s,\n' "$SCHEMA_VERSION"
+printf '  "collected_at": %s,\n' "$(json_str "$(date -u +%Y-%m-%dT%H:%M:%SZ)")"
+printf '  "hostname": %s,\n' "$(json_str_or_null "$(read_line "$ROOT/proc/sys/kernel/hostname")")"
+printf '  "kernel": %s,\n' "$(json_str_or_null "$(read_line "$ROOT/proc/sys/kernel/osrelease")")"
+printf '  "pve_version": %s,\n' "$(json_str_or_null "$pve_version")"
+printf '  "devices": %s,\n' "$(devices_json)"
+printf '  "dri_by_path": %s,\n' "$(by_path_json)"
+printf '  "drm": %s,\n' "$(drm_json)"
+printf '  "proc_devices": %s,\n' "$(proc_devices_json)"
+printf '  "nvidia": %s,\n' "$(nvidia_json)"
+printf '  "nvidia_modprobe": %s,\n' "$(json_str_or_null "$nvidia_modprobe")"
+printf '  "groups": {"video": %s, "render": %s},\n' \
+    "$(json_int_or_null "$(group_gid video)")" "$(json_int_or_null "$(group_gid render)")"
+printf '  "subuid": %s,\n' "$(subid_json "$ROOT/etc/subuid")"
+printf '  "subgid": %s\n' "$(subid_json "$ROOT/etc/subgid")"
+printf '}\n'

@@ -1,0 +1,1 @@
+"""Test infrastructure for host facts: a fake node sysroot for the collector (not product)."""
