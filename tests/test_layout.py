@@ -23,3 +23,18 @@ def test_imports_resolve_to_the_right_places_from_the_repo_root() -> None:
                             env={"JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20", "PATH": "/usr/bin:/bin"})
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["site-packages", "constructs"]
+
+
+def test_public_names_resolve_and_the_pure_model_loads_without_cdktf() -> None:
+    code = (
+        "import sys, pve_gpu_lxc;"
+        "from pve_gpu_lxc import IdMap, IntelGpu, HostFacts, ValidationError;"
+        "assert 'cdktf' not in sys.modules, 'the pure model imported cdktf';"
+        "missing = [n for n in pve_gpu_lxc.__all__ if getattr(pve_gpu_lxc, n, None) is None];"
+        "assert not missing, missing;"
+        "print('ok')"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                            env={"JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20", "PATH": "/usr/bin:/bin"})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"
