@@ -14,7 +14,7 @@ export CHECKPOINT_DISABLE := 1
 export CDKTF_DISABLE_PLUGIN_CACHE_ENV := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: synth test setup python-deps node-deps system-deps clean
+.PHONY: synth test drift setup python-deps node-deps system-deps clean
 
 synth: setup
 	$(CDKTF) synth
@@ -22,6 +22,10 @@ synth: setup
 
 test: setup system-deps
 	$(PY) -m pytest
+
+# Exit 0 clean, 2 drift, 3 destructive plan (--plan), 1 error; see docs/drift-and-gitops.md.
+drift: setup
+	$(PY) -m pve_gpu_lxc drift
 
 setup: python-deps node-deps
 

@@ -15,6 +15,7 @@ from cdktf import TerraformStack
 from constructs import Construct
 
 from pve_gpu_lxc import GpuContainer, HostFacts, IdMap, IntelGpu, Network, ProxmoxProvider, Template
+from pve_gpu_lxc.backend import configure_backend
 
 FACTS = Path(__file__).parent / "facts" / "pve.json"
 
@@ -22,6 +23,7 @@ FACTS = Path(__file__).parent / "facts" / "pve.json"
 class IntelJellyfinStack(TerraformStack):
     def __init__(self, scope: Construct, name: str) -> None:
         super().__init__(scope, name)
+        configure_backend(self, name)  # local state, or PostgreSQL with PVE_GPU_LXC_BACKEND=pg
         ProxmoxProvider(self, "proxmox")
         GpuContainer(
             self,

@@ -13,6 +13,7 @@ from cdktf import TerraformStack
 from constructs import Construct
 
 from pve_gpu_lxc import Disk, GpuContainer, HostFacts, Network, NvidiaGpu, ProxmoxProvider, Template
+from pve_gpu_lxc.backend import configure_backend
 
 FACTS = Path(__file__).parent / "facts" / "pve.json"
 
@@ -20,6 +21,7 @@ FACTS = Path(__file__).parent / "facts" / "pve.json"
 class NvidiaOllamaStack(TerraformStack):
     def __init__(self, scope: Construct, name: str) -> None:
         super().__init__(scope, name)
+        configure_backend(self, name)  # local state, or PostgreSQL with PVE_GPU_LXC_BACKEND=pg
         ProxmoxProvider(self, "proxmox")
         GpuContainer(
             self,

@@ -1,0 +1,101 @@
+"""Command line: `pve-gpu-lxc drift ...` (also `python -m pve_gpu_lxc drift ...`)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import NoReturn
+
+from . import drift
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse exits 2 on a usage error, which a pipeline would read as drift: exit 1."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(1, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="pve-gpu-lxc",
+        description="Tools around the pve-gpu-lxc CDKTF app.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                parser_class=_Parser)
+    p = sub.add_parser(
+        "drift",
+        help="show what changed on the Proxmox node since the last apply (or, with --plan, what an apply would do)",
+        description=(
+            "Synthesize when needed, then run `terraform plan -refresh-only -detailed-exitcode` "
+            "in every synthesized stack and summarise it. Exit codes: 0 clean, 2 drift (or, with "
+            "--plan, pending changes), 3 --plan would replace or destroy a GPU container "
+            "(pass --allow-replace to accept), 1 error."
+        ),
+    )
+    p.add_argument("--stack", action="append", default=[], metavar="NAME",
+                   help="check only this stack (repeatable; default: every synthesized stack)")
+    p.add_argument("--plan", action="store_true",
+                   help="normal plan: also show configuration changes not applied yet")
+    p.add_argument("--allow-replace", action="store_true",
+                   help="with --plan: do not fail (exit 3) when a container would be replaced or destroyed")
+    p.add_argument("--json", type=Path, metavar="FILE", dest="json_path",
+                   help="also write a machine-readable report to FILE")
+    p.add_argument("--plan-dir", type=Path, metavar="DIR",
+                   help="keep the plan files as DIR/<stack>.tfplan (for `terraform apply <file>`)")
+    synth = p.add_mutually_exclusive_group()
+    synth.add_argument("--no-synth", dest="synth", action="store_const", const="never",
+                       help="use cdktf.out as it is")
+    synth.add_argument("--synth", dest="synth", action="store_const", const="always",
+                       help="synthesize even when cdktf.out looks current")
+    p.set_defaults(synth="auto")
+    p.add_argument("--project-dir", type=Path, default=Path("."), metavar="DIR",
+                   help="the directory holding main.py (default: current directory)")
+    p.add_argument("--outdir", type=Path, metavar="DIR",
+                   help="synthesis output (default: $CDKTF_OUTDIR or <project-dir>/cdktf.out)")
+    p.add_argument("--terraform", default=None, metavar="PATH",
+                   help="terraform executable (default: $TERRAFORM or `terraform` on PATH)")
+    p.add_argument("--lock-timeout", metavar="DURATION",
+                   help="wait this long for a state lock held by someone else (e.g. 60s)")
+    return parser
+
+
+def drift_options(args: argparse.Namespace, environ: Mapping[str, str]) -> drift.DriftOptions:
+    project_dir = args.project_dir.resolve()
+    if args.outdir is not None:
+        outdir = args.outdir.resolve()  # a command-line path: relative to where you are
+    else:
+        # relative to the project, as `main.py` (and cdktf) run there
+        outdir = project_dir / (environ.get("CDKTF_OUTDIR") or "cdktf.out")
+    return drift.DriftOptions(
+        project_dir=project_dir,
+        outdir=outdir.resolve(),
+        stacks=tuple(args.stack),
+        mode="plan" if args.plan else "drift",
+        allow_replace=args.allow_replace,
+        synth=args.synth,
+        json_path=args.json_path.resolve() if args.json_path else None,
+        plan_dir=args.plan_dir.resolve() if args.plan_dir else None,
+        terraform=args.terraform or environ.get("TERRAFORM") or "terraform",
+        lock_timeout=args.lock_timeout,
+        environ=dict(environ),
+    )
+
+
+def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    env = os.environ if environ is None else environ
+    if args.command == "drift":
+        if args.allow_replace and not args.plan:
+            parser.error("--allow-replace only applies with --plan")
+        return drift.run_drift(drift_options(args, env))
+    parser.error(f"unknown command {args.command!r}")  # argparse exits; never reached
+    return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,325 @@
+"""The `drift` command: synthesize, then `terraform plan` every stack and summarise it.
+
+`cdktf diff` exits 0 whether or not anything drifted, so a pipeline cannot
+fail on it.  This runs Terraform itself in `cdktf.out/stacks/<stack>`:
+
+    terraform init -input=false              (keeps the stack's backend)
+    terraform plan -refresh-only -detailed-exitcode -out=<file>   (drift)
+    terraform plan -detailed-exitcode -out=<file>                 (--plan)
+    terraform show -json <file>
+
+and hands the JSON to `plan_report` (pure).  Exit codes: 0 clean, 2 drift or
+changes, 3 a GPU container would be replaced or destroyed (--plan without
+--allow-replace), 1 error.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal, TextIO
+
+from . import plan_report
+from .plan_report import Mode, StackReport
+
+Runner = Callable[[Sequence[str], Path, Mapping[str, str]], subprocess.CompletedProcess]
+
+# Files whose change means cdktf.out is stale.
+_SOURCE_GLOBS = ("main.py", "cdktf.json", "stacks/**/*.py", "stacks/**/*.json", "constructs/**/*.py")
+
+SynthWhen = Literal["auto", "always", "never"]  # auto: when cdktf.out is stale
+
+
+class DriftError(Exception):
+    """A failure that stops the whole check; str() is one line naming the cause."""
+
+
+@dataclass(frozen=True)
+class DriftOptions:
+    """What to check and how; `cli.drift_options` builds it from the command line."""
+
+    project_dir: Path
+    outdir: Path
+    stacks: tuple[str, ...] = ()
+    mode: Mode = "drift"
+    allow_replace: bool = False
+    synth: SynthWhen = "auto"
+    json_path: Path | None = None
+    plan_dir: Path | None = None
+    terraform: str = "terraform"
+    lock_timeout: str | None = None
+    environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+
+
+# --------------------------------------------------------------------------
+# subprocess plumbing
+
+
+def run_subprocess(
+    cmd: Sequence[str], cwd: Path, env: Mapping[str, str]
+) -> subprocess.CompletedProcess:
+    """Run a command, capturing text output; never raises on a non-zero exit."""
+    return subprocess.run(
+        list(cmd), cwd=cwd, env=dict(env), capture_output=True, text=True, check=False
+    )
+
+
+def first_error_line(stderr: str, stdout: str = "") -> str:
+    """The line that names the cause: Terraform's first `Error:` line, else the last line."""
+    text = f"{stderr}\n{stdout}"
+    lines = [ln.strip().lstrip("│╷╵ ").strip() for ln in text.splitlines()]
+    lines = [ln for ln in lines if ln]
+    for ln in lines:
+        if ln.startswith("Error:"):
+            return ln[len("Error:"):].strip() or ln
+    return lines[-1] if lines else "no output"
+
+
+# --------------------------------------------------------------------------
+# synthesis
+
+
+def newest_source_mtime(project_dir: Path) -> float:
+    """The newest modification time of the files that feed `main.py`."""
+    newest = 0.0
+    for pattern in _SOURCE_GLOBS:
+        for path in project_dir.glob(pattern):
+            if "__pycache__" in path.parts or not path.is_file():
+                continue
+            newest = max(newest, path.stat().st_mtime)
+    return newest
+
+
+def needs_synth(project_dir: Path, outdir: Path) -> bool:
+    """True when cdktf.out is missing or older than any source file."""
+    manifest = outdir / "manifest.json"
+    if not manifest.is_file():
+        return True
+    return newest_source_mtime(project_dir) > manifest.stat().st_mtime
+
+
+def synthesize(options: DriftOptions, run: Runner, env: Mapping[str, str]) -> None:
+    """`CDKTF_OUTDIR=<outdir> python main.py` in the project directory."""
+    main_py = options.project_dir / "main.py"
+    if not main_py.is_file():
+        raise DriftError(
+            f"cannot synthesize: no main.py in {options.project_dir} "
+            "(run from the project directory, pass --project-dir, or --no-synth)"
+        )
+    synth_env = {**env, "CDKTF_OUTDIR": str(options.outdir)}
+    proc = run([sys.executable, "main.py"], options.project_dir, synth_env)
+    if proc.returncode != 0:
+        lines = [ln.strip() for ln in (proc.stderr or proc.stdout or "").splitlines() if ln.strip()]
+        cause = lines[-1] if lines else f"exit code {proc.returncode}"
+        raise DriftError(f"synth failed: {cause}")
+
+
+# --------------------------------------------------------------------------
+# stacks
+
+
+def synthesized_stacks(outdir: Path) -> list[str]:
+    """Stack names from cdktf.out/manifest.json (or the stacks/ folder when it has none)."""
+    manifest = outdir / "manifest.json"
+    if manifest.is_file():
+        try:
+            data = json.loads(manifest.read_text())
+            names = sorted((data.get("stacks") or {}).keys())
+        except (OSError, ValueError) as err:
+            raise DriftError(f"cannot read {manifest}: {err}") from err
+        if names:
+            return names
+    stacks_dir = outdir / "stacks"
+    if stacks_dir.is_dir():
+        return sorted(p.name for p in stacks_dir.iterdir() if (p / "cdk.tf.json").is_file())
+    return []
+
+
+def select_stacks(available: Sequence[str], wanted: Sequence[str], outdir: Path) -> list[str]:
+    if not available:
+        raise DriftError(f"no synthesized stacks in {outdir} (run `make synth` or drop --no-synth)")
+    unknown = [w for w in wanted if w not in available]
+    if unknown:
+        raise DriftError(
+            f"unknown stack {unknown[0]!r}: synthesized stacks are {', '.join(available)}"
+        )
+    return [s for s in available if not wanted or s in wanted]
+
+
+def backend_problem(stack_json: Mapping[str, Any], env: Mapping[str, str]) -> str | None:
+    """A missing setting Terraform would only report after a slow init, or None."""
+    backends = (stack_json.get("terraform") or {}).get("backend") or {}
+    pg = backends.get("pg")
+    if pg is not None and not pg.get("conn_str") and not env.get("PG_CONN_STR"):
+        return (
+            "the pg backend needs PG_CONN_STR in the environment "
+            "(e.g. postgres://user@host/db; it is never written into cdk.tf.json)"
+        )
+    return None
+
+
+# --------------------------------------------------------------------------
+# one stack
+
+
+def check_stack(
+    stack: str, options: DriftOptions, run: Runner, env: Mapping[str, str]
+) -> StackReport:
+    """init + plan + show for one stack; errors become a StackReport with `error` set."""
+    started = time.monotonic()
+    try:
+        report = _check_stack(stack, options, run, env)
+    except DriftError as err:
+        report = StackReport(stack=stack, mode=options.mode, error=str(err))
+    return replace(report, seconds=time.monotonic() - started)
+
+
+def _check_stack(
+    stack: str, options: DriftOptions, run: Runner, env: Mapping[str, str]
+) -> StackReport:
+    workdir = options.outdir / "stacks" / stack
+    try:
+        stack_json = json.loads((workdir / "cdk.tf.json").read_text())
+    except (OSError, ValueError) as err:
+        raise DriftError(f"cannot read {workdir / 'cdk.tf.json'}: {err}") from err
+    problem = backend_problem(stack_json, env)
+    if problem:
+        raise DriftError(problem)
+
+    tf = options.terraform
+    proc = run([tf, "init", "-input=false", "-no-color"], workdir, env)
+    if proc.returncode != 0:
+        cause = first_error_line(proc.stderr, proc.stdout)
+        raise DriftError(f"terraform init failed: {cause}{_init_hint(cause, workdir)}")
+
+    plan_file = _plan_file(stack, options)
+    plan_cmd = [tf, "plan", "-input=false", "-no-color", "-detailed-exitcode", f"-out={plan_file}"]
+    if options.mode == "drift":
+        plan_cmd.append("-refresh-only")
+    if options.lock_timeout:
+        plan_cmd.append(f"-lock-timeout={options.lock_timeout}")
+    proc = run(plan_cmd, workdir, env)
+    if proc.returncode not in (0, 2):
+        raise DriftError(f"terraform plan failed: {first_error_line(proc.stderr, proc.stdout)}")
+    saw_changes = proc.returncode == 2
+
+    show = run([tf, "show", "-json", "-no-color", str(plan_file)], workdir, env)
+    if show.returncode != 0:
+        raise DriftError(f"terraform show failed: {first_error_line(show.stderr, show.stdout)}")
+    try:
+        plan = json.loads(show.stdout)
+    except ValueError as err:
+        raise DriftError(f"terraform show printed no JSON: {err}") from err
+    report = plan_report.summarise_plan(
+        stack, plan, options.mode, terraform_saw_changes=saw_changes
+    )
+    return replace(report, plan_file=str(plan_file))
+
+
+def _init_hint(cause: str, workdir: Path) -> str:
+    if cause.startswith("Backend configuration changed"):
+        # switching PVE_GPU_LXC_BACKEND: Terraform will not move state on its own
+        return (f" (move the state once with `terraform -chdir={workdir} init -migrate-state`, "
+                "see docs/drift-and-gitops.md)")
+    return ""
+
+
+def _plan_file(stack: str, options: DriftOptions) -> Path:
+    if options.plan_dir is not None:
+        options.plan_dir.mkdir(parents=True, exist_ok=True)
+        return (options.plan_dir / f"{stack}.tfplan").resolve()
+    suffix = "drift" if options.mode == "drift" else "plan"
+    return (options.outdir / "stacks" / stack / f"{suffix}.tfplan").resolve()
+
+
+# --------------------------------------------------------------------------
+# the command
+
+
+def terraform_env(environ: Mapping[str, str]) -> dict[str, str]:
+    """The caller's environment (TF_CLI_CONFIG_FILE, PG_CONN_STR, PROXMOX_VE_* ...) passed through."""
+    env = dict(environ)
+    env.setdefault("TF_IN_AUTOMATION", "1")  # shorter output, no "run terraform apply" hints
+    env.setdefault("CHECKPOINT_DISABLE", "1")
+    return env
+
+
+def find_terraform(name: str, environ: Mapping[str, str]) -> str:
+    found = shutil.which(name, path=environ.get("PATH", os.defpath))
+    if found is None:
+        raise DriftError(
+            f"terraform not found ({name!r} is not on PATH): install Terraform >= 1.5 "
+            "or pass --terraform /path/to/terraform"
+        )
+    return found
+
+
+def run_drift(
+    options: DriftOptions,
+    *,
+    run: Runner = run_subprocess,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+) -> int:
+    """The whole command; returns the exit code.  Prints the report to `out`, progress to `err`."""
+    out = out or sys.stdout  # looked up now, so redirected streams are honoured
+    err = err or sys.stderr
+    env = terraform_env(options.environ)
+    try:
+        options = replace(options, terraform=find_terraform(options.terraform, env))
+        if options.synth == "always" or (
+            options.synth == "auto" and needs_synth(options.project_dir, options.outdir)
+        ):
+            if len(options.stacks) != 1:
+                print("synthesizing ...", file=err)
+            synthesize(options, run, env)
+        stacks = select_stacks(synthesized_stacks(options.outdir), options.stacks, options.outdir)
+    except DriftError as exc:
+        print(f"pve-gpu-lxc drift: error: {exc}", file=err)
+        _write_json(options, [], error=str(exc), err=err)
+        return plan_report.EXIT_ERROR
+
+    reports: list[StackReport] = []
+    for i, stack in enumerate(stacks, 1):
+        if len(stacks) > 1:
+            print(f"[{i}/{len(stacks)}] {stack} ...", file=err, flush=True)
+        report = check_stack(stack, options, run, env)
+        reports.append(report)
+        print(plan_report.format_stack(report), file=out, flush=True)
+        if report.error is not None:
+            print(f"pve-gpu-lxc drift: error: {stack}: {report.error}", file=err)
+
+    print(plan_report.format_footer(reports, allow_replace=options.allow_replace), file=out)
+    if not _write_json(options, reports, err=err):
+        return plan_report.EXIT_ERROR
+    return plan_report.overall_exit_code(reports, allow_replace=options.allow_replace)
+
+
+def _write_json(
+    options: DriftOptions,
+    reports: Sequence[StackReport],
+    *,
+    error: str | None = None,
+    err: TextIO,
+) -> bool:
+    """Write the --json report if asked; False when it could not be written."""
+    if options.json_path is None:
+        return True
+    doc = plan_report.report_document(reports, options.mode, allow_replace=options.allow_replace)
+    if error is not None:
+        doc["exit_code"] = plan_report.EXIT_ERROR
+        doc["error"] = error
+    try:
+        options.json_path.parent.mkdir(parents=True, exist_ok=True)
+        options.json_path.write_text(json.dumps(doc, indent=2) + "\n")
+    except OSError as exc:
+        print(f"pve-gpu-lxc drift: error: cannot write {options.json_path}: {exc}", file=err)
+        return False
+    return True

@@ -1,0 +1,286 @@
+"""plan_report: plan JSON recorded from real Terraform (tests/data/plans/) in, report out."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from pve_gpu_lxc import plan_report as pr
+
+PLANS = Path(__file__).parent / "data" / "plans"
+CONTAINER = "proxmox_virtual_environment_container.jellyfin"
+
+
+def load(name: str) -> dict:
+    return json.loads((PLANS / f"{name}.json").read_text())
+
+
+def attrs(diff: pr.ResourceDiff) -> dict[str, tuple]:
+    return {a.path: (a.before, a.after) for a in diff.attributes}
+
+
+# --- drift (terraform plan -refresh-only) ------------------------------------------------
+
+
+def test_refresh_drift_lists_recorded_and_found_values_of_the_container():
+    report = pr.summarise_plan("intel-jellyfin", load("standin-refresh-drift"), "drift")
+    assert report.status == "drift"
+    (diff,) = report.drift
+    assert (diff.address, diff.kind, diff.action) == (CONTAINER, "drift", "update")
+    changed = attrs(diff)
+    assert changed["device_passthrough[0].gid"] == (44, 45)
+    assert changed["cpu[0].cores"] == (4, 2)
+    # a deleted `lxc.idmap: g 106 108 1` line: lists compare by position, the tail moves up
+    assert changed["idmap[4].host_id"] == (108, 100107)
+    assert changed["idmap[5]"][1] == pr.ABSENT
+
+
+def test_refresh_drift_text_reads_address_path_recorded_arrow_found():
+    text = pr.format_stack(pr.summarise_plan("intel-jellyfin", load("standin-refresh-drift"), "drift"))
+    assert "== intel-jellyfin: drift" in text
+    assert f"    {CONTAINER}: changed outside Terraform" in text
+    assert "      device_passthrough[0].gid: 44 -> 45" in text
+
+
+def test_refresh_mode_ignores_planned_changes_so_config_edits_are_not_drift():
+    # the normal plan of the same drift also carries resource_changes; drift mode must not show them
+    report = pr.summarise_plan("intel-jellyfin", load("standin-plan-drift"), "drift")
+    assert report.changes == ()
+    assert report.drift
+
+
+def test_a_container_deleted_on_the_node_is_drift_without_attribute_noise():
+    report = pr.summarise_plan("intel-jellyfin", load("standin-refresh-deleted"), "drift")
+    (diff,) = report.drift
+    assert diff.action == "delete"
+    assert diff.attributes == ()
+    assert "deleted outside Terraform" in pr.format_stack(report)
+
+
+def test_clean_refresh_reports_clean_and_exit_0():
+    report = pr.summarise_plan("s", load("builtin-refresh-clean"), "drift")
+    assert report.status == "clean"
+    assert pr.overall_exit_code([report]) == pr.EXIT_CLEAN
+
+
+def test_terraform_exit_2_without_any_itemised_drift_is_clean():
+    # Terraform 1.10/1.11 `plan -refresh-only -detailed-exitcode` says 2 with "No changes"
+    # (hashicorp/terraform#36403); the stand-in reproduces it after every deploy
+    report = pr.summarise_plan("s", load("builtin-refresh-clean"), "drift", terraform_saw_changes=True)
+    assert report.status == "clean"
+
+
+# --- plan mode ----------------------------------------------------------------------------
+
+
+def test_plan_mode_shows_the_in_place_correction():
+    report = pr.summarise_plan("intel-jellyfin", load("standin-plan-drift"), "plan")
+    assert report.status == "changes"
+    (change,) = report.changes
+    assert change.action == "update"
+    assert attrs(change)["device_passthrough[0].gid"] == (45, 44)
+    assert pr.overall_exit_code([report]) == pr.EXIT_CHANGES
+
+
+def test_replacing_a_gpu_container_is_destructive_and_exits_3():
+    report = pr.summarise_plan("intel-jellyfin", load("standin-plan-replace"), "plan")
+    (change,) = report.changes
+    assert change.action == "replace" and change.destructive
+    assert report.status == "destructive"
+    assert pr.overall_exit_code([report]) == pr.EXIT_DESTRUCTIVE
+    assert pr.overall_exit_code([report], allow_replace=True) == pr.EXIT_CHANGES
+
+
+def test_destructive_text_names_the_container_and_the_attribute_forcing_it():
+    text = pr.format_stack(pr.summarise_plan("intel-jellyfin", load("standin-plan-replace"), "plan"))
+    assert f"!!! DESTRUCTIVE: {CONTAINER} will be REPLACED" in text
+    assert "unprivileged: false -> true  (forces replacement)" in text
+
+
+def test_replacing_a_resource_that_is_not_a_container_is_not_destructive():
+    report = pr.summarise_plan("s", load("builtin-plan-update-replace"), "plan")
+    pinned = next(c for c in report.changes if c.address == "terraform_data.pinned")
+    assert pinned.action == "replace" and not pinned.destructive
+    assert report.status == "changes"
+
+
+def test_destroying_a_container_is_destructive():
+    plan = load("standin-plan-replace")
+    plan["resource_changes"][0]["change"]["actions"] = ["delete"]
+    report = pr.summarise_plan("s", plan, "plan")
+    assert report.destructive and report.changes[0].action == "delete"
+    assert "will be DESTROYED" in pr.format_stack(report)
+
+
+def test_forces_replacement_is_marked_from_replace_paths():
+    report = pr.summarise_plan("s", load("builtin-plan-update-replace"), "plan")
+    pinned = next(c for c in report.changes if c.address == "terraform_data.pinned")
+    marked = {a.path for a in pinned.attributes if a.forces_replacement}
+    assert marked == {"triggers_replace[0]"}
+
+
+def test_output_changes_count_as_changes():
+    report = pr.summarise_plan("s", load("builtin-plan-update-replace"), "plan")
+    assert report.outputs == ("label",)
+
+
+def test_clean_plan_is_clean():
+    report = pr.summarise_plan("s", load("builtin-plan-clean"), "plan")
+    assert (report.status, report.changes) == ("clean", ())
+
+
+# --- sensitive values ---------------------------------------------------------------------
+
+
+SECRETS = ("test-secret-one", "test-secret-two")
+
+
+def test_sensitive_values_print_as_sensitive_in_text():
+    report = pr.summarise_plan("s", load("builtin-plan-update-replace"), "plan")
+    text = pr.format_stack(report)
+    assert "input.token: (sensitive) -> (sensitive)" in text
+    assert not any(secret in text for secret in SECRETS)
+
+
+def test_sensitive_values_never_reach_the_json_report():
+    # the recorded plan holds the secrets in clear (Terraform writes them there)
+    raw = (PLANS / "builtin-plan-update-replace.json").read_text()
+    assert all(secret in raw for secret in SECRETS)
+    report = pr.summarise_plan("s", json.loads(raw), "plan")
+    doc = json.dumps(pr.report_document([report], "plan"))
+    assert not any(secret in doc for secret in SECRETS)
+    assert pr.SENSITIVE in doc
+
+
+def test_unmarked_copy_of_a_sensitive_value_is_hidden_too():
+    # terraform_data's `output` repeats `input` without Terraform's sensitivity mark
+    report = pr.summarise_plan("s", load("builtin-plan-update-replace"), "plan")
+    settings = next(c for c in report.changes if c.address == "terraform_data.settings")
+    before_output = attrs(settings)["output"][0]
+    assert before_output["token"] == pr.SENSITIVE
+    assert before_output["label"] == "a"
+
+
+# --- diff_values ---------------------------------------------------------------------------
+
+
+def test_diff_values_walks_nested_blocks_and_lists_by_position():
+    before = {"dev": [{"path": "/dev/a", "gid": 1}, {"path": "/dev/b", "gid": 2}]}
+    after = {"dev": [{"path": "/dev/b", "gid": 2}]}
+    got = {c.path: (c.before, c.after) for c in pr.diff_values(before, after)}
+    assert got == {
+        "dev[0].gid": (1, 2),
+        "dev[0].path": ("/dev/a", "/dev/b"),
+        "dev[1]": ({"path": "/dev/b", "gid": 2}, pr.ABSENT),
+    }
+
+
+def test_diff_values_treats_missing_and_null_alike():
+    assert pr.diff_values({"a": None}, {}) == []
+
+
+def test_diff_values_masks_a_whole_sensitive_block():
+    got = pr.diff_values({"ssh": {"key": "k1"}}, {"ssh": {"key": "k2"}},
+                         before_sensitive={"ssh": True}, after_sensitive={"ssh": True})
+    assert [(c.path, c.before, c.after) for c in got] == [("ssh.key", pr.SENSITIVE, pr.SENSITIVE)]
+
+
+def test_unknown_after_value_reads_known_after_apply():
+    got = pr.diff_values({"id": "210"}, {}, after_unknown={"id": True})
+    assert [(c.path, c.before, c.after) for c in got] == [("id", "210", pr.UNKNOWN)]
+
+
+json_leaf = st.one_of(st.none(), st.booleans(), st.integers(-5, 5), st.text(max_size=3))
+json_tree = st.recursive(
+    json_leaf,
+    lambda inner: st.one_of(st.lists(inner, max_size=3),
+                            st.dictionaries(st.sampled_from("abc"), inner, max_size=3)),
+    max_leaves=10,
+)
+
+
+@given(json_tree)
+def test_a_value_never_differs_from_itself(value):
+    assert pr.diff_values(value, value) == []
+
+
+@given(json_tree, json_tree)
+def test_any_difference_is_reported(before, after):
+    if before != after and not _null_equivalent(before, after):
+        assert pr.diff_values(before, after) != []
+
+
+def _null_equivalent(a, b) -> bool:
+    """Equal once dict entries holding null are dropped (missing == null by design)."""
+    def norm(v):
+        if isinstance(v, dict):
+            return {k: norm(x) for k, x in v.items() if x is not None}
+        if isinstance(v, list):
+            return [norm(x) for x in v]
+        return v
+    return norm(a) == norm(b)
+
+
+# --- exit codes and footer ----------------------------------------------------------------
+
+
+def _report(status: str) -> pr.StackReport:
+    plans = {"clean": ("builtin-refresh-clean", "drift"), "drift": ("standin-refresh-drift", "drift"),
+             "destructive": ("standin-plan-replace", "plan")}
+    if status == "error":
+        return pr.StackReport(stack="e", mode="drift", error="terraform init failed: x")
+    name, mode = plans[status]
+    return pr.summarise_plan(status, load(name), mode)
+
+
+@pytest.mark.parametrize(
+    ("statuses", "code"),
+    [
+        (["clean"], 0),
+        (["clean", "drift"], 2),
+        (["drift", "destructive"], 3),
+        (["destructive", "error"], 1),
+        (["clean", "error"], 1),
+    ],
+)
+def test_overall_exit_code_precedence_error_then_destructive_then_changes(statuses, code):
+    assert pr.overall_exit_code([_report(s) for s in statuses]) == code
+
+
+def test_footer_names_stacks_by_status_and_says_how_to_accept_a_replacement():
+    footer = pr.format_footer([_report("clean"), _report("destructive")])
+    assert footer.startswith("2 stack(s) checked; clean: clean; destructive: destructive")
+    assert "--allow-replace" in footer
+
+
+def test_error_report_is_one_line_in_text_and_status_error_in_json():
+    report = _report("error")
+    assert pr.format_stack(report) == "== e: error\n  error: terraform init failed: x"
+    assert report.to_json()["status"] == "error"
+
+
+def test_json_document_shape():
+    doc = pr.report_document([_report("drift")], "drift")
+    assert doc["format_version"] == 1 and doc["exit_code"] == 2
+    (stack,) = doc["stacks"]
+    attr = next(a for a in stack["drift"][0]["attributes"] if a["path"] == "device_passthrough[0].gid")
+    assert (attr["before"], attr["after"]) == (44, 45)
+    gone = next(a for a in stack["drift"][0]["attributes"] if a["path"] == "idmap[5]")
+    assert gone["after"] is None  # absent is null in JSON
+    json.dumps(doc)  # serialisable
+
+
+def test_a_null_list_element_appearing_is_a_difference():
+    got = pr.diff_values({"a": []}, {"a": [None]})
+    assert [(c.path, c.before, c.after) for c in got] == [("a[0]", pr.ABSENT, None)]
+
+
+def test_refresh_only_output_changes_are_not_drift():
+    # an output never applied yet shows as "create" in a refresh-only plan
+    plan = {"output_changes": {"host_lines": {"actions": ["create"], "before": None, "after": "x"}}}
+    report = pr.summarise_plan("s", plan, "drift")
+    assert (report.status, report.outputs) == ("clean", ())
