@@ -347,7 +347,7 @@ def test_missing_facts_file_says_how_to_record_it(tmp_path):
 
 # --------------------------------------------------------------------------- properties
 
-from hypothesis import given, settings  # noqa: E402
+from hypothesis import example, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 _names = st.text(st.characters(min_codepoint=33, max_codepoint=0x2FF, blacklist_characters="/"), min_size=1,
@@ -365,6 +365,10 @@ _months = st.sampled_from(["Jan", "Feb", "May", "Aug", "Dec"])
     group=st.sampled_from(["video", "render", "root", "44"]),
     date=st.tuples(_months, st.integers(1, 31), st.sampled_from(["21:54", " 2023"])),
 )
+# Found by hypothesis: Unicode whitespace (U+0085 NEL, U+00A0) belongs to the name, not the layout.
+@example(name="0\x85", kind="c", numbers=(0, 0), perm=0, owner="root", group="video", date=("Jan", 1, "21:54"))
+@example(name="\x85", kind="c", numbers=(0, 0), perm=0, owner="root", group="video", date=("Jan", 1, "21:54"))
+@example(name="x\xa0", kind="l", numbers=(0, 7), perm=0o777, owner="root", group="root", date=("May", 12, " 2023"))
 def test_ls_lines_round_trip(name, kind, numbers, perm, owner, group, date):
     """Any entry ls prints (as `ls -l` formats it) parses back to the same node."""
     bits = "".join(c if perm >> (8 - i) & 1 else "-" for i, c in enumerate("rwxrwxrwx"))

@@ -249,12 +249,14 @@ class DeviceNode:
 _TYPE_FROM_LS = {"c": "c", "b": "b", "d": "d", "l": "l", "-": "f", "p": "p", "s": "s"}
 _LS_ENTRY = re.compile(
     r"^(?P<type>[-bcdlps])(?P<perm>[-rwxsStT]{9})[.+@]?\s+\d+\s+(?P<owner>\S+)\s+(?P<group>\S+)\s+"
-    r"(?:(?P<major>\d+),\s*(?P<minor>\d+)|\d+(?:[.,]\d+)?[KMGTPkB]?)\s+(?P<rest>\S.*)$"
+    r"(?:(?P<major>\d+),\s*(?P<minor>\d+)|\d+(?:[.,]\d+)?[KMGTPkB]?)\s+(?P<rest>\S.*)$",
+    re.ASCII,
 )
-_LOOKS_LIKE_ENTRY = re.compile(r"^[-bcdlps][-rwxsStT]{9}[.+@]?\s")
-_LS_COMMAND = re.compile(r"(?:^|[#$%>]\s*)ls\s+(?P<args>.*)$")
-_ISO_DATE = re.compile(r"^\d{4}-\d\d-\d\d\s")
-_SHORT_ISO = re.compile(r"^\d\d-\d\d\s+\d\d:\d\d\s")
+_LOOKS_LIKE_ENTRY = re.compile(r"^[-bcdlps][-rwxsStT]{9}[.+@]?\s", re.ASCII)
+_BLANKS = " \t\r\n\f\v"
+_LS_COMMAND = re.compile(r"(?:^|[#$%>]\s*)ls\s+(?P<args>.*)$", re.ASCII)
+_ISO_DATE = re.compile(r"^\d{4}-\d\d-\d\d\s", re.ASCII)
+_SHORT_ISO = re.compile(r"^\d\d-\d\d\s+\d\d:\d\d\s", re.ASCII)
 
 
 def _mode_from_perm(perm: str) -> int:
@@ -267,13 +269,13 @@ def _mode_from_perm(perm: str) -> int:
 def _split_name(rest: str) -> str:
     """Drop the date columns in front of the file name (default, ISO and locale styles)."""
     if _ISO_DATE.match(rest):
-        tokens = rest.split(None, 3)
+        tokens = re.split(r"[ \t]+", rest, maxsplit=3)
         date_tokens = 3 if len(tokens) > 3 and re.match(r"^[+-]\d{4}$", tokens[2]) else 2
     elif _SHORT_ISO.match(rest):
         date_tokens = 2
     else:
         date_tokens = 3  # "May 12 21:54", "May 12  2023", "17 ott 23.00"
-    parts = re.split(r"\s+", rest, maxsplit=date_tokens)
+    parts = re.split(r"[ \t]+", rest, maxsplit=date_tokens)
     if len(parts) <= date_tokens:
         raise ValidationError(f"ls line has no file name after the date: {rest!r}")
     return parts[date_tokens]
@@ -295,9 +297,9 @@ def parse_ls(text: str, base: str | None = None) -> tuple[DeviceNode, ...]:
     """
     nodes: list[DeviceNode] = []
     directory = base.rstrip("/") if base else None
-    for raw in text.splitlines():
-        line = raw.rstrip()
-        if not line.strip():
+    for raw in text.split("\n"):  # not splitlines(): it also splits at U+0085, U+2028, ...
+        line = raw.rstrip(_BLANKS)  # ASCII only: U+0085 and friends can be part of a name
+        if not line.strip(_BLANKS):
             continue
         command = _LS_COMMAND.search(line) if not _LOOKS_LIKE_ENTRY.match(line) else None
         if command:
