@@ -5,12 +5,21 @@ from __future__ import annotations
 import json
 from typing import Any, Callable
 
+import os
+
 import pytest
 from cdktf import TerraformStack
+from hypothesis import settings
 from cdktf import Testing as CdktfTesting  # renamed: pytest would try to collect `Testing*`
 
 from pve_gpu_lxc import ProxmoxProvider
 from pve_gpu_lxc.l1.schema import check_synthesized
+
+# CI runs the same examples every time (a failure reproduces; a landing never depends on luck);
+# developers' runs explore new random examples and keep failures in .hypothesis/.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 # No credentials at all: synthesis must not depend on them.
 NO_CREDENTIALS: dict[str, str] = {}
