@@ -47,7 +47,7 @@ def test_nvidia_options_add_modeset_and_cap_files_never_the_folder() -> None:
     assert "/dev/nvidia-caps" not in paths
 
 
-@pytest.mark.parametrize("version", ["", "latest", "575", "575.64.03 ", "575.64.03; reboot", 575.64])
+@pytest.mark.parametrize("version", ["", "latest", "575", "575.64.03 ", "575.64.03\n", "575.64.03; reboot", 575.64])
 def test_nvidia_requires_a_pinned_version(version) -> None:
     with pytest.raises(ValidationError) as err:
         NvidiaGpu(driver_version=version)

@@ -8,7 +8,6 @@ at every start, which is what makes dynamic majors (nvidia-uvm, kfd) safe.
 from __future__ import annotations
 
 import dataclasses
-import re
 from dataclasses import dataclass
 from typing import Any, Iterable, Protocol
 
@@ -18,7 +17,6 @@ from .errors import ValidationError
 from .hostfacts import VENDOR_LABELS, HostFacts, Vendor, normalize_pci
 
 NVIDIA_DEVICE_MODE = "0666"  # the NVIDIA driver's default node mode (NVreg_DeviceFileMode)
-_DRIVER_VERSION = re.compile(r"^\d+\.\d+(\.\d+)?$")
 MAX_DRM_MINOR = 1 << 20
 
 
@@ -147,7 +145,7 @@ class NvidiaGpu:
                 "/proc/driver/nvidia/version (e.g. driver_version='575.64.03'): the container's NVIDIA "
                 "libraries must match the host kernel module exactly"
             )
-        if not isinstance(self.driver_version, str) or not _DRIVER_VERSION.match(self.driver_version):
+        if not validation.is_driver_version(self.driver_version):
             raise ValidationError(
                 f"{where}: driver_version {self.driver_version!r} is not a driver version; pin the host's "
                 "exact version as printed in /proc/driver/nvidia/version, e.g. '575.64.03'"

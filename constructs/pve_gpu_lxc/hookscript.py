@@ -87,7 +87,7 @@ class NvidiaGuard:
     create_nodes: bool = True
 
     def __post_init__(self) -> None:
-        if not re.match(r"^\d+\.\d+(\.\d+)?$", self.driver_version):
+        if not validation.is_driver_version(self.driver_version):
             raise ValidationError(f"NVIDIA driver version {self.driver_version!r} is not a version")
         for node in self.nodes:
             validation.device_path(node)

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Literal, Mapping
 
+from . import validation
 from .errors import ValidationError
 
 SCHEMA = "pve-gpu-lxc/host-facts"
@@ -42,7 +43,6 @@ RECORDED_PREFIXES = ("/dev/dri/", "/dev/nvidia", "/dev/kfd", "/dev/accel/")
 
 _PCI = re.compile(r"^(?:(?P<domain>[0-9a-f]{4,8}):)?(?P<bus>[0-9a-f]{2}):(?P<dev>[0-1][0-9a-f])\.(?P<fn>[0-7])$")
 _BY_PATH = re.compile(r"^pci-(?P<pci>[0-9a-fA-F]{4,8}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7])-(?P<kind>card|render)$")
-DRIVER_VERSION = re.compile(r"^\d+\.\d+(\.\d+)?$")
 
 
 def collector_script() -> Path:
@@ -74,7 +74,7 @@ def normalize_pci(value: Any, what: str = "PCI address") -> str:
 
 def validate_driver_version(value: Any, what: str = "NVIDIA driver version") -> str:
     """Strict ``575.64.03`` / ``555.58`` form: the value reaches URLs and shell commands."""
-    if not isinstance(value, str) or not DRIVER_VERSION.fullmatch(value):
+    if not validation.is_driver_version(value):
         raise ValidationError(
             f"{what} {value!r} is not a driver version; expected digits and dots only, "
             "like '575.64.03' or '555.58' (the host's /proc/driver/nvidia/version shows it)"

@@ -17,6 +17,8 @@ MAX_DEVICES = 128  # bpg device_passthrough MaxItems (PVE itself allows 256)
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$", re.IGNORECASE)
 _OCTAL_MODE = re.compile(r"^0[0-7]{3}$")
+# An NVIDIA driver version ("575.64.03", "555.58"): it reaches URLs and hook scripts.
+DRIVER_VERSION = re.compile(r"\d+\.\d+(\.\d+)?")
 # Characters allowed in a devN path: bpg sends `path=<p>` inside a comma-separated
 # property string, and hook scripts may name the path, so nothing that a shell or
 # that string would interpret (whitespace, `,` `=` `;` `$` quotes, globs, ...).
@@ -34,6 +36,11 @@ KNOWN_DEVICE_DIRECTORIES = frozenset(
 # udev symlink folders: devN recreates exactly the path it is given inside the
 # container, so a by-path link would appear there as a by-path link (gpu-facts §4).
 _LINK_FOLDERS = ("by-path", "by-id", "by-uuid", "by-label", "by-partuuid")
+
+
+def is_driver_version(value: Any) -> bool:
+    """Digits and dots only, matched in full (a trailing newline is not allowed)."""
+    return isinstance(value, str) and DRIVER_VERSION.fullmatch(value) is not None
 
 
 def require_int(value: Any, name: str, low: int, high: int, fix: str = "") -> int:
