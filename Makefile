@@ -14,7 +14,7 @@ export CHECKPOINT_DISABLE := 1
 export CDKTF_DISABLE_PLUGIN_CACHE_ENV := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: synth test drift setup python-deps node-deps system-deps clean
+.PHONY: synth test drift bench setup python-deps node-deps system-deps clean
 
 synth: setup
 	$(CDKTF) synth
@@ -26,6 +26,10 @@ test: setup system-deps
 # Exit 0 clean, 2 drift, 3 destructive plan (--plan), 1 error; see docs/drift-and-gitops.md.
 drift: setup
 	$(PY) -m pve_gpu_lxc drift
+
+# Synthesis benchmark, ours vs raw cdktf, 1..1000 containers (docs/benchmarks.md); about 3 minutes.
+bench: setup
+	$(PY) benchmarks/synth_benchmark.py --with-suite
 
 setup: python-deps node-deps
 

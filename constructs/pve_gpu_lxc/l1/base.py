@@ -29,14 +29,34 @@ GENERATOR_METADATA = TerraformProviderGeneratorMetadata(
 )
 
 
+# type -> its dataclass field names, or None for non-dataclasses: `dataclasses.fields()`
+# per value was most of the Python time of synthesis (docs/benchmarks.md).
+_FIELD_NAMES: dict[type, tuple[str, ...] | None] = {}
+_SCALARS = frozenset((str, int, float, bool))
+
+
+def _field_names(cls: type) -> tuple[str, ...] | None:
+    try:
+        return _FIELD_NAMES[cls]
+    except KeyError:
+        names = tuple(f.name for f in dataclasses.fields(cls)) if dataclasses.is_dataclass(cls) else None
+        _FIELD_NAMES[cls] = names
+        return names
+
+
 def render(value: Any) -> Any:
     """Plain JSON for a config value: dataclass blocks become objects, None fields vanish."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {
-            f.name: render(getattr(value, f.name))
-            for f in dataclasses.fields(value)
-            if getattr(value, f.name) is not None
-        }
+    cls = type(value)
+    if cls in _SCALARS:
+        return value
+    names = _field_names(cls)  # a dataclass instance (a dataclass class has type `type`)
+    if names is not None:
+        block = {}
+        for name in names:
+            field_value = getattr(value, name)
+            if field_value is not None:
+                block[name] = render(field_value)
+        return block
     if isinstance(value, (list, tuple)):
         return [render(v) for v in value]
     if isinstance(value, Mapping):
