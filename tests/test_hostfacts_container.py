@@ -312,3 +312,17 @@ def test_example_stacks_fit_the_committed_facts(app, pve, name) -> None:
             idmap=[(e.kind, e.host_id, e.size) for e in idmap.entries],
         )
     assert json.loads(FACTS_FILE.read_text())["hostname"] == "pve"
+
+
+def test_facts_travel_in_the_props_object(stack, synth, pve) -> None:
+    from pve_gpu_lxc import GpuContainerProps
+
+    props = GpuContainerProps(node_name="pve", vm_id=200, hostname="ct", template=UBUNTU, host_facts=pve,
+                              gpus=[IntelGpu(pci="0000:00:02.0", card=None)])
+    GpuContainer(stack, "ct", props)
+    assert paths(synth(stack)) == ["/dev/dri/renderD128"]
+
+
+def test_host_facts_must_be_host_facts(stack) -> None:
+    with pytest.raises(ValidationError, match=r"^GpuContainer 'test/ct': host_facts must be a HostFacts \(HostFacts.load"):
+        make(stack, "stacks/facts/pve.json")  # type: ignore[arg-type]

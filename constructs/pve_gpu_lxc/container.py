@@ -19,7 +19,6 @@ from .auth import root_pam_problem, ssh_problem
 from .errors import ValidationError, in_construct
 from .gpus import nvidia_driver_version, resolve_gpus
 from .hooks import HookScript
-from .hostfacts import HostFacts
 from .idmap import IdMap
 from .l1.base import escape_literal
 from .l1.generated import (
@@ -61,30 +60,19 @@ class GpuContainer(Construct):
                      gpus=[IntelGpu()])
 
     The construct id names the Terraform resource: renaming it replaces the container.
-
-    host_facts: the node's recorded facts (`HostFacts.load("stacks/facts/pve.json")`).  With
-    them, GPUs can be selected by PCI address (`IntelGpu(pci="0000:00:02.0")`), and synthesis
-    fails when a device path is missing on the node or is not a char device, when the NVIDIA
-    driver differs from the host's, or when root's subuid/subgid do not allow the idmap.
+    With `host_facts` (see GpuContainerProps) GPUs can be selected by PCI address and the
+    container is checked against what the node really has.
     """
 
-    def __init__(
-        self,
-        scope: Construct,
-        id: str,
-        props: GpuContainerProps | None = None,
-        *,
-        host_facts: HostFacts | None = None,
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, scope: Construct, id: str, props: GpuContainerProps | None = None, **kwargs: Any) -> None:
         try:
             if props is None:
                 props = GpuContainerProps(**kwargs)
             elif kwargs:
                 raise ValidationError(f"give props or keyword arguments, not both (got {sorted(kwargs)})")
-            props = _with_resolved_gpus(props, host_facts)
+            props = _with_resolved_gpus(props)
             model = build_model(props, props.template.gids(), props.template.file_name)
-            _check_fit(props, model, host_facts)
+            _check_fit(props, model)
         except ValidationError as err:
             raise in_construct("GpuContainer", _path(scope, id), err) from None
         except TypeError as err:  # unknown or missing keyword arguments
@@ -175,15 +163,13 @@ class GpuContainer(Construct):
         return needs
 
 
-def _with_resolved_gpus(props: GpuContainerProps, facts: HostFacts | None) -> GpuContainerProps:
+def _with_resolved_gpus(props: GpuContainerProps) -> GpuContainerProps:
     """GPU presets selected by PCI address or product id get their node numbers from the facts."""
-    if facts is not None and not isinstance(facts, HostFacts):
-        raise ValidationError(f"host_facts must be a HostFacts (HostFacts.load('stacks/facts/<node>.json')), got {facts!r}")
-    gpus = resolve_gpus(props.gpus, facts)
+    gpus = resolve_gpus(props.gpus, props.host_facts)
     return props if gpus == tuple(props.gpus) else dataclasses.replace(props, gpus=gpus)
 
 
-def _check_fit(props: GpuContainerProps, model: ContainerModel, facts: HostFacts | None) -> None:
+def _check_fit(props: GpuContainerProps, model: ContainerModel) -> None:
     """The NVIDIA pin matches the template's built-in userspace and, with facts, the node."""
     pinned = nvidia_driver_version(props.gpus)
     built = getattr(props.template, "nvidia_driver", None)
@@ -193,6 +179,7 @@ def _check_fit(props: GpuContainerProps, model: ContainerModel, facts: HostFacts
             f"{props.template.file_name}; they must be equal (NVML 'Driver/library version mismatch'): use an "
             f"image built for {pinned}, or pin {built} if the host runs it"
         )
+    facts = props.host_facts
     if facts is None:
         return
     idmap = props.idmap if props.idmap is not None else IdMap.default() if props.unprivileged else None

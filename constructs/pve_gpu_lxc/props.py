@@ -16,6 +16,7 @@ from .devices import Device
 from .errors import ValidationError
 from .gpus import Gpu
 from .hookscript import Hooks
+from .hostfacts import HostFacts
 from .idmap import IdMap
 
 if TYPE_CHECKING:  # the Template value object lives with its Terraform binding
@@ -153,6 +154,11 @@ class GpuContainerProps:
     """Extra hookscript commands; NVIDIA presets add their own pre-start checks."""
     snippets_datastore_id: str = "local"
     """File-based storage with the `snippets` content type, for the hookscript."""
+    host_facts: HostFacts | None = None
+    """The node's recorded facts (HostFacts.load("stacks/facts/pve.json")).  With them GPUs can
+    be selected by PCI address (IntelGpu(pci="0000:00:02.0")), and synthesis fails when a device
+    is missing on the node or is not a char device, when the NVIDIA driver differs from the
+    node's, or when root's subuid/subgid do not allow the idmap."""
 
     def __post_init__(self) -> None:
         validation.node_name(self.node_name)
@@ -172,6 +178,10 @@ class GpuContainerProps:
             raise ValidationError(
                 "idmap is set on a privileged container (unprivileged=False); lxc.idmap applies to "
                 "unprivileged containers only. Remove idmap, or set unprivileged=True"
+            )
+        if self.host_facts is not None and not isinstance(self.host_facts, HostFacts):
+            raise ValidationError(
+                f"host_facts must be a HostFacts (HostFacts.load('stacks/facts/<node>.json')), got {self.host_facts!r}"
             )
         if self.hooks is not None and not isinstance(self.hooks, Hooks):
             raise ValidationError(f"hooks must be a Hooks(...) value, got {self.hooks!r}")
