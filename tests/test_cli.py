@@ -362,3 +362,19 @@ def test_backend_switch_tells_how_to_migrate_the_state(tmp_path: Path):
     assert code == 1
     assert (f"a: terraform init failed: Backend configuration changed (move the state once with "
             f"`terraform -chdir={outdir / 'stacks' / 'a'} init -migrate-state`") in err
+
+
+def test_image_subcommand_prints_the_definition(capsys) -> None:
+    from pve_gpu_lxc.cli import main
+
+    assert main(["image", "definition", "--driver", "575.64.03", "--source-url", "file:///tmp/rootfs.tar.xz"], environ={}) == 0
+    out = capsys.readouterr().out
+    assert "variant: nvidia-575.64.03" in out
+    assert "NVIDIA-Linux-x86_64-575.64.03.run" in out
+
+
+def test_image_subcommand_errors_exit_1(capsys) -> None:
+    from pve_gpu_lxc.cli import main
+
+    assert main(["image", "definition", "--driver", "575.64.03; reboot", "--source-url", "file:///x.tar.xz"], environ={}) == 1
+    assert capsys.readouterr().err.startswith("error: ")

@@ -203,14 +203,14 @@ def test_cli_takes_the_version_from_the_facts(capsys):
 
 
 def test_cli_refuses_a_driver_that_differs_from_the_facts(capsys):
-    assert main(["definition", "--facts", str(FACTS), "--driver", "570.148.08", "--source-url", ROOTFS]) == 2
+    assert main(["definition", "--facts", str(FACTS), "--driver", "570.148.08", "--source-url", ROOTFS]) == 1
     assert "--driver 570.148.08 differs from the driver recorded in" in capsys.readouterr().err
 
 
 def test_cli_build_without_distrobuilder_exits_2_with_the_message(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     code = main(["build", "--driver", "575.64.03", "--source-url", ROOTFS, "--out-dir", str(tmp_path / "out")])
-    assert code == 2
+    assert code == 1
     err = capsys.readouterr().err
     assert err.startswith("error: cannot build the image on this machine: distrobuilder is not installed")
     assert (tmp_path / "out" / "ubuntu-noble-amd64-nvidia-575.64.03.yaml").exists()  # definition kept for elsewhere

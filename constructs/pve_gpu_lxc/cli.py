@@ -1,4 +1,4 @@
-"""Command line: `pve-gpu-lxc drift ...` (also `python -m pve_gpu_lxc drift ...`)."""
+"""Command line: `pve-gpu-lxc drift|image ...` (also `python -m pve_gpu_lxc ...`)."""
 
 from __future__ import annotations
 
@@ -60,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="terraform executable (default: $TERRAFORM or `terraform` on PATH)")
     p.add_argument("--lock-timeout", metavar="DURATION",
                    help="wait this long for a state lock held by someone else (e.g. 60s)")
+    # listed for --help; main() hands its arguments to pve_gpu_lxc.image unparsed
+    sub.add_parser("image", add_help=False,
+                   help="print or build the NVIDIA distrobuilder image definition (pve-gpu-lxc image --help)")
     return parser
 
 
@@ -86,6 +89,11 @@ def drift_options(args: argparse.Namespace, environ: Mapping[str, str]) -> drift
 
 
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["image"]:
+        from . import image  # imports no cdktf either
+
+        return image.main(argv[1:], prog="pve-gpu-lxc image")
     parser = build_parser()
     args = parser.parse_args(argv)
     env = os.environ if environ is None else environ

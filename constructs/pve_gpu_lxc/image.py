@@ -326,8 +326,8 @@ def _image_from_args(args: argparse.Namespace) -> NvidiaImage:
     )
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m pve_gpu_lxc.image", description=__doc__.split("\n\n")[0])
+def _parser(prog: str = "python -m pve_gpu_lxc.image") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     for name, help_text in (("definition", "print the distrobuilder YAML"),
                             ("build", "write the YAML and run distrobuilder build-lxc")):
@@ -346,8 +346,8 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+def main(argv: Sequence[str] | None = None, prog: str = "python -m pve_gpu_lxc.image") -> int:
+    args = _parser(prog).parse_args(argv)
     try:
         image = _image_from_args(args)
         if args.command == "definition":
@@ -356,7 +356,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         target = build(image, args.out_dir)
     except (ValidationError, BuildToolsMissing) as err:
         print(f"error: {err}", file=sys.stderr)
-        return 2
+        return 1  # as the drift command: 1 is an error (2 would read as "drift" in a pipeline)
     print(f"built {target}\nsha256 {sha256_file(target)}\n"
           f"upload it with Template.upload(..., source_file='{target}', checksum='<sha256 above>')")
     return 0
