@@ -73,11 +73,15 @@ class GpuContainer(Construct):
             props = _with_resolved_gpus(props)
             model = build_model(props, props.template.gids(), props.template.file_name)
             _check_fit(props, model)
+            vm_ids = _free_vm_id(scope, id, props.node_name, props.vm_id)
+            # last check: it creates the stack's shared template resource when it succeeds
+            template_file_id = props.template.bind(scope, props.node_name)
         except ValidationError as err:
             raise in_construct("GpuContainer", _path(scope, id), err) from None
         except TypeError as err:  # unknown or missing keyword arguments
             raise ValidationError(f"GpuContainer '{_path(scope, id)}': {err}".replace("GpuContainerProps.__init__()", "props")) from None
-        _claim_vm_id(scope, id, props.node_name, props.vm_id)
+        # nothing is added to the tree or claimed until every check has passed
+        vm_ids[(props.node_name, props.vm_id)] = (scope, id)
         super().__init__(scope, id)
         self.props = props
         self.model: ContainerModel = model
@@ -93,7 +97,6 @@ class GpuContainer(Construct):
                 file_name=model.hook_file_name,
                 content=hook_text,
             )
-        template_file_id = props.template.bind(self, props.node_name)
         self.resource = VirtualEnvironmentContainer(self, "Default", **self._container_config(template_file_id))
         if props.idmap is not None and props.idmap.subgid_lines() + props.idmap.subuid_lines():
             TerraformOutput(
@@ -186,20 +189,10 @@ def _check_fit(props: GpuContainerProps, model: ContainerModel) -> None:
     facts.verify_container(
         node_name=props.node_name,
         device_paths=[d.path for d in model.devices],
-        hook_creates=_hook_created_nodes(model),
+        hook_creates=model.nvidia.created_nodes() if model.nvidia is not None else (),
         nvidia_driver=pinned,
         idmap=[(e.kind, e.host_id, e.size) for e in idmap.entries] if idmap is not None else (),
     )
-
-
-def _hook_created_nodes(model: ContainerModel) -> tuple[str, ...]:
-    """Nodes the pre-start hook makes with `nvidia-modprobe -u -cN [-m]` before devN needs them."""
-    guard = model.nvidia
-    if guard is None or not guard.create_nodes:
-        return ()
-    nodes = ["/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia-uvm-tools"]
-    nodes += [f"/dev/nvidia{i}" for i in guard.gpu_indexes] + (["/dev/nvidia-modeset"] if guard.modeset else [])
-    return tuple(nodes)
 
 
 def _features(f: Any) -> ContainerFeatures | None:
@@ -231,7 +224,8 @@ def _path(scope: Construct, id: str) -> str:
     return f"{scope.node.path}/{id}".lstrip("/")
 
 
-def _claim_vm_id(scope: Construct, id: str, node_name: str, vm_id: int) -> None:
+def _free_vm_id(scope: Construct, id: str, node_name: str, vm_id: int) -> dict[tuple[str, int], tuple[Construct, str]]:
+    """Raise if the app already has `vm_id` on `node_name`; else the app's claims, to register in."""
     scope_ref = scope.__jsii_ref__.ref
     root_ref = _ROOT_REFS.get(scope_ref)
     if root_ref is None:
@@ -240,10 +234,10 @@ def _claim_vm_id(scope: Construct, id: str, node_name: str, vm_id: int) -> None:
     other = claims.get((node_name, vm_id))
     if other is not None:
         raise ValidationError(
-            f"GpuContainer '{_path(scope, id)}': vm_id {vm_id} on node '{node_name}' is already used by "
-            f"GpuContainer '{_path(*other)}'; each container on a node needs its own vm_id"
+            f"vm_id {vm_id} on node '{node_name}' is already used by GpuContainer '{_path(*other)}'; "
+            "each container on a node needs its own vm_id"
         )
-    claims[(node_name, vm_id)] = (scope, id)
+    return claims
 
 
 @jsii.implements(IValidation)

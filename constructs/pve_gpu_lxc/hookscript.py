@@ -97,6 +97,14 @@ class NvidiaGuard:
         argv = ["nvidia-modprobe", "-u"] + [f"-c{i}" for i in self.gpu_indexes]
         return argv + (["-m"] if self.modeset else [])
 
+    def created_nodes(self) -> tuple[str, ...]:
+        """The nodes `modprobe_argv` makes, so they need not exist before the hook runs."""
+        if not self.create_nodes:
+            return ()
+        nodes = ["/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia-uvm-tools"]
+        nodes += [f"/dev/nvidia{i}" for i in self.gpu_indexes] + (["/dev/nvidia-modeset"] if self.modeset else [])
+        return tuple(nodes)
+
 
 _PRELUDE = """\
 #!/bin/sh
