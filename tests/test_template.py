@@ -39,7 +39,7 @@ def test_download_emits_one_download_file_per_node(stack, synth) -> None:
 
 def test_same_file_with_another_checksum_in_one_stack_is_refused(stack) -> None:
     GpuContainer(stack, "a", node_name="pve", vm_id=300, hostname="a", template=Template.download(url=URL, checksum=SHA, checksum_algorithm="sha512"))
-    with pytest.raises(ValidationError, match="is downloaded twice in stack 'test' with different url/checksum"):
+    with pytest.raises(ValidationError, match="is downloaded twice with different url/checksum in stack 'test'"):
         GpuContainer(stack, "b", node_name="pve", vm_id=301, hostname="b", template=Template.download(url=URL, checksum="b" * 128, checksum_algorithm="sha512"))
 
 
@@ -94,3 +94,16 @@ def test_gids_from_a_local_tarball(tmp_path, stack, synth) -> None:
 )
 def test_os_type_from_the_file_name(volid: str, os_type: str) -> None:
     assert Template.existing(volid).operating_system_type == os_type
+
+
+def test_upload_and_download_of_one_file_on_one_node_are_refused(tmp_path, stack) -> None:
+    image = tmp_path / "debian-13-standard_13.1-2_amd64.tar.zst"
+    image.write_bytes(b"not really a template")
+    GpuContainer(stack, "a", node_name="pve", vm_id=300, hostname="a", template=Template.download(url=URL, checksum=SHA, checksum_algorithm="sha512"))
+    with pytest.raises(ValidationError) as err:
+        GpuContainer(stack, "b", node_name="pve", vm_id=301, hostname="b", template=Template.upload(image, render_gid=992, video_gid=44))
+    assert str(err.value) == (
+        "GpuContainer 'test/b': Template debian-13-standard_13.1-2_amd64.tar.zst on node pve is uploaded twice "
+        "from different files or checksums in stack 'test'; use one Template value"
+    )
+    assert stack.node.try_find_child("b") is None  # refused before anything was added

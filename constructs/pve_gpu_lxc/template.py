@@ -205,51 +205,33 @@ class Template:
         return _OS_TYPES.get(template_key(self.file_name).split("-", 1)[0], "unmanaged")
 
     def bind(self, scope: Construct, node_name: str) -> str:
-        """The `template_file_id` for a container on `node_name` (creating the download once per stack)."""
+        """The `template_file_id` for a container on `node_name` (creating the download or upload once per stack)."""
         if self.kind == "existing":
             assert self.volid is not None
             return self.volid
         stack = TerraformStack.of(scope)
         key = re.sub(r"[^A-Za-z0-9_-]", "_", f"template-{node_name}-{template_key(self.file_name)}")
+        resource_class, config, how = self._resource(node_name)
         existing = stack.node.try_find_child(key)
+        if existing is not None:  # one resource per node and file, shared by the stack's containers
+            same = isinstance(existing, resource_class) and all(existing.config.get(k) == v for k, v in config.items())
+            if not same:
+                raise ValidationError(
+                    f"Template {self.file_name} on node {node_name} is {how} in stack '{stack.node.id}'; "
+                    "use one Template value"
+                )
+            return existing.id_ref
+        return resource_class(stack, key, **config).id_ref
+
+    def _resource(self, node_name: str) -> tuple[type, dict, str]:
+        """The L1 class and config that put this template on `node_name`, and how a clash reads."""
+        config: dict = dict(node_name=node_name, datastore_id=self.datastore_id, content_type="vztmpl")
         if self.kind == "upload":
-            return self._bind_upload(stack, key, existing, node_name)
-        if isinstance(existing, VirtualEnvironmentDownloadFile):
-            config = existing.config
-            if (config["url"], config["checksum"]) != (self.url, self.checksum):
-                raise ValidationError(
-                    f"Template {self.file_name} on node {node_name} is downloaded twice in stack "
-                    f"'{stack.node.id}' with different url/checksum; use one Template value"
-                )
-            return existing.id_ref
-        resource = VirtualEnvironmentDownloadFile(
-            stack,
-            key,
-            node_name=node_name,
-            datastore_id=self.datastore_id,
-            content_type="vztmpl",
-            url=self.url,
-            file_name=self.file_name,
-            checksum=self.checksum,
-            checksum_algorithm=self.checksum_algorithm,
-        )
-        return resource.id_ref
-
-
-    def _bind_upload(self, stack: TerraformStack, key: str, existing: object, node_name: str) -> str:
-        assert self.source_file is not None
-        source = FileSourceFile(path=self.source_file, checksum=self.checksum, file_name=self.file_name)
-        if isinstance(existing, VirtualEnvironmentFile):
-            if existing.config["source_file"] != source:
-                raise ValidationError(
-                    f"Template {self.file_name} on node {node_name} is uploaded twice in stack "
-                    f"'{stack.node.id}' from different files or checksums; use one Template value"
-                )
-            return existing.id_ref
-        resource = VirtualEnvironmentFile(
-            stack, key, node_name=node_name, datastore_id=self.datastore_id, content_type="vztmpl", source_file=source
-        )
-        return resource.id_ref
+            assert self.source_file is not None
+            config["source_file"] = FileSourceFile(path=self.source_file, checksum=self.checksum, file_name=self.file_name)
+            return VirtualEnvironmentFile, config, "uploaded twice from different files or checksums"
+        config.update(url=self.url, file_name=self.file_name, checksum=self.checksum, checksum_algorithm=self.checksum_algorithm)
+        return VirtualEnvironmentDownloadFile, config, "downloaded twice with different url/checksum"
 
 
 def _upload_checksum(source: str, checksum: str | None) -> str:
