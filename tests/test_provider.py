@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from cdktf import TerraformStack
@@ -110,3 +111,33 @@ def test_detect_auth_follows_bpg_precedence(environ: dict, kind: str) -> None:
 def test_endpoint_with_credentials_is_refused(app) -> None:
     with pytest.raises(ValidationError, match=r"endpoint 'https://root:pw@pve:8006/' must be https://host\[:port\]/ with no credentials"):
         ProxmoxProvider(TerraformStack(app, "s"), "proxmox", endpoint="https://root:pw@pve:8006/")
+
+
+def _ssh_nodes(doc: dict) -> list[dict]:
+    return doc["provider"]["proxmox"][0]["ssh"]["node"]
+
+
+def test_ssh_node_address_and_port_come_from_pve_gpu_lxc_ssh_nodes(app, synth) -> None:
+    environ = {**SECRETS, "PVE_GPU_LXC_SSH_NODES": "pve=192.0.2.10:2222, pve2=[2001:db8::2]:22,pve3=pve3.lan"}
+    doc = synth(build(app, environ))
+    assert _ssh_nodes(doc) == [
+        {"address": "192.0.2.10", "name": "pve", "port": 2222},
+        {"address": "2001:db8::2", "name": "pve2", "port": 22},
+        {"address": "pve3.lan", "name": "pve3"},
+    ]
+
+
+def test_ssh_nodes_in_code_win_over_the_environment(app, synth) -> None:
+    environ = {**SECRETS, "PVE_GPU_LXC_SSH_NODES": "pve=192.0.2.10:2222"}
+    doc = synth(build(app, environ, ssh=ProxmoxSsh(node_addresses={"pve": "192.0.2.99"})))
+    assert _ssh_nodes(doc) == [{"address": "192.0.2.99", "name": "pve"}]
+
+
+@pytest.mark.parametrize("value, message", [
+    ("pve", "PVE_GPU_LXC_SSH_NODES: 'pve' is not 'node=address[:port]'"),
+    ("pve=192.0.2.10:0", "port 0 is outside 1-65535"),
+    ("pve=bad host", "'bad host' is not a host name or IPv4 address"),
+])
+def test_malformed_ssh_nodes_variable_is_refused_with_its_value(app, value: str, message: str) -> None:
+    with pytest.raises(ValidationError, match=re.escape(message)):
+        build(app, {**SECRETS, "PVE_GPU_LXC_SSH_NODES": value})

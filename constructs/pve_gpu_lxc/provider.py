@@ -29,7 +29,10 @@ class ProxmoxSsh:
     username: SSH user on the nodes (root, or a user with the documented sudo rules).
     agent: authenticate with the SSH agent (SSH_AUTH_SOCK); a private key can come from
       PROXMOX_VE_SSH_PRIVATE_KEY instead.
-    node_addresses: {node name: address} when the API's address is not reachable.
+    node_addresses: {node name: "address" or "address:port" ("[v6]:port" for IPv6)} when the
+      API's address is not reachable or SSH listens on another port than 22. When empty, the
+      non-secret variable PVE_GPU_LXC_SSH_NODES ("pve=192.0.2.10:2222,pve2=192.0.2.11") is read
+      at synth time, so one stack can target a lab node without a code change.
     """
 
     username: str = "root"
@@ -42,6 +45,44 @@ class ProxmoxSsh:
             raise ValidationError(f"ProxmoxSsh.username {self.username!r} is not a Unix user name")
         if self.node_address_source not in (None, "api", "dns"):
             raise ValidationError(f"ProxmoxSsh.node_address_source {self.node_address_source!r} is not 'api' or 'dns'")
+        for node, address in dict(self.node_addresses).items():
+            parse_node_address(f"ProxmoxSsh.node_addresses[{node!r}]", address)
+
+
+SSH_NODES_ENV = "PVE_GPU_LXC_SSH_NODES"
+_NODE_NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
+_HOST = re.compile(r"^[A-Za-z0-9.-]+$")
+
+
+def parse_node_address(where: str, text: str) -> tuple[str, int | None]:
+    """`host`, `host:port` or `[v6]:port` -> (address, port or None)."""
+    if not isinstance(text, str):
+        raise ValidationError(f"{where} must be a string 'address[:port]', got {type(text).__name__}")
+    match = re.fullmatch(r"\[([0-9A-Fa-f:.]+)\](?::(\d+))?|([^:\[\]]+)(?::(\d+))?|([0-9A-Fa-f:]+)", text)
+    if match is None:
+        raise ValidationError(f"{where} {text!r} is not 'address', 'address:port' or '[ipv6]:port'")
+    address = match.group(1) or match.group(3) or match.group(5)
+    port_text = match.group(2) or match.group(4)
+    if match.group(3) is not None and not _HOST.match(address):
+        raise ValidationError(f"{where} {text!r}: {address!r} is not a host name or IPv4 address")
+    port = int(port_text) if port_text else None
+    if port is not None and not 1 <= port <= 65535:
+        raise ValidationError(f"{where} {text!r}: port {port} is outside 1-65535")
+    return address, port
+
+
+def ssh_nodes_from_env(environ: Mapping[str, str]) -> dict[str, str]:
+    """PVE_GPU_LXC_SSH_NODES="pve=192.0.2.10:2222,pve2=192.0.2.11" -> {node: address[:port]}."""
+    raw = environ.get(SSH_NODES_ENV, "").strip()
+    nodes: dict[str, str] = {}
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        name, sep, address = item.partition("=")
+        if not sep or not _NODE_NAME.match(name):
+            raise ValidationError(
+                f"{SSH_NODES_ENV}: {item!r} is not 'node=address[:port]' (e.g. 'pve=192.0.2.10:2222')")
+        parse_node_address(f"{SSH_NODES_ENV} node {name!r}", address)
+        nodes[name] = address
+    return nodes
 
 
 class ProxmoxProvider(Construct):
@@ -71,10 +112,15 @@ class ProxmoxProvider(Construct):
             )
         super().__init__(scope, id)
         self.ssh = ssh
-        self.auth: ProviderAuth = detect_auth(os.environ if environ is None else environ)
+        environ = os.environ if environ is None else environ
+        self.auth: ProviderAuth = detect_auth(environ)
         ssh_block = None
         if ssh is not None:
-            nodes = [ProviderSshNode(name=n, address=a) for n, a in sorted(ssh.node_addresses.items())]
+            addresses = dict(ssh.node_addresses) or ssh_nodes_from_env(environ)
+            nodes = []
+            for name, text in sorted(addresses.items()):
+                address, port = parse_node_address(f"ProxmoxProvider '{path}': SSH node {name!r}", text)
+                nodes.append(ProviderSshNode(name=name, address=address, port=port))
             ssh_block = ProviderSsh(
                 username=ssh.username,
                 agent=ssh.agent,
