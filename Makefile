@@ -14,18 +14,33 @@ export CHECKPOINT_DISABLE := 1
 export CDKTF_DISABLE_PLUGIN_CACHE_ENV := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: synth test drift bench setup python-deps node-deps system-deps clean
+.PHONY: synth test drift schema tools bench setup python-deps node-deps system-deps clean
 
 synth: setup
 	$(CDKTF) synth
 	@echo "synthesized: $$(ls -d cdktf.out/stacks/*)"
 
-test: setup system-deps
+# The real bpg/proxmox provider and OpenTofu, built once from the Go module proxy into .tools/
+# (scripts/build-go-tools.sh; needs Go). Synthesis never needs them.
+TOOLS := $(CURDIR)/.tools
+# drift: the CLI config of the local mirror unless you set your own, and .tools/bin
+# last on PATH (a terraform or tofu of your own wins).
+TOOLS_ENV = TF_CLI_CONFIG_FILE="$${TF_CLI_CONFIG_FILE:-$(TOOLS)/terraformrc}" PATH="$$PATH:$(TOOLS)/bin"
+
+test: setup system-deps tools
 	$(PY) -m pytest
 
 # Exit 0 clean, 2 drift, 3 destructive plan (--plan), 1 error; see docs/drift-and-gitops.md.
-drift: setup
-	$(PY) -m pve_gpu_lxc drift
+drift: setup tools
+	$(TOOLS_ENV) $(PY) -m pve_gpu_lxc drift
+
+# Rewrites the kept bpg/proxmox schema from the built provider, then the L1 layer from it.
+schema: setup tools
+	$(PY) -m pve_gpu_lxc_testing.provider_schema --write
+	$(PY) -m pve_gpu_lxc.l1.codegen
+
+tools:
+	@bash scripts/build-go-tools.sh
 
 # Synthesis benchmark, ours vs raw cdktf, 1..1000 containers (docs/benchmarks.md); about 3 minutes.
 bench: setup

@@ -105,8 +105,9 @@ def test_usage_errors_exit_1_not_2_so_they_are_never_mistaken_for_drift(argv, ca
 def test_options_from_arguments(tmp_path: Path):
     args = cli.build_parser().parse_args(
         ["drift", "--stack", "a", "--stack", "b", "--plan", "--allow-replace", "--no-synth",
-         "--project-dir", str(tmp_path), "--json", str(tmp_path / "r.json"), "--lock-timeout", "30s"])
-    opts = cli.drift_options(args, {"TERRAFORM": "/opt/tf", "CDKTF_OUTDIR": "build/out"})
+         "--project-dir", str(tmp_path), "--json", str(tmp_path / "r.json"), "--lock-timeout", "30s",
+         "--terraform", "/opt/tf"])
+    opts = cli.drift_options(args, {"TERRAFORM_BINARY_NAME": "tofu", "CDKTF_OUTDIR": "build/out"})
     assert opts.stacks == ("a", "b")
     assert (opts.mode, opts.allow_replace, opts.synth) == ("plan", True, "never")
     assert opts.terraform == "/opt/tf"
@@ -118,7 +119,8 @@ def test_options_from_arguments(tmp_path: Path):
 def test_outdir_defaults_to_cdktf_out_in_the_project(tmp_path: Path):
     args = cli.build_parser().parse_args(["drift", "--project-dir", str(tmp_path)])
     opts = cli.drift_options(args, {})
-    assert (opts.outdir, opts.mode, opts.synth, opts.terraform) == (tmp_path / "cdktf.out", "drift", "auto", "terraform")
+    # no --terraform: drift.find_terraform picks from TERRAFORM_BINARY_NAME / PATH (tests/test_tfbinary.py)
+    assert (opts.outdir, opts.mode, opts.synth, opts.terraform) == (tmp_path / "cdktf.out", "drift", "auto", None)
 
 
 # --- synthesis decision -------------------------------------------------------------------
@@ -188,12 +190,12 @@ def test_synth_runs_main_py_with_cdktf_outdir(tmp_path: Path):
 
 def test_terraform_missing_is_one_line_and_exit_1(tmp_path: Path):
     outdir = make_outdir(tmp_path, ["a"])
-    opts = options(tmp_path, outdir, terraform="terraform", environ={"PATH": str(tmp_path / "empty")})
+    opts = options(tmp_path, outdir, terraform=None, environ={"PATH": str(tmp_path / "empty")})
     code, out, err = run(opts, FakeTerraform())
     assert code == 1
     assert err.splitlines() == [
-        "pve-gpu-lxc drift: error: terraform not found ('terraform' is not on PATH): "
-        "install Terraform >= 1.5 or pass --terraform /path/to/terraform"
+        "pve-gpu-lxc drift: error: neither terraform nor tofu is on PATH: install Terraform >= 1.8 "
+        "or OpenTofu >= 1.10, set TERRAFORM_BINARY_NAME to its name or path, or pass --terraform PATH"
     ]
 
 

@@ -41,6 +41,9 @@ CT = "proxmox_virtual_environment_container"
         ({"node_name": "pve", "ipv4": {"eth0": "1.2.3.4"}}, f"{CT}.x.ipv4: attribute is computed by the provider and cannot be set"),
         ({"node_name": "pve", "tags": "gpu"}, f"{CT}.x.tags: expected list, got str 'gpu'"),
         ({"node_name": "pve", "idmap": [{"type": "gid", "container_id": 0, "host_id": 1}]}, f"{CT}.x.idmap[0].size: required attribute is missing"),
+        # marked deprecated in bpg 0.111.1's own schema
+        ({"node_name": "pve", "timeout_start": 300}, f"{CT}.x.timeout_start: deprecated in bpg/proxmox 0.111.1"),
+        ({"node_name": "pve", "initialization": {"dns": {"server": "1.1.1.1"}}}, f"{CT}.x.initialization[0].dns[0].server: deprecated"),
     ],
 )
 def test_checker_reports(body: dict, error: str) -> None:
@@ -56,3 +59,26 @@ def test_checker_accepts_references_and_meta_arguments() -> None:
 def test_checker_rejects_unknown_resource_types() -> None:
     errors = check_synthesized({"resource": {"proxmox_virtual_environment_lxc": {"x": {}}}})
     assert errors == ["proxmox_virtual_environment_lxc: resource type not in bpg/proxmox 0.111.1 schema"]
+
+
+def test_the_deprecated_download_file_name_is_refused_and_not_generated() -> None:
+    # bpg 0.111.1: "Use \"proxmox_download_file\" instead" (the old block is kept for the stand-in only)
+    body = {"node_name": "pve", "datastore_id": "local", "content_type": "vztmpl", "url": "https://e/x.tar.zst"}
+    errors = check_synthesized({"resource": {"proxmox_virtual_environment_download_file": {"x": body}}})
+    assert errors == ["proxmox_virtual_environment_download_file: resource type deprecated in bpg/proxmox 0.111.1 "
+                      "(Terraform warns on every plan; use its replacement)"]
+    assert check_synthesized({"resource": {"proxmox_download_file": {"x": body}}}) == []
+    assert set(codegen.RESOURCES) == {
+        "proxmox_virtual_environment_container", "proxmox_virtual_environment_file", "proxmox_download_file",
+    }
+    assert generated.DownloadFile.TF_TYPE == "proxmox_download_file"
+
+
+def test_checker_rejects_deprecated_provider_settings() -> None:
+    errors = check_synthesized({"provider": {"proxmox": [{"otp": "123456"}]}})
+    assert errors == ["provider.proxmox.otp: deprecated in bpg/proxmox 0.111.1 "
+                      "(Terraform warns on every plan; use its replacement)"]
+
+
+def test_no_emitted_resource_type_is_deprecated() -> None:
+    assert not [t for t in codegen.RESOURCES if resource_block(t).get("deprecated")]

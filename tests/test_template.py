@@ -21,7 +21,7 @@ def test_download_emits_one_download_file_per_node(stack, synth) -> None:
     for i, node in enumerate(("pve", "pve", "pve2")):
         GpuContainer(stack, f"ct{i}", node_name=node, vm_id=300 + i, hostname=f"ct{i}", template=template, gpus=[IntelGpu()])
     doc = synth(stack)
-    downloads = doc["resource"]["proxmox_virtual_environment_download_file"]
+    downloads = doc["resource"]["proxmox_download_file"]
     assert sorted(downloads) == ["template-pve-debian-13-standard_13_1-2_amd64", "template-pve2-debian-13-standard_13_1-2_amd64"]
     assert downloads["template-pve-debian-13-standard_13_1-2_amd64"] == {
         "checksum": SHA,
@@ -33,8 +33,20 @@ def test_download_emits_one_download_file_per_node(stack, synth) -> None:
         "url": URL,
     }
     ref = container_of(doc, "ct0")["operating_system"]["template_file_id"]
-    assert ref == "${proxmox_virtual_environment_download_file.template-pve-debian-13-standard_13_1-2_amd64.id}"
+    assert ref == "${proxmox_download_file.template-pve-debian-13-standard_13_1-2_amd64.id}"
     assert container_of(doc, "ct0")["device_passthrough"][1]["gid"] == 992  # GIDs from the file name
+    assert "proxmox_virtual_environment_download_file" not in doc["resource"]  # deprecated in bpg 0.111
+
+
+def test_download_moves_state_from_the_deprecated_type_name(stack, synth) -> None:
+    # stacks synthesized before the rename keep their downloaded template (bpg's MoveResourceState)
+    template = Template.download(url=URL, checksum=SHA, checksum_algorithm="sha512")
+    GpuContainer(stack, "ct", node_name="pve", vm_id=300, hostname="ct", template=template, gpus=[IntelGpu()])
+    GpuContainer(stack, "ct2", node_name="pve", vm_id=301, hostname="ct2", template=template, gpus=[IntelGpu()])
+    name = "template-pve-debian-13-standard_13_1-2_amd64"
+    assert synth(stack)["moved"] == [
+        {"from": f"proxmox_virtual_environment_download_file.{name}", "to": f"proxmox_download_file.{name}"}
+    ]
 
 
 def test_same_file_with_another_checksum_in_one_stack_is_refused(stack) -> None:

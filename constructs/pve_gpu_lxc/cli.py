@@ -31,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="show what changed on the Proxmox node since the last apply (or, with --plan, what an apply would do)",
         description=(
             "Synthesize when needed, then run `terraform plan -refresh-only -detailed-exitcode` "
-            "in every synthesized stack and summarise it. Exit codes: 0 clean, 2 drift (or, with "
+            "(or OpenTofu's `tofu plan ...`) in every synthesized stack and summarise it. Exit codes: 0 clean, 2 drift (or, with "
             "--plan, pending changes), 3 --plan would replace or destroy a GPU container "
             "(pass --allow-replace to accept), 1 error."
         ),
@@ -57,7 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--outdir", type=Path, metavar="DIR",
                    help="synthesis output (default: $CDKTF_OUTDIR or <project-dir>/cdktf.out)")
     p.add_argument("--terraform", default=None, metavar="PATH",
-                   help="terraform executable (default: $TERRAFORM or `terraform` on PATH)")
+                   help="terraform or tofu executable, a name on PATH or a path (default: "
+                        "$TERRAFORM_BINARY_NAME, else `terraform` on PATH, else `tofu` on PATH)")
     p.add_argument("--lock-timeout", metavar="DURATION",
                    help="wait this long for a state lock held by someone else (e.g. 60s)")
     # listed for --help; main() hands its arguments to pve_gpu_lxc.image unparsed
@@ -82,7 +83,7 @@ def drift_options(args: argparse.Namespace, environ: Mapping[str, str]) -> drift
         synth=args.synth,
         json_path=args.json_path.resolve() if args.json_path else None,
         plan_dir=args.plan_dir.resolve() if args.plan_dir else None,
-        terraform=args.terraform or environ.get("TERRAFORM") or "terraform",
+        terraform=args.terraform,  # None: drift.find_terraform picks from the environment
         lock_timeout=args.lock_timeout,
         environ=dict(environ),
     )

@@ -1,7 +1,8 @@
 """The `drift` command: synthesize, then `terraform plan` every stack and summarise it.
 
 `cdktf diff` exits 0 whether or not anything drifted, so a pipeline cannot
-fail on it.  This runs Terraform itself in `cdktf.out/stacks/<stack>`:
+fail on it.  This runs Terraform (or OpenTofu: `find_terraform`) itself in
+`cdktf.out/stacks/<stack>`:
 
     terraform init -input=false              (keeps the stack's backend)
     terraform plan -refresh-only -detailed-exitcode -out=<file>   (drift)
@@ -53,7 +54,7 @@ class DriftOptions:
     synth: SynthWhen = "auto"
     json_path: Path | None = None
     plan_dir: Path | None = None
-    terraform: str = "terraform"
+    terraform: str | None = None  # --terraform; None: $TERRAFORM_BINARY_NAME, terraform, tofu
     lock_timeout: str | None = None
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
 
@@ -194,6 +195,7 @@ def _check_stack(
         raise DriftError(problem)
 
     tf = options.terraform
+    assert tf is not None, "run_drift resolves the binary first"
     proc = run([tf, "init", "-input=false", "-no-color"], workdir, env)
     if proc.returncode != 0:
         cause = first_error_line(proc.stderr, proc.stdout)
@@ -251,14 +253,53 @@ def terraform_env(environ: Mapping[str, str]) -> dict[str, str]:
     return env
 
 
-def find_terraform(name: str, environ: Mapping[str, str]) -> str:
-    found = shutil.which(name, path=environ.get("PATH", os.defpath))
-    if found is None:
-        raise DriftError(
-            f"terraform not found ({name!r} is not on PATH): install Terraform >= 1.5 "
-            "or pass --terraform /path/to/terraform"
-        )
-    return found
+# The variable cdktf-cli reads for the same purpose: a name on PATH or a path.
+BINARY_ENV = "TERRAFORM_BINARY_NAME"
+# Tried in this order when neither --terraform nor TERRAFORM_BINARY_NAME says which.
+AUTO_DETECT = ("terraform", "tofu")
+# Moves between resource types (the `moved` block from the deprecated download-file name).
+MIN_VERSIONS = "Terraform >= 1.8 or OpenTofu >= 1.10"
+
+Which = Callable[[str, str], "str | None"]
+
+
+def _which(name: str, path: str) -> str | None:
+    return shutil.which(name, path=path)
+
+
+def find_terraform(flag: str | None, environ: Mapping[str, str], which: Which = _which) -> str:
+    """The Terraform or OpenTofu binary to run, as a path.
+
+    `--terraform` if given, else $TERRAFORM_BINARY_NAME, else `terraform` on PATH, else `tofu`
+    on PATH.  A name is looked up on the environment's PATH; a path (with a `/`) must be an
+    executable file.  `which(name, path)` is `shutil.which` (a parameter for tests).
+    """
+    path = environ.get("PATH", os.defpath)
+    if flag:
+        found = which(flag, path)
+        if found is None:
+            raise DriftError(f"--terraform {flag}: {_not_found(flag)}")
+        return found
+    named = environ.get(BINARY_ENV, "").strip()
+    if named:
+        found = which(named, path)
+        if found is None:
+            raise DriftError(f"{BINARY_ENV}={named}: {_not_found(named)}")
+        return found
+    for name in AUTO_DETECT:
+        found = which(name, path)
+        if found is not None:
+            return found
+    raise DriftError(
+        f"neither terraform nor tofu is on PATH: install {MIN_VERSIONS}, "
+        f"set {BINARY_ENV} to its name or path, or pass --terraform PATH"
+    )
+
+
+def _not_found(name: str) -> str:
+    if os.sep in name:
+        return "not an executable file"
+    return "not found on PATH (give a path, or a name on PATH)"
 
 
 def run_drift(

@@ -2,9 +2,10 @@
 
 A value object with static factories (`Template.existing`, `Template.download`,
 `Template.upload`); GpuContainer binds it to a node, which for a download emits one
-`proxmox_virtual_environment_download_file` (for an upload one
+`proxmox_download_file` (for an upload one
 `proxmox_virtual_environment_file`) per node and file, shared by every container of
-the stack that uses it.
+the stack that uses it.  A download also gets a `moved` block from the deprecated type
+name `proxmox_virtual_environment_download_file` that earlier versions emitted.
 """
 
 from __future__ import annotations
@@ -21,13 +22,15 @@ from constructs import Construct
 from . import validation
 from .errors import ValidationError
 from .hostfacts import validate_driver_version
-from .l1.generated import FileSourceFile, VirtualEnvironmentDownloadFile, VirtualEnvironmentFile
+from .l1.generated import DownloadFile, FileSourceFile, VirtualEnvironmentFile
 from .props import datastore_id as _datastore_id
 from .template_gids import TemplateGids, known_gids, read_template_gids, template_key
 
 if TYPE_CHECKING:
     from .image import NvidiaImage
 
+# bpg 0.111.1 deprecates this name of `proxmox_download_file` ("will be removed in v1.0")
+LEGACY_DOWNLOAD_TYPE = "proxmox_virtual_environment_download_file"
 _FILE_NAME = re.compile(r"^[A-Za-z0-9_.+-]+\.tar(\.(zst|xz|gz))?$")
 _VOLID = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]*:vztmpl/[A-Za-z0-9_.+-]+\.tar(\.(zst|xz|gz))?$")
 _URL = re.compile(r"^https?://[^\s'\"]+/([A-Za-z0-9_.+-]+\.tar(\.(zst|xz|gz))?)$")
@@ -221,7 +224,13 @@ class Template:
                     "use one Template value"
                 )
             return existing.id_ref
-        return resource_class(stack, key, **config).id_ref
+        resource = resource_class(stack, key, **config)
+        if resource_class is DownloadFile:
+            # stacks synthesized before the switch to the current type name keep their state:
+            # bpg moves it (no re-download, no delete of the file); a no-op for new stacks.
+            # Needs Terraform >= 1.8 or OpenTofu >= 1.10 (moves between resource types).
+            resource.move_from_id(f"{LEGACY_DOWNLOAD_TYPE}.{key}")
+        return resource.id_ref
 
     def _resource(self, node_name: str) -> tuple[type, dict, str]:
         """The L1 class and config that put this template on `node_name`, and how a clash reads."""
@@ -231,7 +240,7 @@ class Template:
             config["source_file"] = FileSourceFile(path=self.source_file, checksum=self.checksum, file_name=self.file_name)
             return VirtualEnvironmentFile, config, "uploaded twice from different files or checksums"
         config.update(url=self.url, file_name=self.file_name, checksum=self.checksum, checksum_algorithm=self.checksum_algorithm)
-        return VirtualEnvironmentDownloadFile, config, "downloaded twice with different url/checksum"
+        return DownloadFile, config, "downloaded twice with different url/checksum"
 
 
 def _upload_checksum(source: str, checksum: str | None) -> str:

@@ -22,7 +22,7 @@ from .schema import PROVIDER_VERSION, SCHEMA_FILE, provider_block, resource_bloc
 RESOURCES = {
     "proxmox_virtual_environment_container": ("VirtualEnvironmentContainer", "Container"),
     "proxmox_virtual_environment_file": ("VirtualEnvironmentFile", "File"),
-    "proxmox_virtual_environment_download_file": ("VirtualEnvironmentDownloadFile", "DownloadFile"),
+    "proxmox_download_file": ("DownloadFile", "DownloadFile"),
 }
 PROVIDER_CLASS, PROVIDER_PREFIX = "BpgProxmoxProvider", "Provider"
 # Terraform meta-arguments accepted by every resource constructor.

@@ -601,12 +601,12 @@ class VirtualEnvironmentFile(BpgResource):
         return self.get_string_attribute('id')
 
 
-class VirtualEnvironmentDownloadFile(BpgResource):
+class DownloadFile(BpgResource):
     """Manages files upload using PVE download-url API. It can be fully compatible and faster
     replacement for image files created using `proxmox_virtual_environment_file`. Supports
     images for VMs (ISO and disk images) and LXC (CT Templates)."""
 
-    TF_TYPE = 'proxmox_virtual_environment_download_file'
+    TF_TYPE = 'proxmox_download_file'
 
     def __init__(
         self,
@@ -710,11 +710,11 @@ __all__ = [
     'ContainerOperatingSystem',
     'ContainerStartup',
     'ContainerWaitForIp',
+    'DownloadFile',
     'FileSourceFile',
     'FileSourceRaw',
     'ProviderSsh',
     'ProviderSshNode',
     'VirtualEnvironmentContainer',
-    'VirtualEnvironmentDownloadFile',
     'VirtualEnvironmentFile',
 ]

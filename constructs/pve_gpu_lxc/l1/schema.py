@@ -1,10 +1,16 @@
 """The bpg/proxmox provider schema kept in the repository, and a conformance checker.
 
-`schema_data/bpg-proxmox-0.111.1.schema.json` is the provider's schema in the
-layout of `terraform providers schema -json` (Terraform 1.11).  It is the single
-source for the generated L1 classes (`l1/generated.py`), the stand-in provider
-used by the end-to-end tests, and `check_resource`, which the test suite runs on
-every synthesized bpg resource.  No cdktf import here.
+`schema_data/bpg-proxmox-0.111.1.schema.json` is what the real provider reports
+(`terraform`/`tofu providers schema -json`), filtered to the provider block and the
+resource types the library emits (plus, for now, the few the stand-in provider serves);
+`make schema` rewrites it from the provider built
+in `.tools/` (`pve_gpu_lxc_testing.provider_schema`, whose `--check` a test runs).
+It is the single source for the generated L1 classes (`l1/generated.py`) and for
+`check_resource`, which the test suite runs on every synthesized bpg resource: it
+also refuses what the schema marks deprecated.  No cdktf import here.
+
+`extras()` (defaults, ForceNew; hand-derived from the Go source, not Terraform
+output) is read only by the stand-in provider in `pve_gpu_lxc_testing.standin`.
 """
 
 from __future__ import annotations
@@ -92,6 +98,9 @@ def _type_errors(value: Any, tf_type: Any, where: str) -> Iterator[str]:
         yield f"{where}: unsupported schema type {tf_type!r}"
 
 
+_DEPRECATED = f"deprecated in bpg/proxmox {PROVIDER_VERSION} (Terraform warns on every plan; use its replacement)"
+
+
 def block_errors(body: Any, block: dict[str, Any], where: str, *, allow_meta: bool = False) -> list[str]:
     """Every way `body` (a JSON object of one block) breaks `block` (a schema block)."""
     if not isinstance(body, dict):
@@ -107,7 +116,11 @@ def block_errors(body: Any, block: dict[str, Any], where: str, *, allow_meta: bo
                 errors.append(f"{path}: attribute is computed by the provider and cannot be set")
             else:
                 errors.extend(_type_errors(value, attr["type"], path))
+            if attr.get("deprecated"):
+                errors.append(f"{path}: {_DEPRECATED}")
         elif key in block_types:
+            if block_types[key]["block"].get("deprecated"):
+                errors.append(f"{path}: {_DEPRECATED}")
             errors.extend(_nested_block_errors(value, block_types[key], path))
         elif not (allow_meta and key in META_ARGUMENTS):
             errors.append(f"{path}: unknown attribute or block (not in bpg/proxmox {PROVIDER_VERSION})")
@@ -153,6 +166,8 @@ def check_synthesized(doc: dict[str, Any]) -> list[str]:
         if rtype not in known:
             errors.append(f"{rtype}: resource type not in bpg/proxmox {PROVIDER_VERSION} schema")
             continue
+        if known[rtype]["block"].get("deprecated"):
+            errors.append(f"{rtype}: resource type {_DEPRECATED}")
         for name, body in instances.items():
             errors.extend(check_resource(rtype, name, body))
     for body in _as_list(doc.get("provider", {}).get("proxmox", [])):
