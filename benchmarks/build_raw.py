@@ -103,7 +103,7 @@ def _resource(scope: Construct, tf_type: str, attributes: dict[str, Any], style:
 
 def prepare(specs: list[ContainerSpec]) -> dict[int, str]:
     """vm_id -> hookscript text (escaped for Terraform JSON) of each NVIDIA container; untimed."""
-    from pve_gpu_lxc.hookscript import NvidiaGuard, render_hookscript
+    from pve_gpu_lxc.model.hooks import NvidiaGuard, render_hookscript
     from pve_gpu_lxc.l1.base import escape_literal
 
     nodes = tuple(d["path"] for d in DEVICES["nvidia"])

@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "constructs"))
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")  # before cdktf loads
 
-from pve_gpu_lxc import drift  # noqa: E402
+from pve_gpu_lxc.cli import drift  # noqa: E402
 from pve_gpu_lxc_testing.pg.scratch_app import write_scratch_project  # noqa: E402
 from pve_gpu_lxc_testing.standin.harness import TERRAFORM, standin_env  # noqa: E402
 

@@ -13,7 +13,7 @@ from cdktf import TerraformStack
 from constructs import Construct
 
 from pve_gpu_lxc import Disk, GpuContainer, HostFacts, Network, NvidiaGpu, ProxmoxProvider, Template
-from pve_gpu_lxc.backend import configure_backend
+from pve_gpu_lxc.cdk.backend import configure_backend
 
 FACTS = Path(__file__).parent / "facts" / "pve.json"
 

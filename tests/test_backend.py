@@ -9,8 +9,8 @@ import pytest
 from cdktf import App, TerraformStack
 from cdktf import Testing as CdktfTesting
 
-from pve_gpu_lxc.backend import configure_backend, pg_schema_name
-from pve_gpu_lxc.errors import ValidationError
+from pve_gpu_lxc.cdk.backend import configure_backend, pg_schema_name
+from pve_gpu_lxc.core.errors import ValidationError
 
 CONN_STR = "postgres://tf:hunter2-secret@db.lan:5432/tfstate?sslmode=require"
 

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from pve_gpu_lxc import cli, drift
+from pve_gpu_lxc import cli
+from pve_gpu_lxc.cli import drift
 
 PLANS = Path(__file__).parent / "data" / "plans"
 ROOT = Path(__file__).resolve().parents[1]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pve_gpu_lxc import AmdGpu, Device, IntelGpu, NvidiaGpu, ValidationError
-from pve_gpu_lxc.devices import ResolvedDevice, resolve_devices
+from pve_gpu_lxc.model.devices import ResolvedDevice, resolve_devices
 
 
 def nodes(gpu) -> list[tuple]:

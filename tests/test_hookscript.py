@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from pve_gpu_lxc import Hooks, ValidationError
-from pve_gpu_lxc.hookscript import HookCommand, NvidiaGuard, render_hookscript
+from pve_gpu_lxc.model.hooks import HookCommand, NvidiaGuard, render_hookscript
 
 NODES = ("/dev/nvidia0", "/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia-uvm-tools")
 GUARD = NvidiaGuard("575.64.03", (0,), False, NODES)

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from pve_gpu_lxc.errors import ValidationError
-from pve_gpu_lxc.hostfacts import (
+from pve_gpu_lxc.core.errors import ValidationError
+from pve_gpu_lxc.facts.model import (
     HostFacts,
     IdRange,
     normalize_pci,

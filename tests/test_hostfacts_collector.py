@@ -13,10 +13,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pve_gpu_lxc.hostfacts import HostFacts, collector_script, parse_proc_devices
+from pve_gpu_lxc.facts.model import HostFacts, collector_script, parse_proc_devices
 from pve_gpu_lxc_testing.hostfacts import fakenode
 
-COLLECTOR = Path(__file__).parents[1] / "constructs" / "pve_gpu_lxc" / "data" / "collect-host-facts.sh"
+COLLECTOR = Path(__file__).parents[1] / "constructs" / "pve_gpu_lxc" / "facts" / "collect-host-facts.sh"
 COMMITTED = Path(__file__).parents[1] / "stacks" / "facts" / "pve.json"
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="mknod of real char devices needs root")

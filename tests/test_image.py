@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pve_gpu_lxc.errors import ValidationError
-from pve_gpu_lxc.image import (
+from pve_gpu_lxc.core.errors import ValidationError
+from pve_gpu_lxc.image.nvidia import (
     BuildToolsMissing,
     NvidiaImage,
     build,

@@ -10,7 +10,7 @@ from cdktf import TerraformStack
 from cdktf import Testing as CdktfTesting
 
 from pve_gpu_lxc import GpuContainer, IdMap, IntelGpu, NvidiaGpu, ProxmoxProvider, ProxmoxSsh, Template, ValidationError
-from pve_gpu_lxc.auth import detect_auth
+from pve_gpu_lxc.model.auth import detect_auth
 
 UBUNTU = Template.existing("local:vztmpl/ubuntu-24.04-standard_24.04-2_amd64.tar.zst")
 SECRETS = {

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from pve_gpu_lxc import cli, drift
+from pve_gpu_lxc import cli
+from pve_gpu_lxc.cli import drift
 
 
 def fake_which(*found: str):

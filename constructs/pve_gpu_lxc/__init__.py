@@ -15,29 +15,29 @@ from typing import TYPE_CHECKING, Any
 
 # public name -> module that defines it
 _EXPORTS = {
-    "AmdGpu": "gpus",
-    "ContainerModel": "model",
-    "Device": "devices",
-    "Disk": "props",
-    "Features": "props",
-    "GpuContainer": "container",
-    "GpuContainerProps": "props",
-    "HookScript": "hooks",
-    "Hooks": "hookscript",
-    "HostFacts": "hostfacts",
-    "IdMap": "idmap",
-    "IdMapEntry": "idmap",
-    "IntelGpu": "gpus",
-    "Network": "props",
-    "NvidiaGpu": "gpus",
-    "NvidiaImage": "image",
-    "ProxmoxProvider": "provider",
-    "ProxmoxSsh": "provider",
-    "Template": "template",
-    "TemplateGids": "template_gids",
-    "ValidationError": "errors",
-    "build_model": "model",
-    "read_template_gids": "template_gids",
+    "AmdGpu": "model.gpus",
+    "ContainerModel": "model.container",
+    "Device": "model.devices",
+    "Disk": "model.props",
+    "Features": "model.props",
+    "GpuContainer": "cdk.container",
+    "GpuContainerProps": "model.props",
+    "HookScript": "cdk.hookscript",
+    "Hooks": "model.hooks",
+    "HostFacts": "facts.model",
+    "IdMap": "model.idmap",
+    "IdMapEntry": "model.idmap",
+    "IntelGpu": "model.gpus",
+    "Network": "model.props",
+    "NvidiaGpu": "model.gpus",
+    "NvidiaImage": "image.nvidia",
+    "ProxmoxProvider": "cdk.provider",
+    "ProxmoxSsh": "cdk.provider",
+    "Template": "model.template",
+    "TemplateGids": "model.template_gids",
+    "ValidationError": "core.errors",
+    "build_model": "model.container",
+    "read_template_gids": "model.template_gids",
 }
 __all__ = sorted(_EXPORTS)
 
@@ -56,17 +56,17 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # for type checkers and IDEs: the same names, eagerly
-    from .container import GpuContainer
-    from .devices import Device
-    from .errors import ValidationError
-    from .gpus import AmdGpu, IntelGpu, NvidiaGpu
-    from .hooks import HookScript
-    from .hookscript import Hooks
-    from .hostfacts import HostFacts
-    from .idmap import IdMap, IdMapEntry
-    from .image import NvidiaImage
-    from .model import ContainerModel, build_model
-    from .props import Disk, Features, GpuContainerProps, Network
-    from .provider import ProxmoxProvider, ProxmoxSsh
-    from .template import Template
-    from .template_gids import TemplateGids, read_template_gids
+    from .cdk.container import GpuContainer
+    from .model.devices import Device
+    from .core.errors import ValidationError
+    from .model.gpus import AmdGpu, IntelGpu, NvidiaGpu
+    from .cdk.hookscript import HookScript
+    from .model.hooks import Hooks
+    from .facts.model import HostFacts
+    from .model.idmap import IdMap, IdMapEntry
+    from .image.nvidia import NvidiaImage
+    from .model.container import ContainerModel, build_model
+    from .model.props import Disk, Features, GpuContainerProps, Network
+    from .cdk.provider import ProxmoxProvider, ProxmoxSsh
+    from .model.template import Template
+    from .model.template_gids import TemplateGids, read_template_gids

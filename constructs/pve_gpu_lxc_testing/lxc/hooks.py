@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from pve_gpu_lxc.hookscript import SYSROOT_VARIABLE  # the product's test seam
+from pve_gpu_lxc.model.hooks import SYSROOT_VARIABLE  # the product's test seam
 
 from .render import STAND_IN_RDEV
 

@@ -18,7 +18,7 @@ import sys
 sys.path.insert(0, {repo!r})
 from cdktf import App, TerraformBackend
 from stacks import STACKS
-from pve_gpu_lxc.backend import configure_backend
+from pve_gpu_lxc.cdk.backend import configure_backend
 
 app = App()
 for name, cls in STACKS.items():

@@ -20,14 +20,14 @@ from cdktf import TerraformStack
 from constructs import Construct
 
 from . import validation
-from .errors import ValidationError
-from .hostfacts import validate_driver_version
-from .l1.generated import DownloadFile, FileSourceFile, VirtualEnvironmentFile
+from ..core.errors import ValidationError
+from ..facts.model import validate_driver_version
+from ..l1.generated import DownloadFile, FileSourceFile, VirtualEnvironmentFile
 from .props import datastore_id as _datastore_id
 from .template_gids import TemplateGids, known_gids, read_template_gids, template_key
 
 if TYPE_CHECKING:
-    from .image import NvidiaImage
+    from ..image.nvidia import NvidiaImage
 
 # bpg 0.111.1 deprecates this name of `proxmox_download_file` ("will be removed in v1.0")
 LEGACY_DOWNLOAD_TYPE = "proxmox_virtual_environment_download_file"
@@ -154,7 +154,7 @@ class Template:
           the NVIDIA driver version come from it, and GpuContainer refuses an NvidiaGpu pinned
           to another version.  Without it, `nvidia_driver` records that version by hand.
         """
-        from .image import NvidiaImage  # local: image generation is only needed for uploads
+        from ..image.nvidia import NvidiaImage  # local: image generation is only needed for uploads
 
         if image is not None and not isinstance(image, NvidiaImage):
             raise ValidationError(f"Template.upload: image must be the NvidiaImage it was built from, got {image!r}")

@@ -13,8 +13,8 @@ from typing import Any, Iterable, Protocol
 
 from . import validation
 from .devices import Device
-from .errors import ValidationError
-from .hostfacts import VENDOR_LABELS, HostFacts, Vendor, normalize_pci
+from ..core.errors import ValidationError
+from ..facts.model import VENDOR_LABELS, HostFacts, Vendor, normalize_pci
 
 NVIDIA_DEVICE_MODE = "0666"  # the NVIDIA driver's default node mode (NVreg_DeviceFileMode)
 MAX_DRM_MINOR = 1 << 20
@@ -229,7 +229,7 @@ def _require_resolved(gpu: Any) -> None:
         raise ValidationError(
             f"{type(gpu).__name__}({selector}) selects the GPU through host facts: pass "
             "host_facts=HostFacts.load('stacks/facts/<node>.json') to GpuContainer (record them with "
-            "constructs/pve_gpu_lxc/data/collect-host-facts.sh), or give the node numbers (card=, render=, index=)"
+            "constructs/pve_gpu_lxc/facts/collect-host-facts.sh), or give the node numbers (card=, render=, index=)"
         )
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from constructs import Construct
 
-from .l1.base import escape_literal
-from .l1.generated import FileSourceRaw, VirtualEnvironmentFile
+from ..l1.base import escape_literal
+from ..l1.generated import FileSourceRaw, VirtualEnvironmentFile
 
 
 class HookScript(Construct):

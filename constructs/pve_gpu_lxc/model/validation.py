@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from .errors import ValidationError
+from ..core.errors import ValidationError
 
 VMID_MIN, VMID_MAX = 100, 999_999_999  # PVE `pve-vmid`
 MAX_CONTAINER_ID = 65_535  # uid/gid inside an unprivileged container (default 65536-id map)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable, Literal, Mapping
 
-from .errors import ValidationError
+from ..core.errors import ValidationError
 
 Kind = Literal["u", "g"]
 KINDS: tuple[Kind, ...] = ("u", "g")

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Literal, Sequence
 
 from . import validation
-from .errors import ValidationError
+from ..core.errors import ValidationError
 
 Phase = Literal["pre-start", "post-start", "pre-stop", "post-stop"]
 PHASES: tuple[Phase, ...] = ("pre-start", "post-start", "pre-stop", "post-stop")

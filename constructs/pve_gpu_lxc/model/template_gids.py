@@ -17,7 +17,7 @@ import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import ValidationError
+from ..core.errors import ValidationError
 
 _COMPRESSION_SUFFIX = re.compile(r"\.tar(\.(zst|xz|gz|bz2))?$")
 

@@ -92,7 +92,7 @@ def drift_options(args: argparse.Namespace, environ: Mapping[str, str]) -> drift
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["image"]:
-        from . import image  # imports no cdktf either
+        from ..image import nvidia as image  # imports no cdktf either
 
         return image.main(argv[1:], prog="pve-gpu-lxc image")
     parser = build_parser()

@@ -15,13 +15,13 @@ import jsii
 from cdktf import TerraformOutput
 from constructs import Construct, IValidation
 
-from .auth import root_pam_problem, ssh_problem
-from .errors import ValidationError, in_construct
-from .gpus import nvidia_driver_version, resolve_gpus
-from .hooks import HookScript
-from .idmap import IdMap
-from .l1.base import escape_literal
-from .l1.generated import (
+from ..model.auth import root_pam_problem, ssh_problem
+from ..core.errors import ValidationError, in_construct
+from ..model.gpus import nvidia_driver_version, resolve_gpus
+from .hookscript import HookScript
+from ..model.idmap import IdMap
+from ..l1.base import escape_literal
+from ..l1.generated import (
     ContainerCpu,
     ContainerDevicePassthrough,
     ContainerDisk,
@@ -36,8 +36,8 @@ from .l1.generated import (
     ContainerOperatingSystem,
     VirtualEnvironmentContainer,
 )
-from .model import ContainerModel, build_model
-from .props import GpuContainerProps
+from ..model.container import ContainerModel, build_model
+from ..model.props import GpuContainerProps
 from .provider import ProxmoxProvider
 
 # app -> {(node, vm_id): construct path}: a VMID is unique on a node.  Keyed by the jsii

@@ -12,7 +12,7 @@ from dataclasses import KW_ONLY, dataclass
 from typing import Iterable, Literal, Mapping
 
 from . import validation
-from .errors import ValidationError
+from ..core.errors import ValidationError
 
 GroupRole = Literal["render", "video"]
 GROUP_ROLES: tuple[GroupRole, ...] = ("render", "video")

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from .devices import ResolvedDevice, resolve_devices
-from .errors import ValidationError
+from ..core.errors import ValidationError
 from .gpus import NvidiaGpu, nvidia_driver_version
-from .hookscript import HookCommand, NvidiaGuard, render_hookscript
+from .hooks import HookCommand, NvidiaGuard, render_hookscript
 from .props import GpuContainerProps
 from .template_gids import TemplateGids
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from cdktf import App, LocalBackend, PgBackend, TerraformBackend, TerraformStack
 
-from .errors import ValidationError
+from ..core.errors import ValidationError
 
 BACKEND_VAR = "PVE_GPU_LXC_BACKEND"
 STATE_DIR_VAR = "PVE_GPU_LXC_STATE_DIR"

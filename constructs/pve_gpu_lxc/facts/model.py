@@ -20,12 +20,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Literal, Mapping
 
-from . import validation
-from .errors import ValidationError
+from ..model import validation
+from ..core.errors import ValidationError
 
 SCHEMA = "pve-gpu-lxc/host-facts"
 SCHEMA_VERSION = 1
-COLLECTOR = "constructs/pve_gpu_lxc/data/collect-host-facts.sh"
+COLLECTOR = "constructs/pve_gpu_lxc/facts/collect-host-facts.sh"
 
 NodeType = Literal["c", "b", "d", "l", "f", "p", "s"]
 Vendor = Literal["intel", "amd", "nvidia"]
@@ -47,7 +47,7 @@ _BY_PATH = re.compile(r"^pci-(?P<pci>[0-9a-fA-F]{4,8}:[0-9a-fA-F]{2}:[0-9a-fA-F]
 
 def collector_script() -> Path:
     """The collector shipped with the package (``ssh root@<node> sh -s < <this path>``)."""
-    return Path(__file__).with_name("data") / "collect-host-facts.sh"
+    return Path(__file__).with_name("collect-host-facts.sh")
 
 
 # --------------------------------------------------------------------------- small values

@@ -15,9 +15,9 @@ from typing import Literal, Mapping
 
 from constructs import Construct
 
-from .auth import ProviderAuth, detect_auth
-from .errors import ValidationError
-from .l1.generated import BpgProxmoxProvider, ProviderSsh, ProviderSshNode
+from ..model.auth import ProviderAuth, detect_auth
+from ..core.errors import ValidationError
+from ..l1.generated import BpgProxmoxProvider, ProviderSsh, ProviderSshNode
 
 _URL = re.compile(r"^https://[A-Za-z0-9.-]+(:\d+)?/?$")
 

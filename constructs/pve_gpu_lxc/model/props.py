@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Literal, Sequence
 
 from . import validation
 from .devices import Device
-from .errors import ValidationError
+from ..core.errors import ValidationError
 from .gpus import Gpu
-from .hookscript import Hooks
-from .hostfacts import HostFacts
+from .hooks import Hooks
+from ..facts.model import HostFacts
 from .idmap import IdMap
 
 if TYPE_CHECKING:  # the Template value object lives with its Terraform binding

@@ -29,8 +29,8 @@ from typing import Any, Callable, Sequence
 
 import yaml
 
-from .errors import ValidationError
-from .hostfacts import HostFacts, validate_driver_version
+from ..core.errors import ValidationError
+from ..facts.model import HostFacts, validate_driver_version
 
 LINUXCONTAINERS_IMAGES = "https://images.linuxcontainers.org/images"
 NVIDIA_DOWNLOADS = "https://us.download.nvidia.com/XFree86"

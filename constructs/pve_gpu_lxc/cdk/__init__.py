@@ -1,0 +1,1 @@
+"""The cdktf layer: constructs that map the model to L1 resources."""

@@ -1,0 +1,1 @@
+"""Image definitions: distrobuilder images with NVIDIA userspace (no cdktf import)."""

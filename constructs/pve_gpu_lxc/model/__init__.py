@@ -1,0 +1,1 @@
+"""The pure model: props, values and every rule (no cdktf import)."""
