@@ -14,8 +14,7 @@ from pathlib import Path
 from cdktf import TerraformStack
 from constructs import Construct
 
-from pve_gpu_lxc import GpuContainer, HostFacts, IdMap, IntelGpu, Network, ProxmoxProvider, Template
-from pve_gpu_lxc.cdk.backend import configure_backend
+from pve_gpu_lxc import GpuContainer, HostFacts, IdMap, IntelGpu, Network, ProxmoxProvider, Template, configure_backend
 
 FACTS = Path(__file__).parent / "facts" / "pve.json"
 

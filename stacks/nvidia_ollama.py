@@ -12,8 +12,7 @@ from pathlib import Path
 from cdktf import TerraformStack
 from constructs import Construct
 
-from pve_gpu_lxc import Disk, GpuContainer, HostFacts, Network, NvidiaGpu, ProxmoxProvider, Template
-from pve_gpu_lxc.cdk.backend import configure_backend
+from pve_gpu_lxc import Disk, GpuContainer, HostFacts, Network, NvidiaGpu, ProxmoxProvider, Template, configure_backend
 
 FACTS = Path(__file__).parent / "facts" / "pve.json"
 

@@ -9,8 +9,9 @@ import pytest
 from cdktf import App, TerraformStack
 from cdktf import Testing as CdktfTesting
 
-from pve_gpu_lxc.cdk.backend import configure_backend, pg_schema_name
-from pve_gpu_lxc.core.errors import ValidationError
+from pve_gpu_lxc import configure_backend
+from pve_gpu_lxc.model.backend import pg_schema_name
+from pve_gpu_lxc import ValidationError
 
 CONN_STR = "postgres://tf:hunter2-secret@db.lan:5432/tfstate?sslmode=require"
 

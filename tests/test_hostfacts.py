@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from pve_gpu_lxc.core.errors import ValidationError
-from pve_gpu_lxc.facts.model import (
+from pve_gpu_lxc import ValidationError
+from pve_gpu_lxc.facts import (
     HostFacts,
     IdRange,
     normalize_pci,
@@ -20,8 +20,8 @@ from pve_gpu_lxc.facts.model import (
     parse_nvidia_version,
     parse_proc_devices,
     parse_subid,
-    validate_driver_version,
 )
+from pve_gpu_lxc.core.rules import driver_version as validate_driver_version
 
 DATA = Path(__file__).parent / "data" / "hostfacts"
 FACTS = Path(__file__).parents[1] / "stacks" / "facts" / "pve.json"

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pve_gpu_lxc.facts.model import HostFacts, collector_script, parse_proc_devices
+from pve_gpu_lxc.facts import HostFacts, collector_script, parse_proc_devices
 from pve_gpu_lxc_testing.hostfacts import fakenode
 
 COLLECTOR = Path(__file__).parents[1] / "constructs" / "pve_gpu_lxc" / "facts" / "collect-host-facts.sh"

@@ -13,8 +13,8 @@ import pytest
 from cdktf import TerraformStack
 
 from pve_gpu_lxc import Device, GpuContainer, IdMap, IntelGpu, AmdGpu, NvidiaGpu, Template, ValidationError
-from pve_gpu_lxc.facts.model import DeviceNode, HostFacts, IdRange
-from pve_gpu_lxc.image.nvidia import NvidiaImage
+from pve_gpu_lxc.facts import DeviceNode, HostFacts, IdRange
+from pve_gpu_lxc.image import NvidiaImage
 
 from .conftest import container_of
 

@@ -8,14 +8,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pve_gpu_lxc.core.errors import ValidationError
-from pve_gpu_lxc.image.nvidia import (
+from pve_gpu_lxc import ValidationError
+from pve_gpu_lxc.cli.image import main
+from pve_gpu_lxc.image import (
     BuildToolsMissing,
     NvidiaImage,
     build,
     check_build_tools,
     linuxcontainers_rootfs_url,
-    main,
 )
 
 ROOTFS = "https://images.linuxcontainers.org/images/ubuntu/noble/amd64/default/20250715_07:42/rootfs.tar.xz"

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pve_gpu_lxc.cli import plan_report as pr
+from pve_gpu_lxc.cli import plan as pr
 
 PLANS = Path(__file__).parent / "data" / "plans"
 CONTAINER = "proxmox_virtual_environment_container.jellyfin"

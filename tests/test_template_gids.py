@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from pve_gpu_lxc import TemplateGids, ValidationError, read_template_gids
-from pve_gpu_lxc.model.template_gids import known_gids, parse_group_file, template_key
+from pve_gpu_lxc.model.template_gids import gids_from_group_file as parse_group_file
+from pve_gpu_lxc.model.template_gids import known_gids, template_key
 
 
 @pytest.mark.parametrize(

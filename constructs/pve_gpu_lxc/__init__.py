@@ -1,72 +1,91 @@
 """Typed CDKTF constructs for GPU-enabled Proxmox LXC containers (bpg/proxmox).
 
-Pure model (no cdktf): IdMap, Device, IntelGpu/AmdGpu/NvidiaGpu, Hooks, TemplateGids,
-HostFacts (recorded node facts), NvidiaImage (distrobuilder definitions).
-Constructs: GpuContainer, Template, ProxmoxProvider, HookScript.
+Pure model (no cdktf): IdMap, Device, IntelGpu/AmdGpu/NvidiaGpu, Hooks, Template,
+GpuContainerProps, TemplateGids, HostFacts (recorded node facts), NvidiaImage
+(distrobuilder definitions), ProxmoxSsh.
+Constructs: GpuContainer, ProxmoxProvider, HookScript, configure_backend.
 
-Names are imported on first use (PEP 562), so the pure model, the CLI and the
-test stand-in provider load without starting cdktf's node process.
+The pure names are imported here; the constructs load on first use (PEP 562), so the
+model, the CLI and the test tooling run without starting cdktf's node process.  Type
+checkers see every name as an explicit re-export.  Layers: docs/architecture.md.
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-# public name -> module that defines it
-_EXPORTS = {
-    "AmdGpu": "model.gpus",
-    "ContainerModel": "model.container",
-    "Device": "model.devices",
-    "Disk": "model.props",
-    "Features": "model.props",
-    "GpuContainer": "cdk.container",
-    "GpuContainerProps": "model.props",
-    "HookScript": "cdk.hookscript",
-    "Hooks": "model.hooks",
-    "HostFacts": "facts.model",
-    "IdMap": "model.idmap",
-    "IdMapEntry": "model.idmap",
-    "IntelGpu": "model.gpus",
-    "Network": "model.props",
-    "NvidiaGpu": "model.gpus",
-    "NvidiaImage": "image.nvidia",
-    "ProxmoxProvider": "cdk.provider",
-    "ProxmoxSsh": "cdk.provider",
-    "Template": "model.template",
-    "TemplateGids": "model.template_gids",
-    "ValidationError": "core.errors",
-    "build_model": "model.container",
-    "read_template_gids": "model.template_gids",
+from .core.errors import ValidationError as ValidationError
+from .facts.model import HostFacts as HostFacts
+from .image.nvidia import NvidiaImage as NvidiaImage
+from .model.container import ContainerModel as ContainerModel
+from .model.container import build_model as build_model
+from .model.devices import Device as Device
+from .model.gpus import AmdGpu as AmdGpu
+from .model.gpus import IntelGpu as IntelGpu
+from .model.gpus import NvidiaGpu as NvidiaGpu
+from .model.hooks import Hooks as Hooks
+from .model.idmap import IdMap as IdMap
+from .model.idmap import IdMapEntry as IdMapEntry
+from .model.props import Disk as Disk
+from .model.props import Features as Features
+from .model.props import GpuContainerProps as GpuContainerProps
+from .model.props import Network as Network
+from .model.provider import ProxmoxSsh as ProxmoxSsh
+from .model.template import Template as Template
+from .model.template_gids import TemplateGids as TemplateGids
+from .model.template_gids import read_template_gids as read_template_gids
+
+if TYPE_CHECKING:  # loaded on first use at run time (they start cdktf): see __getattr__
+    from .cdk.backend import configure_backend as configure_backend
+    from .cdk.container import GpuContainer as GpuContainer
+    from .cdk.hookscript import HookScript as HookScript
+    from .cdk.provider import ProxmoxProvider as ProxmoxProvider
+
+__all__ = [
+    "AmdGpu",
+    "ContainerModel",
+    "Device",
+    "Disk",
+    "Features",
+    "GpuContainer",
+    "GpuContainerProps",
+    "HookScript",
+    "Hooks",
+    "HostFacts",
+    "IdMap",
+    "IdMapEntry",
+    "IntelGpu",
+    "Network",
+    "NvidiaGpu",
+    "NvidiaImage",
+    "ProxmoxProvider",
+    "ProxmoxSsh",
+    "Template",
+    "TemplateGids",
+    "ValidationError",
+    "build_model",
+    "configure_backend",
+    "read_template_gids",
+]
+
+# the construct layer's public names -> their module, imported on first use
+_CONSTRUCTS = {
+    "GpuContainer": ".cdk.container",
+    "HookScript": ".cdk.hookscript",
+    "ProxmoxProvider": ".cdk.provider",
+    "configure_backend": ".cdk.backend",
 }
-__all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
+def __getattr__(name: str) -> object:
+    module = _CONSTRUCTS.get(name)
     if module is None:
         raise AttributeError(f"module 'pve_gpu_lxc' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    value = getattr(importlib.import_module(module, __name__), name)
     globals()[name] = value  # later lookups skip __getattr__
     return value
 
 
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(__all__))
-
-
-if TYPE_CHECKING:  # for type checkers and IDEs: the same names, eagerly
-    from .cdk.container import GpuContainer
-    from .model.devices import Device
-    from .core.errors import ValidationError
-    from .model.gpus import AmdGpu, IntelGpu, NvidiaGpu
-    from .cdk.hookscript import HookScript
-    from .model.hooks import Hooks
-    from .facts.model import HostFacts
-    from .model.idmap import IdMap, IdMapEntry
-    from .image.nvidia import NvidiaImage
-    from .model.container import ContainerModel, build_model
-    from .model.props import Disk, Features, GpuContainerProps, Network
-    from .cdk.provider import ProxmoxProvider, ProxmoxSsh
-    from .model.template import Template
-    from .model.template_gids import TemplateGids, read_template_gids

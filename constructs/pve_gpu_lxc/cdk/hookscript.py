@@ -1,9 +1,11 @@
-"""HookScript: uploads a generated hookscript as a snippet for `hook_script_file_id`."""
+"""HookScript: uploads a generated hookscript as a snippet for `hook_script_file_id`.
+
+The script's text is the model's (`model/hooks.py`); this construct only puts it on the node.
+"""
 
 from __future__ import annotations
 
-from constructs import Construct
-
+from ..engine import Construct
 from ..l1.base import escape_literal
 from ..l1.generated import FileSourceRaw, VirtualEnvironmentFile
 
@@ -14,7 +16,9 @@ class HookScript(Construct):
     `file_id` is the volume id (`local:snippets/<file>`) to reference.
     """
 
-    def __init__(self, scope: Construct, id: str, *, node_name: str, datastore_id: str, file_name: str, content: str) -> None:
+    def __init__(
+        self, scope: Construct, id: str, *, node_name: str, datastore_id: str, file_name: str, content: str
+    ) -> None:
         super().__init__(scope, id)
         self.content = content
         self.resource = VirtualEnvironmentFile(

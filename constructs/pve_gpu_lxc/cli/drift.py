@@ -9,9 +9,10 @@ fail on it.  This runs Terraform (or OpenTofu: `find_terraform`) itself in
     terraform plan -detailed-exitcode -out=<file>                 (--plan)
     terraform show -json <file>
 
-and hands the JSON to `plan_report` (pure).  Exit codes: 0 clean, 2 drift or
-changes, 3 a GPU container would be replaced or destroyed (--plan without
---allow-replace), 1 error.
+and hands the JSON to the plan report (`cli/plan/`, pure).  Synthesis runs the `app`
+command of the project's cdktf.json, as `cdktf synth` does.  Exit codes (`exit_codes.py`):
+0 clean, 2 drift or changes, 3 a GPU container would be replaced or destroyed (--plan
+without --allow-replace), 1 error.
 """
 
 from __future__ import annotations
@@ -22,18 +23,22 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, TextIO
 
-from . import plan_report
-from .plan_report import Mode, StackReport
+from . import plan
+from .exit_codes import EXIT_ERROR
+from .plan import Mode, StackReport
 
-Runner = Callable[[Sequence[str], Path, Mapping[str, str]], subprocess.CompletedProcess]
+Runner = Callable[[Sequence[str], Path, Mapping[str, str]], "subprocess.CompletedProcess[str]"]
 
-# Files whose change means cdktf.out is stale.
-_SOURCE_GLOBS = ("main.py", "cdktf.json", "stacks/**/*.py", "stacks/**/*.json", "constructs/**/*.py")
+# Files whose change means cdktf.out is stale: the app's sources and data, wherever they are.
+SOURCE_SUFFIXES = (".py", ".json")
+# Folders that are never the app's sources: tool state, dependencies, caches.
+_SKIPPED_DIRS = frozenset({"node_modules", "__pycache__", "cdktf.out"})
+CDKTF_JSON = "cdktf.json"
 
 SynthWhen = Literal["auto", "always", "never"]  # auto: when cdktf.out is stale
 
@@ -65,7 +70,7 @@ class DriftOptions:
 
 def run_subprocess(
     cmd: Sequence[str], cwd: Path, env: Mapping[str, str]
-) -> subprocess.CompletedProcess:
+) -> subprocess.CompletedProcess[str]:
     """Run a command, capturing text output; never raises on a non-zero exit."""
     return subprocess.run(
         list(cmd), cwd=cwd, env=dict(env), capture_output=True, text=True, check=False
@@ -87,35 +92,73 @@ def first_error_line(stderr: str, stdout: str = "") -> str:
 # synthesis
 
 
-def newest_source_mtime(project_dir: Path) -> float:
-    """The newest modification time of the files that feed `main.py`."""
+def _source_files(project_dir: Path, skip: Sequence[Path]) -> Iterator[Path]:
+    """Every .py and .json file of the project, outside hidden folders, virtualenvs and `skip`."""
+    skipped = {p.resolve() for p in skip}
+    for root, dirs, files in os.walk(project_dir):
+        here = Path(root)
+        dirs[:] = [
+            d for d in dirs
+            if not d.startswith(".") and d not in _SKIPPED_DIRS and (here / d).resolve() not in skipped
+            and not (here / d / "pyvenv.cfg").is_file()
+        ]
+        for name in files:
+            if name.endswith(SOURCE_SUFFIXES) and (here / name).resolve() not in skipped:
+                yield here / name
+
+
+def newest_source_mtime(project_dir: Path, skip: Sequence[Path] = ()) -> float:
+    """The newest modification time of the files the app is built from (cdktf.json included)."""
     newest = 0.0
-    for pattern in _SOURCE_GLOBS:
-        for path in project_dir.glob(pattern):
-            if "__pycache__" in path.parts or not path.is_file():
-                continue
+    for path in _source_files(project_dir, skip):
+        try:
             newest = max(newest, path.stat().st_mtime)
+        except OSError:  # removed while walking
+            continue
     return newest
 
 
-def needs_synth(project_dir: Path, outdir: Path) -> bool:
-    """True when cdktf.out is missing or older than any source file."""
+def needs_synth(project_dir: Path, outdir: Path, skip: Sequence[Path] = ()) -> bool:
+    """True when cdktf.out is missing or older than any source file of the project.
+
+    The sources are every .py and .json file under the project directory (so wherever the
+    app keeps its stacks), except the output directory itself, hidden folders (.venv, .git,
+    .terraform), node_modules and virtualenvs, and the paths in `skip` (e.g. a --json report).
+    """
     manifest = outdir / "manifest.json"
     if not manifest.is_file():
         return True
-    return newest_source_mtime(project_dir) > manifest.stat().st_mtime
+    return newest_source_mtime(project_dir, [outdir, *skip]) > manifest.stat().st_mtime
+
+
+def app_command(project_dir: Path) -> tuple[list[str], str]:
+    """How to run the app: the `app` of cdktf.json through the shell, as `cdktf synth` does.
+
+    A project without cdktf.json runs `python main.py` with this interpreter (cdktf's Python
+    default).  Returns the command and how it reads in messages.
+    """
+    config = project_dir / CDKTF_JSON
+    if not config.is_file():
+        if not (project_dir / "main.py").is_file():
+            raise DriftError(
+                f"cannot synthesize: no {CDKTF_JSON} (or main.py) in {project_dir} "
+                "(run from the project directory, pass --project-dir, or --no-synth)"
+            )
+        return [sys.executable, "main.py"], "python main.py"
+    try:
+        app = json.loads(config.read_text()).get("app")
+    except (OSError, ValueError, AttributeError) as err:
+        raise DriftError(f"cannot read {config}: {err}") from err
+    if not isinstance(app, str) or not app.strip():
+        raise DriftError(f'{config} has no "app" command (e.g. "app": "python main.py"); cdktf needs it too')
+    return ["/bin/sh", "-c", app], app
 
 
 def synthesize(options: DriftOptions, run: Runner, env: Mapping[str, str]) -> None:
-    """`CDKTF_OUTDIR=<outdir> python main.py` in the project directory."""
-    main_py = options.project_dir / "main.py"
-    if not main_py.is_file():
-        raise DriftError(
-            f"cannot synthesize: no main.py in {options.project_dir} "
-            "(run from the project directory, pass --project-dir, or --no-synth)"
-        )
+    """The app command of cdktf.json with CDKTF_OUTDIR=<outdir>, in the project directory."""
+    command, _ = app_command(options.project_dir)
     synth_env = {**env, "CDKTF_OUTDIR": str(options.outdir)}
-    proc = run([sys.executable, "main.py"], options.project_dir, synth_env)
+    proc = run(command, options.project_dir, synth_env)
     if proc.returncode != 0:
         lines = [ln.strip() for ln in (proc.stderr or proc.stdout or "").splitlines() if ln.strip()]
         cause = lines[-1] if lines else f"exit code {proc.returncode}"
@@ -216,11 +259,11 @@ def _check_stack(
     if show.returncode != 0:
         raise DriftError(f"terraform show failed: {first_error_line(show.stderr, show.stdout)}")
     try:
-        plan = json.loads(show.stdout)
+        plan_json = json.loads(show.stdout)
     except ValueError as err:
         raise DriftError(f"terraform show printed no JSON: {err}") from err
-    report = plan_report.summarise_plan(
-        stack, plan, options.mode, terraform_saw_changes=saw_changes
+    report = plan.summarise_plan(
+        stack, plan_json, options.mode, terraform_saw_changes=saw_changes
     )
     return replace(report, plan_file=str(plan_file))
 
@@ -315,8 +358,9 @@ def run_drift(
     env = terraform_env(options.environ)
     try:
         options = replace(options, terraform=find_terraform(options.terraform, env))
+        skip = [p for p in (options.json_path, options.plan_dir) if p is not None]
         if options.synth == "always" or (
-            options.synth == "auto" and needs_synth(options.project_dir, options.outdir)
+            options.synth == "auto" and needs_synth(options.project_dir, options.outdir, skip)
         ):
             if len(options.stacks) != 1:
                 print("synthesizing ...", file=err)
@@ -325,7 +369,7 @@ def run_drift(
     except DriftError as exc:
         print(f"pve-gpu-lxc drift: error: {exc}", file=err)
         _write_json(options, [], error=str(exc), err=err)
-        return plan_report.EXIT_ERROR
+        return EXIT_ERROR
 
     reports: list[StackReport] = []
     for i, stack in enumerate(stacks, 1):
@@ -333,14 +377,14 @@ def run_drift(
             print(f"[{i}/{len(stacks)}] {stack} ...", file=err, flush=True)
         report = check_stack(stack, options, run, env)
         reports.append(report)
-        print(plan_report.format_stack(report), file=out, flush=True)
+        print(plan.format_stack(report), file=out, flush=True)
         if report.error is not None:
             print(f"pve-gpu-lxc drift: error: {stack}: {report.error}", file=err)
 
-    print(plan_report.format_footer(reports, allow_replace=options.allow_replace), file=out)
+    print(plan.format_footer(reports, allow_replace=options.allow_replace), file=out)
     if not _write_json(options, reports, err=err):
-        return plan_report.EXIT_ERROR
-    return plan_report.overall_exit_code(reports, allow_replace=options.allow_replace)
+        return EXIT_ERROR
+    return plan.overall_exit_code(reports, allow_replace=options.allow_replace)
 
 
 def _write_json(
@@ -353,9 +397,9 @@ def _write_json(
     """Write the --json report if asked; False when it could not be written."""
     if options.json_path is None:
         return True
-    doc = plan_report.report_document(reports, options.mode, allow_replace=options.allow_replace)
+    doc = plan.report_document(reports, options.mode, allow_replace=options.allow_replace)
     if error is not None:
-        doc["exit_code"] = plan_report.EXIT_ERROR
+        doc["exit_code"] = EXIT_ERROR
         doc["error"] = error
     try:
         options.json_path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,8 @@
-"""Command line: `pve-gpu-lxc drift|image ...` (also `python -m pve_gpu_lxc ...`)."""
+"""Command line: `pve-gpu-lxc drift|image ...` (also `python -m pve_gpu_lxc ...`).
+
+One parser for every command and one exit policy (`exit_codes.py`): 0 ok, 1 error (usage
+errors included), 2 drift or a finding, 3 destructive.
+"""
 
 from __future__ import annotations
 
@@ -9,20 +13,24 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from . import drift
+from . import drift, image
+from .exit_codes import EXIT_USAGE
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse exits 2 on a usage error, which a pipeline would read as drift: exit 1."""
+    """argparse exits 2 on a usage error, which a pipeline would read as drift: the policy says 1."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(1, f"{self.prog}: error: {message} (see --help)\n")
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="pve-gpu-lxc",
-        description="Tools around the pve-gpu-lxc CDKTF app.",
+        description=(
+            "Tools around the pve-gpu-lxc CDKTF app. Exit codes, for every command: 0 ok, 1 error "
+            "(usage errors too), 2 drift or a finding, 3 a destructive plan."
+        ),
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
                                 parser_class=_Parser)
@@ -53,7 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="synthesize even when cdktf.out looks current")
     p.set_defaults(synth="auto")
     p.add_argument("--project-dir", type=Path, default=Path("."), metavar="DIR",
-                   help="the directory holding main.py (default: current directory)")
+                   help="the CDKTF project: its cdktf.json names the app command that synthesizes "
+                        "(default: current directory)")
     p.add_argument("--outdir", type=Path, metavar="DIR",
                    help="synthesis output (default: $CDKTF_OUTDIR or <project-dir>/cdktf.out)")
     p.add_argument("--terraform", default=None, metavar="PATH",
@@ -61,9 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "$TERRAFORM_BINARY_NAME, else `terraform` on PATH, else `tofu` on PATH)")
     p.add_argument("--lock-timeout", metavar="DURATION",
                    help="wait this long for a state lock held by someone else (e.g. 60s)")
-    # listed for --help; main() hands its arguments to pve_gpu_lxc.image unparsed
-    sub.add_parser("image", add_help=False,
-                   help="print or build the NVIDIA distrobuilder image definition (pve-gpu-lxc image --help)")
+    image.add_arguments(sub.add_parser("image", help=image.HELP, description=image.HELP), _Parser)
     return parser
 
 
@@ -90,20 +97,16 @@ def drift_options(args: argparse.Namespace, environ: Mapping[str, str]) -> drift
 
 
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
+    """The console script `pve-gpu-lxc`; returns the exit code (a usage error exits 1 at once)."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["image"]:
-        from ..image import nvidia as image  # imports no cdktf either
-
-        return image.main(argv[1:], prog="pve-gpu-lxc image")
     parser = build_parser()
     args = parser.parse_args(argv)
     env = os.environ if environ is None else environ
-    if args.command == "drift":
-        if args.allow_replace and not args.plan:
-            parser.error("--allow-replace only applies with --plan")
-        return drift.run_drift(drift_options(args, env))
-    parser.error(f"unknown command {args.command!r}")  # argparse exits; never reached
-    return 1
+    if args.command == "image":
+        return image.run(args)
+    if args.allow_replace and not args.plan:
+        parser.error("--allow-replace only applies with --plan")
+    return drift.run_drift(drift_options(args, env))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -9,8 +9,3 @@ class ValidationError(ValueError):
     Messages say what is wrong in the user's terms, the value received, what is
     allowed and how to fix it.  Constructs prefix the construct path.
     """
-
-
-def in_construct(kind: str, path: str, err: ValidationError) -> ValidationError:
-    """Re-raise helper: prefix an error from the pure model with the construct that received it."""
-    return ValidationError(f"{kind} '{path}': {err}")

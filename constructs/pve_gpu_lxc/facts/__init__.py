@@ -1,1 +1,59 @@
-"""Recorded host facts: parsers, the facts model, GPU selection and checks (no cdktf import)."""
+"""Recorded host facts: what a node is, as opposed to what to change on it (pure; no cdktf import).
+
+records   the plain values (device nodes, id ranges, /proc/devices, NVIDIA's files)
+parsers   command output -> records (ls -l, /proc/devices, /proc/driver/nvidia/*, subuid, /etc/group)
+model     HostFacts: one node's recorded facts and its queries
+io        the collector's JSON document, facts files, pasted listings; the shipped collector script
+selection which PCI GPUs the node has, and picking one by address or id
+verify    does a container fit the node as recorded
+"""
+
+from .io import SCHEMA, SCHEMA_VERSION, collector_script, record_command
+from .model import DrmMinor, GpuFacts, HostFacts, NvidiaFacts
+from .parsers import (
+    normalize_pci,
+    parse_group_file,
+    parse_ls,
+    parse_nvidia_information,
+    parse_nvidia_version,
+    parse_proc_devices,
+    parse_subid,
+)
+from .records import (
+    NVIDIA_CONTROL_NODES,
+    RECORDED_PREFIXES,
+    VENDOR_LABELS,
+    DeviceNode,
+    IdRange,
+    NvidiaGpuInfo,
+    NvidiaVersion,
+    ProcDevices,
+    Vendor,
+)
+
+__all__ = [
+    "NVIDIA_CONTROL_NODES",
+    "RECORDED_PREFIXES",
+    "SCHEMA",
+    "SCHEMA_VERSION",
+    "VENDOR_LABELS",
+    "DeviceNode",
+    "DrmMinor",
+    "GpuFacts",
+    "HostFacts",
+    "IdRange",
+    "NvidiaFacts",
+    "NvidiaGpuInfo",
+    "NvidiaVersion",
+    "ProcDevices",
+    "Vendor",
+    "collector_script",
+    "normalize_pci",
+    "parse_group_file",
+    "parse_ls",
+    "parse_nvidia_information",
+    "parse_nvidia_version",
+    "parse_proc_devices",
+    "parse_subid",
+    "record_command",
+]

@@ -1,1 +1,10 @@
-"""Image definitions: distrobuilder images with NVIDIA userspace (no cdktf import)."""
+"""Image definitions: distrobuilder images with NVIDIA userspace pinned to the host driver (no cdktf import).
+
+nvidia  NvidiaImage: the pure definition (YAML) for one driver version
+build   running distrobuilder on it (I/O)
+"""
+
+from .build import BuildToolsMissing, build, check_build_tools
+from .nvidia import NvidiaImage, linuxcontainers_rootfs_url
+
+__all__ = ["BuildToolsMissing", "NvidiaImage", "build", "check_build_tools", "linuxcontainers_rootfs_url"]

@@ -6,31 +6,24 @@ driver version, and that version is in the image's variant, name and file name. 
 build also creates the ``video`` and ``render`` groups with known GIDs, so the
 container-side GIDs that devN ``gid=`` needs are known without reading the rootfs.
 
-`NvidiaImage` is pure (definition -> YAML).  `main` is the command line: it writes the
-definition and, where distrobuilder is installed, builds it:
+`NvidiaImage` is pure (definition -> YAML); `build.py` runs distrobuilder on it, and the
+command line (`pve-gpu-lxc image definition|build`, in `cli/image.py`) drives both:
 
-    python -m pve_gpu_lxc.image build --facts stacks/facts/pve.json \\
+    pve-gpu-lxc image build --facts stacks/facts/pve.json \\
         --source-url https://images.linuxcontainers.org/images/ubuntu/noble/amd64/default/<build>/rootfs.tar.xz \\
         --out-dir build/image
 """
 
 from __future__ import annotations
 
-import argparse
-import hashlib
-import os
 import re
-import shutil
-import subprocess
-import sys
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import yaml
 
 from ..core.errors import ValidationError
-from ..facts.model import HostFacts, validate_driver_version
+from ..core.rules import driver_version, got
 
 LINUXCONTAINERS_IMAGES = "https://images.linuxcontainers.org/images"
 NVIDIA_DOWNLOADS = "https://us.download.nvidia.com/XFree86"
@@ -63,7 +56,7 @@ def linuxcontainers_rootfs_url(
     return f"{LINUXCONTAINERS_IMAGES}/{distribution}/{release}/{architecture}/{variant}/{build}/rootfs.tar.xz"
 
 
-def _check_name(value: Any, what: str) -> str:
+def _check_name(value: object, what: str) -> str:
     if not isinstance(value, str) or not _NAME.fullmatch(value):
         raise ValidationError(
             f"{what} {value!r} is not allowed; use lower-case letters, digits and . _ - (e.g. 'ubuntu', 'noble', 'amd64')"
@@ -71,9 +64,9 @@ def _check_name(value: Any, what: str) -> str:
     return value
 
 
-def _check_gid(value: Any, what: str) -> int:
+def _check_gid(value: object, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65_535:
-        raise ValidationError(f"{what} must be an integer in 1..65535 (a GID inside the container), got {value!r}")
+        raise ValidationError(f"{what} must be an integer in 1..65535 (a GID inside the container), got {got(value)}")
     return value
 
 
@@ -93,7 +86,7 @@ class NvidiaImage:
     run_file_sha256: str | None = None  # checked before the run file is executed, when given
 
     def __post_init__(self) -> None:
-        validate_driver_version(self.nvidia_driver)
+        driver_version(self.nvidia_driver)
         if not isinstance(self.source_url, str) or not _URL.fullmatch(self.source_url):
             raise ValidationError(
                 f"source_url {self.source_url!r} is not a rootfs URL; use an http(s):// URL such as "
@@ -107,8 +100,9 @@ class NvidiaImage:
             raise ValidationError(
                 f"architecture {self.architecture!r} has no NVIDIA Linux driver; allowed: {', '.join(NVIDIA_ARCHES)}"
             )
-        if isinstance(self.packages, str) or not all(isinstance(p, str) and _PACKAGE.fullmatch(p) for p in self.packages):
-            raise ValidationError(f"packages must be a tuple of package names like ('wget',), got {self.packages!r}")
+        if not isinstance(self.packages, (list, tuple)) or not all(
+                isinstance(p, str) and _PACKAGE.fullmatch(p) for p in self.packages):
+            raise ValidationError(f"packages must be a tuple of package names like ('wget',), got {got(self.packages)}")
         _check_gid(self.video_gid, "video_gid")
         _check_gid(self.render_gid, "render_gid")
         if self.video_gid == self.render_gid:
@@ -250,117 +244,3 @@ def _refuse_pongo(value: Any) -> None:
             _refuse_pongo(item)
     elif isinstance(value, str) and any(marker in value for marker in _PONGO):
         raise ValidationError(f"image definition value {value!r} contains a pongo2 delimiter")
-
-
-# --------------------------------------------------------------------------- building (I/O)
-
-
-class BuildToolsMissing(RuntimeError):
-    """The machine cannot run distrobuilder; the message says what to install and what to run."""
-
-
-def check_build_tools(
-    definition_path: Path, out_dir: Path, which: Callable[[str], str | None] = shutil.which,
-    euid: Callable[[], int] = os.geteuid,
-) -> list[str]:
-    """The distrobuilder command line, or BuildToolsMissing explaining what is missing here."""
-    command = ["distrobuilder", "build-lxc", str(definition_path), str(out_dir)]
-    problems = []
-    if which("distrobuilder") is None:
-        problems.append(
-            "distrobuilder is not installed (not found on PATH); install it with `apt install distrobuilder` "
-            "(Debian 13 and later) or `snap install distrobuilder --classic`"
-        )
-    if euid() != 0:
-        problems.append("distrobuilder must run as root (it unpacks a rootfs and chroots into it)")
-    if problems:
-        raise BuildToolsMissing(
-            "cannot build the image on this machine: " + "; ".join(problems) + ". The definition is written to "
-            f"{definition_path}; build it on a machine that has distrobuilder with: sudo {' '.join(command)}"
-        )
-    return command
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def build(image: NvidiaImage, out_dir: Path, run: Callable[..., Any] = subprocess.run,
-          which: Callable[[str], str | None] = shutil.which, euid: Callable[[], int] = os.geteuid) -> Path:
-    """Write the definition, run distrobuilder build-lxc, name the rootfs after the image."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    definition_path = out_dir / f"{image.name}.yaml"
-    definition_path.write_text(image.to_yaml(), encoding="utf-8")
-    command = check_build_tools(definition_path, out_dir, which, euid)
-    run(command, check=True)
-    rootfs = out_dir / "rootfs.tar.xz"
-    if not rootfs.exists():
-        raise RuntimeError(f"distrobuilder finished but {rootfs} is missing; see its output above")
-    target = out_dir / image.template_file_name
-    rootfs.replace(target)
-    return target
-
-
-def _image_from_args(args: argparse.Namespace) -> NvidiaImage:
-    driver = args.driver
-    if args.facts:
-        recorded = HostFacts.load(args.facts).nvidia_driver_version
-        if recorded is None:
-            raise ValidationError(f"{args.facts} records no NVIDIA driver (no /proc/driver/nvidia/version on the node)")
-        if driver and driver != recorded:
-            raise ValidationError(
-                f"--driver {driver} differs from the driver recorded in {args.facts} ({recorded}); "
-                "the image must match the host, so drop --driver or re-record the facts"
-            )
-        driver = recorded
-    if not driver:
-        raise ValidationError("give --facts stacks/facts/<node>.json or --driver <version>")
-    return NvidiaImage(
-        nvidia_driver=driver, source_url=args.source_url, distribution=args.distribution, release=args.release,
-        architecture=args.architecture, video_gid=args.video_gid, render_gid=args.render_gid,
-        run_file_sha256=args.run_file_sha256,
-    )
-
-
-def _parser(prog: str = "python -m pve_gpu_lxc.image") -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    for name, help_text in (("definition", "print the distrobuilder YAML"),
-                            ("build", "write the YAML and run distrobuilder build-lxc")):
-        cmd = sub.add_parser(name, help=help_text)
-        cmd.add_argument("--facts", help="host facts file; its NVIDIA driver version is used")
-        cmd.add_argument("--driver", help="NVIDIA driver version, e.g. 575.64.03 (when no --facts)")
-        cmd.add_argument("--source-url", required=True, help="rootfs.tar.xz URL or file:///path")
-        cmd.add_argument("--distribution", default="ubuntu")
-        cmd.add_argument("--release", default="noble")
-        cmd.add_argument("--architecture", default="amd64")
-        cmd.add_argument("--video-gid", type=int, default=44)
-        cmd.add_argument("--render-gid", type=int, default=993)
-        cmd.add_argument("--run-file-sha256", help="expected sha256 of the NVIDIA .run file")
-        if name == "build":
-            cmd.add_argument("--out-dir", type=Path, required=True)
-    return parser
-
-
-def main(argv: Sequence[str] | None = None, prog: str = "python -m pve_gpu_lxc.image") -> int:
-    args = _parser(prog).parse_args(argv)
-    try:
-        image = _image_from_args(args)
-        if args.command == "definition":
-            sys.stdout.write(image.to_yaml())
-            return 0
-        target = build(image, args.out_dir)
-    except (ValidationError, BuildToolsMissing) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1  # as the drift command: 1 is an error (2 would read as "drift" in a pipeline)
-    print(f"built {target}\nsha256 {sha256_file(target)}\n"
-          f"upload it with Template.upload(..., source_file='{target}', checksum='<sha256 above>')")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

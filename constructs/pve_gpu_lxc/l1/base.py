@@ -8,14 +8,19 @@ config of plain values and block dataclasses into the JSON body cdktf writes.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Mapping
+from collections.abc import Mapping, Sequence
+from typing import Any
 
-from cdktf import (
+from ..engine import (
+    Construct,
+    ITerraformDependable,
+    Number,
+    TerraformCount,
     TerraformProvider,
     TerraformProviderGeneratorMetadata,
     TerraformResource,
+    TerraformResourceLifecycle,
 )
-from constructs import Construct
 
 PROVIDER_NAME = "proxmox"
 PROVIDER_SOURCE = "bpg/proxmox"
@@ -96,13 +101,26 @@ class BpgResource(_TypedConfig, TerraformResource):
 
     TF_TYPE: str = ""
 
-    def __init__(self, scope: Construct, id: str, config: Mapping[str, Any], **meta: Any) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        config: Mapping[str, Any],
+        *,
+        depends_on: Sequence[ITerraformDependable] | None = None,
+        count: Number | TerraformCount | None = None,
+        provider: TerraformProvider | None = None,
+        lifecycle: TerraformResourceLifecycle | None = None,
+    ) -> None:
         super().__init__(
             scope,
             id,
             terraform_resource_type=self.TF_TYPE,
             terraform_generator_metadata=GENERATOR_METADATA,
-            **{k: v for k, v in meta.items() if v is not None},
+            depends_on=depends_on,
+            count=count,
+            provider=provider,
+            lifecycle=lifecycle,
         )
         self._config = dict(config)
 

@@ -25,8 +25,23 @@ RESOURCES = {
     "proxmox_download_file": ("DownloadFile", "DownloadFile"),
 }
 PROVIDER_CLASS, PROVIDER_PREFIX = "BpgProxmoxProvider", "Provider"
-# Terraform meta-arguments accepted by every resource constructor.
-RESOURCE_META = ("depends_on", "count", "provider", "lifecycle")
+# Terraform meta-arguments accepted by every resource constructor, and the provider's alias.
+RESOURCE_META = (
+    ("depends_on", "Optional[Sequence[ITerraformDependable]]"),
+    ("count", "Optional[Union[Number, TerraformCount]]"),
+    ("provider", "Optional[TerraformProvider]"),
+    ("lifecycle", "Optional[TerraformResourceLifecycle]"),
+)
+PROVIDER_META = (("alias", "Optional[str]"),)
+# A computed attribute's reference: the engine's getter and what it returns, by schema type.
+REFERENCE_GETTERS = {
+    "string": ("get_string_attribute", "str"),
+    "number": ("get_number_attribute", "Number"),
+    "bool": ("get_boolean_attribute", "IResolvable"),
+    "list": ("get_list_attribute", "List[str]"),
+    "set": ("get_list_attribute", "List[str]"),
+    "map": ("get_any_map_attribute", "Mapping[str, Any]"),
+}
 TARGET = Path(__file__).with_name("generated.py")
 
 
@@ -96,7 +111,7 @@ class _Generator:
         )
         lines = [f"class {cls}({base}):", _doc(block.get("description", "") or f"`{tf_type}`", "    "), ""]
         # Resources take Terraform's meta-arguments; the provider takes an alias.
-        meta = {"BpgResource": RESOURCE_META, "BpgProvider": ("alias",)}[base]
+        meta = {"BpgResource": RESOURCE_META, "BpgProvider": PROVIDER_META}[base]
         if base == "BpgResource":
             lines += [f"    TF_TYPE = {tf_type!r}", ""]
         lines += [
@@ -106,7 +121,7 @@ class _Generator:
             "        id: str,",
             "        *,",
             *params,
-            *(f"        {m}: Any = None," for m in meta),
+            *(f"        {m}: {annotation} = None," for m, annotation in meta),
             "    ) -> None:",
             "        super().__init__(",
             "            scope,",
@@ -114,7 +129,7 @@ class _Generator:
             "            {",
             config.rstrip("\n"),
             "            },",
-            *(f"            {m}={m}," for m in meta),
+            *(f"            {m}={m}," for m, _ in meta),
             "        )",
         ]
         if base == "BpgResource":
@@ -124,15 +139,12 @@ class _Generator:
 
 
 def _reference_property(name: str, tf_type: Any) -> list[str]:
-    """A `<name>_ref` property returning a token for a computed attribute."""
-    if isinstance(tf_type, list):
-        getter = "get_any_map_attribute" if tf_type[0] == "map" else "get_list_attribute"
-    else:
-        getter = {"string": "get_string_attribute", "number": "get_number_attribute", "bool": "get_boolean_attribute"}[tf_type]
+    """A `<name>_ref` property returning a token for a computed attribute, typed from the schema."""
+    getter, returns = REFERENCE_GETTERS[tf_type[0] if isinstance(tf_type, list) else tf_type]
     return [
         "",
         "    @property",
-        f"    def {_safe(name)}_ref(self) -> Any:",
+        f"    def {_safe(name)}_ref(self) -> {returns}:",
         f'        """Reference to the computed `{name}` (a token)."""',
         f"        return self.{getter}({name!r})",
     ]
@@ -157,10 +169,16 @@ with max_items = 1 take one object, other blocks a sequence.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Mapping, Optional, Sequence, Union
+from typing import Any, List, Mapping, Optional, Sequence, Union
 
-from constructs import Construct
-
+from ..engine import (
+    Construct,
+    IResolvable,
+    ITerraformDependable,
+    TerraformCount,
+    TerraformProvider,
+    TerraformResourceLifecycle,
+)
 from .base import BpgProvider, BpgResource
 
 Number = Union[int, float]

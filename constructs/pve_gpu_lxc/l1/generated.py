@@ -8,10 +8,16 @@ with max_items = 1 take one object, other blocks a sequence.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Mapping, Optional, Sequence, Union
+from typing import Any, List, Mapping, Optional, Sequence, Union
 
-from constructs import Construct
-
+from ..engine import (
+    Construct,
+    IResolvable,
+    ITerraformDependable,
+    TerraformCount,
+    TerraformProvider,
+    TerraformResourceLifecycle,
+)
 from .base import BpgProvider, BpgResource
 
 Number = Union[int, float]
@@ -94,7 +100,7 @@ class BpgProxmoxProvider(BpgProvider):
         tmp_dir: Optional[str] = None,
         username: Optional[str] = None,
         ssh: Optional[ProviderSsh] = None,
-        alias: Any = None,
+        alias: Optional[str] = None,
     ) -> None:
         super().__init__(
             scope,
@@ -427,10 +433,10 @@ class VirtualEnvironmentContainer(BpgResource):
         operating_system: Optional[ContainerOperatingSystem] = None,
         startup: Optional[ContainerStartup] = None,
         wait_for_ip: Optional[ContainerWaitForIp] = None,
-        depends_on: Any = None,
-        count: Any = None,
-        provider: Any = None,
-        lifecycle: Any = None,
+        depends_on: Optional[Sequence[ITerraformDependable]] = None,
+        count: Optional[Union[Number, TerraformCount]] = None,
+        provider: Optional[TerraformProvider] = None,
+        lifecycle: Optional[TerraformResourceLifecycle] = None,
     ) -> None:
         super().__init__(
             scope,
@@ -475,22 +481,22 @@ class VirtualEnvironmentContainer(BpgResource):
         )
 
     @property
-    def id_ref(self) -> Any:
+    def id_ref(self) -> str:
         """Reference to the computed `id` (a token)."""
         return self.get_string_attribute('id')
 
     @property
-    def ipv4_ref(self) -> Any:
+    def ipv4_ref(self) -> Mapping[str, Any]:
         """Reference to the computed `ipv4` (a token)."""
         return self.get_any_map_attribute('ipv4')
 
     @property
-    def ipv6_ref(self) -> Any:
+    def ipv6_ref(self) -> Mapping[str, Any]:
         """Reference to the computed `ipv6` (a token)."""
         return self.get_any_map_attribute('ipv6')
 
     @property
-    def vm_id_ref(self) -> Any:
+    def vm_id_ref(self) -> Number:
         """Reference to the computed `vm_id` (a token)."""
         return self.get_number_attribute('vm_id')
 
@@ -545,10 +551,10 @@ class VirtualEnvironmentFile(BpgResource):
         upload_mode: Optional[str] = None,
         source_file: Optional[FileSourceFile] = None,
         source_raw: Optional[FileSourceRaw] = None,
-        depends_on: Any = None,
-        count: Any = None,
-        provider: Any = None,
-        lifecycle: Any = None,
+        depends_on: Optional[Sequence[ITerraformDependable]] = None,
+        count: Optional[Union[Number, TerraformCount]] = None,
+        provider: Optional[TerraformProvider] = None,
+        lifecycle: Optional[TerraformResourceLifecycle] = None,
     ) -> None:
         super().__init__(
             scope,
@@ -571,32 +577,32 @@ class VirtualEnvironmentFile(BpgResource):
         )
 
     @property
-    def content_type_ref(self) -> Any:
+    def content_type_ref(self) -> str:
         """Reference to the computed `content_type` (a token)."""
         return self.get_string_attribute('content_type')
 
     @property
-    def file_modification_date_ref(self) -> Any:
+    def file_modification_date_ref(self) -> str:
         """Reference to the computed `file_modification_date` (a token)."""
         return self.get_string_attribute('file_modification_date')
 
     @property
-    def file_name_ref(self) -> Any:
+    def file_name_ref(self) -> str:
         """Reference to the computed `file_name` (a token)."""
         return self.get_string_attribute('file_name')
 
     @property
-    def file_size_ref(self) -> Any:
+    def file_size_ref(self) -> Number:
         """Reference to the computed `file_size` (a token)."""
         return self.get_number_attribute('file_size')
 
     @property
-    def file_tag_ref(self) -> Any:
+    def file_tag_ref(self) -> str:
         """Reference to the computed `file_tag` (a token)."""
         return self.get_string_attribute('file_tag')
 
     @property
-    def id_ref(self) -> Any:
+    def id_ref(self) -> str:
         """Reference to the computed `id` (a token)."""
         return self.get_string_attribute('id')
 
@@ -625,10 +631,10 @@ class DownloadFile(BpgResource):
         overwrite_unmanaged: Optional[bool] = None,
         upload_timeout: Optional[Number] = None,
         verify: Optional[bool] = None,
-        depends_on: Any = None,
-        count: Any = None,
-        provider: Any = None,
-        lifecycle: Any = None,
+        depends_on: Optional[Sequence[ITerraformDependable]] = None,
+        count: Optional[Union[Number, TerraformCount]] = None,
+        provider: Optional[TerraformProvider] = None,
+        lifecycle: Optional[TerraformResourceLifecycle] = None,
     ) -> None:
         super().__init__(
             scope,
@@ -654,37 +660,37 @@ class DownloadFile(BpgResource):
         )
 
     @property
-    def file_name_ref(self) -> Any:
+    def file_name_ref(self) -> str:
         """Reference to the computed `file_name` (a token)."""
         return self.get_string_attribute('file_name')
 
     @property
-    def id_ref(self) -> Any:
+    def id_ref(self) -> str:
         """Reference to the computed `id` (a token)."""
         return self.get_string_attribute('id')
 
     @property
-    def overwrite_ref(self) -> Any:
+    def overwrite_ref(self) -> IResolvable:
         """Reference to the computed `overwrite` (a token)."""
         return self.get_boolean_attribute('overwrite')
 
     @property
-    def overwrite_unmanaged_ref(self) -> Any:
+    def overwrite_unmanaged_ref(self) -> IResolvable:
         """Reference to the computed `overwrite_unmanaged` (a token)."""
         return self.get_boolean_attribute('overwrite_unmanaged')
 
     @property
-    def size_ref(self) -> Any:
+    def size_ref(self) -> Number:
         """Reference to the computed `size` (a token)."""
         return self.get_number_attribute('size')
 
     @property
-    def upload_timeout_ref(self) -> Any:
+    def upload_timeout_ref(self) -> Number:
         """Reference to the computed `upload_timeout` (a token)."""
         return self.get_number_attribute('upload_timeout')
 
     @property
-    def verify_ref(self) -> Any:
+    def verify_ref(self) -> IResolvable:
         """Reference to the computed `verify` (a token)."""
         return self.get_boolean_attribute('verify')
 

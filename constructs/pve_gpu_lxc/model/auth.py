@@ -8,7 +8,8 @@ synthesis can fail early with the fix, instead of apply failing with a 403/500.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, Mapping
+from collections.abc import Mapping, Sequence
+from typing import Literal
 
 AuthKind = Literal["api-token", "ticket", "password", "none"]
 ROOT_PAM = "root@pam"
@@ -31,7 +32,7 @@ def detect_auth(environ: Mapping[str, str]) -> ProviderAuth:
     return ProviderAuth("none")
 
 
-def root_pam_problem(auth: ProviderAuth, needs: list[str]) -> str | None:
+def root_pam_problem(auth: ProviderAuth, needs: Sequence[str]) -> str | None:
     """Why this auth cannot set `needs` (devN, hookscript: root@pam only), or None."""
     if not needs:
         return None
@@ -54,7 +55,7 @@ def root_pam_problem(auth: ProviderAuth, needs: list[str]) -> str | None:
     return None
 
 
-def ssh_problem(has_ssh: bool, needs: list[str]) -> str | None:
+def ssh_problem(has_ssh: bool, needs: Sequence[str]) -> str | None:
     if has_ssh or not needs:
         return None
     return (
@@ -62,3 +63,16 @@ def ssh_problem(has_ssh: bool, needs: list[str]) -> str | None:
         "uploads snippets over SSH, the API cannot). Fix: configure "
         "ProxmoxProvider(..., ssh=ProxmoxSsh(username='root', agent=True))"
     )
+
+
+NO_PROVIDER = "its stack has no ProxmoxProvider; add ProxmoxProvider(stack, 'proxmox')"
+
+
+def provider_problems(
+    auth: ProviderAuth | None, has_ssh: bool, needs_root_pam: Sequence[str], needs_ssh: Sequence[str]
+) -> list[str]:
+    """Why a stack's provider cannot do what a container needs (`auth` None: the stack has none)."""
+    if auth is None:
+        return [NO_PROVIDER]
+    problems = [root_pam_problem(auth, needs_root_pam), ssh_problem(has_ssh, needs_ssh)]
+    return [p for p in problems if p]

@@ -1,26 +1,35 @@
-"""The resolved container: props + template GIDs -> everything Terraform will carry (pure).
+"""The resolved container: props + template + host facts -> everything Terraform will carry (pure).
 
-GpuContainer turns a `ContainerModel` into bpg resources one to one, and the
-LXC test harness can consume it directly.  All arithmetic and every rule that
-needs more than one prop lives here, so it is testable without cdktf.
+`build_model` applies every rule about one container: GPU selection through the facts,
+the template's GIDs for the devices' groups, device de-duplication and limits, the NVIDIA
+pin (one version, equal to the template's built-in userspace and to the node's driver), the
+fit against the recorded node, and what the provider must allow.  The rules that need the
+app's other containers are in `app.py`.  The cdk layer maps a `ContainerModel` to L1
+resources one to one, and the LXC test harness can consume it directly.
 """
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
-from .devices import ResolvedDevice, resolve_devices
 from ..core.errors import ValidationError
-from .gpus import NvidiaGpu, nvidia_driver_version
+from .auth import ProviderAuth, provider_problems
+from .devices import ResolvedDevice, resolve_devices
+from .gpus import Gpu, NvidiaGpu, nvidia_driver_version, resolve_gpus
 from .hooks import HookCommand, NvidiaGuard, render_hookscript
-from .props import GpuContainerProps
-from .template_gids import TemplateGids
+from .idmap import IdMap, IdMapEntry
+from .props import Features, GpuContainerProps
+from .template_gids import TemplateGids, predicted_gids
+
+_FROM_TEMPLATE: TemplateGids = TemplateGids(None, None, "from the template")
 
 
 @dataclass(frozen=True)
 class ContainerModel:
     props: GpuContainerProps
+    """The props, with GPUs selected through host facts resolved to node numbers."""
     devices: tuple[ResolvedDevice, ...]
     nvidia: NvidiaGuard | None
     hook_commands: tuple[HookCommand, ...]
@@ -38,8 +47,92 @@ class ContainerModel:
     def hook_file_name(self) -> str:
         return f"pve-gpu-lxc-{self.props.vm_id}.sh"
 
+    @property
+    def has_hookscript(self) -> bool:
+        return self.nvidia is not None or bool(self.hook_commands)
 
-def _nvidia_guard(gpus: Sequence[object], devices: tuple[ResolvedDevice, ...]) -> NvidiaGuard | None:
+    @property
+    def features(self) -> Features:
+        """The features Proxmox gets (nesting resolved from `unprivileged` when not given)."""
+        return self.props.effective_features
+
+    @property
+    def tags(self) -> list[str]:
+        return self.props.normalized_tags
+
+    @property
+    def idmap_entries(self) -> tuple[IdMapEntry, ...]:
+        return self.props.idmap.entries if self.props.idmap is not None else ()
+
+    @property
+    def host_subid_lines(self) -> dict[str, list[str]] | None:
+        """The /etc/subuid and /etc/subgid lines the node needs beyond the stock ones, or None."""
+        idmap = self.props.idmap
+        if idmap is None or not (idmap.subuid_lines() + idmap.subgid_lines()):
+            return None
+        return {"subuid": idmap.subuid_lines(), "subgid": idmap.subgid_lines()}
+
+    @property
+    def operating_system_type(self) -> str:
+        return self.props.template.operating_system_type
+
+    def needs_root_pam(self) -> list[str]:
+        """What in this container PVE allows only for root@pam."""
+        needs = []
+        if self.devices:
+            needs.append("device passthrough (devN)")
+        if self.has_hookscript:
+            needs.append("a hookscript")
+        return needs
+
+    def needs_ssh(self) -> list[str]:
+        """What bpg writes over SSH for this container (the API cannot)."""
+        needs = []
+        if self.props.idmap is not None:
+            needs.append("lxc.idmap")
+        if self.has_hookscript:
+            needs.append("the hookscript snippet upload")
+        return needs
+
+    def provider_problems(self, auth: ProviderAuth | None, has_ssh: bool) -> list[str]:
+        """Why the stack's provider (auth None: there is none) cannot do what this container needs."""
+        return provider_problems(auth, has_ssh, self.needs_root_pam(), self.needs_ssh())
+
+
+def build_model(
+    props: GpuContainerProps, gids: TemplateGids | None = _FROM_TEMPLATE, template_name: str | None = None
+) -> ContainerModel:
+    """Apply every per-container rule and resolve the container.
+
+    gids, template_name: override the template's own GIDs and file name (default: from
+    `props.template`).  Raises `ValidationError` with the fix on the first rule broken.
+    """
+    if not isinstance(props, GpuContainerProps):
+        raise ValidationError(f"build_model takes a GpuContainerProps, got {type(props).__name__}")
+    props = _with_resolved_gpus(props)
+    if gids is _FROM_TEMPLATE:
+        gids = props.template.gids()
+    name = props.template.file_name if template_name is None else template_name
+    wanted = [d for gpu in props.gpus for d in gpu.devices()] + list(props.devices)
+    group_gids = {"render": gids.render if gids else None, "video": gids.video if gids else None}
+    for role in sorted({d.group for d in wanted if d.group}):
+        if group_gids[role] is None:
+            raise ValidationError(_unknown_gid_message(role, name, gids, [d.path for d in wanted if d.group == role]))
+    devices = resolve_devices(wanted, group_gids)
+    nvidia = _nvidia_guard(props.gpus, devices)
+    commands = props.hooks.commands if props.hooks else ()
+    model = ContainerModel(props, devices, nvidia, commands)
+    _check_fit(model)
+    return model
+
+
+def _with_resolved_gpus(props: GpuContainerProps) -> GpuContainerProps:
+    """GPU presets selected by PCI address or product id get their node numbers from the facts."""
+    gpus = resolve_gpus(props.gpus, props.host_facts)
+    return props if gpus == tuple(props.gpus) else dataclasses.replace(props, gpus=gpus)
+
+
+def _nvidia_guard(gpus: Sequence[Gpu], devices: tuple[ResolvedDevice, ...]) -> NvidiaGuard | None:
     version = nvidia_driver_version(gpus)
     nvidia = [g for g in gpus if isinstance(g, NvidiaGpu)]
     if version is None or not any(g.ensure_nodes for g in nvidia):
@@ -51,23 +144,31 @@ def _nvidia_guard(gpus: Sequence[object], devices: tuple[ResolvedDevice, ...]) -
     return NvidiaGuard(version, indexes, any(g.modeset for g in nvidia), nodes)
 
 
-def build_model(props: GpuContainerProps, gids: TemplateGids | None, template_name: str) -> ContainerModel:
-    """Resolve GPU presets and devices against the template's GIDs and build the hook."""
-    wanted = [d for gpu in props.gpus for d in gpu.devices()] + list(props.devices)
-    roles = {d.group for d in wanted if d.group}
-    group_gids = {"render": gids.render if gids else None, "video": gids.video if gids else None}
-    for role in sorted(roles):
-        if group_gids[role] is None:
-            raise ValidationError(_unknown_gid_message(role, template_name, gids, [d.path for d in wanted if d.group == role]))
-    devices = resolve_devices(wanted, group_gids)
-    nvidia = _nvidia_guard(props.gpus, devices)
-    commands = props.hooks.commands if props.hooks else ()
-    return ContainerModel(props, devices, nvidia, commands)
+def _check_fit(model: ContainerModel) -> None:
+    """The NVIDIA pin matches the template's built-in userspace and, with facts, the node."""
+    props = model.props
+    pinned = nvidia_driver_version(props.gpus)
+    built = props.template.nvidia_driver
+    if pinned is not None and built is not None and pinned != built:
+        raise ValidationError(
+            f"NvidiaGpu driver_version {pinned} differs from the NVIDIA userspace {built} built into template "
+            f"{props.template.file_name}; they must be equal (NVML 'Driver/library version mismatch'): use an "
+            f"image built for {pinned}, or pin {built} if the host runs it"
+        )
+    facts = props.host_facts
+    if facts is None:
+        return
+    idmap = props.idmap if props.idmap is not None else IdMap.default() if props.unprivileged else None
+    facts.verify_container(
+        node_name=props.node_name,
+        device_paths=[d.path for d in model.devices],
+        hook_creates=model.nvidia.created_nodes() if model.nvidia is not None else (),
+        nvidia_driver=pinned,
+        idmap=[(e.kind, e.host_id, e.size) for e in idmap.entries] if idmap is not None else (),
+    )
 
 
 def _unknown_gid_message(role: str, template_name: str, gids: TemplateGids | None, paths: list[str]) -> str:
-    from .template_gids import predicted_gids  # local: only for the message
-
     hint = ""
     predicted = predicted_gids(template_name)
     if predicted and getattr(predicted, role) is not None:

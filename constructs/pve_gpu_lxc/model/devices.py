@@ -9,10 +9,12 @@ to the template, not the host; `resolve_devices` turns roles into numbers.
 from __future__ import annotations
 
 from dataclasses import KW_ONLY, dataclass
-from typing import Iterable, Literal, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Literal
 
-from . import validation
 from ..core.errors import ValidationError
+from ..core.rules import got, require_bool
+from . import validation
 
 GroupRole = Literal["render", "video"]
 GROUP_ROLES: tuple[GroupRole, ...] = ("render", "video")
@@ -50,9 +52,11 @@ class Device:
         if self.gid is not None and self.group is not None:
             raise ValidationError(f"{where}: give either gid={self.gid} or group={self.group!r}, not both")
         if self.group is not None and self.group not in GROUP_ROLES:
-            raise ValidationError(f"{where}: group {self.group!r} is not one of {', '.join(GROUP_ROLES)}")
-        if not isinstance(self.deny_write, bool):
-            raise ValidationError(f"{where}: deny_write must be True or False, got {self.deny_write!r}")
+            raise ValidationError(f"{where}: group {got(self.group)} is not one of {', '.join(GROUP_ROLES)}")
+        try:
+            require_bool(self.deny_write, "deny_write")
+        except ValidationError as err:
+            raise ValidationError(f"{where}: {err}") from None
 
 
 @dataclass(frozen=True)
@@ -66,7 +70,9 @@ class ResolvedDevice:
     deny_write: bool
 
 
-def resolve_devices(devices: Iterable[Device], group_gids: Mapping[str, int | None]) -> tuple[ResolvedDevice, ...]:
+def resolve_devices(
+    devices: Iterable[Device], group_gids: Mapping[str, int | None]
+) -> tuple[ResolvedDevice, ...]:
     """Give every device a numeric gid, de-duplicate identical ones, refuse conflicting ones.
 
     `group_gids` maps roles to the container's GIDs (None = unknown); a device

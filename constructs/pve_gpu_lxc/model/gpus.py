@@ -8,13 +8,15 @@ at every start, which is what makes dynamic majors (nvidia-uvm, kfd) safe.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable, Protocol
+from typing import Protocol, TypeVar
 
+from ..core.errors import ValidationError
+from ..core.rules import driver_version, got, require_bool, require_int
+from ..facts import VENDOR_LABELS, HostFacts, Vendor, normalize_pci, record_command
 from . import validation
 from .devices import Device
-from ..core.errors import ValidationError
-from ..facts.model import VENDOR_LABELS, HostFacts, Vendor, normalize_pci
 
 NVIDIA_DEVICE_MODE = "0666"  # the NVIDIA driver's default node mode (NVreg_DeviceFileMode)
 MAX_DRM_MINOR = 1 << 20
@@ -26,8 +28,13 @@ class Gpu(Protocol):
     def devices(self) -> tuple[Device, ...]: ...
 
 
+class _Selectable(Protocol):
+    pci: str | None
+    product_id: int | None
+
+
 def _drm_index(value: object, what: str, low: int) -> int:
-    return validation.require_int(value, what, low, MAX_DRM_MINOR - 1)
+    return require_int(value, what, low, MAX_DRM_MINOR - 1)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -79,7 +86,7 @@ class AmdGpu:
     def __post_init__(self) -> None:
         _validate_drm(type(self).__name__, self.card, self.render, self.mode)
         if not isinstance(self.rocm, bool):
-            raise ValidationError(f"AmdGpu: rocm must be True or False, got {self.rocm!r}")
+            raise ValidationError(f"AmdGpu: rocm must be True or False, got {got(self.rocm)}")
         _validate_selector(self)
 
     def resolve(self, facts: HostFacts) -> "AmdGpu":
@@ -94,7 +101,7 @@ class AmdGpu:
         return nodes
 
 
-def _validate_drm(kind: str, card: int | None, render: int, mode: str) -> None:
+def _validate_drm(kind: str, card: object, render: object, mode: object) -> None:
     try:
         if card is not None:
             _drm_index(card, "card", 0)
@@ -145,17 +152,16 @@ class NvidiaGpu:
                 "/proc/driver/nvidia/version (e.g. driver_version='575.64.03'): the container's NVIDIA "
                 "libraries must match the host kernel module exactly"
             )
-        if not validation.is_driver_version(self.driver_version):
-            raise ValidationError(
-                f"{where}: driver_version {self.driver_version!r} is not a driver version; pin the host's "
-                "exact version as printed in /proc/driver/nvidia/version, e.g. '575.64.03'"
-            )
-        validation.require_int(self.index, f"{where}: index", 0, 254, "It is the GPU's 'Device Minor'")
+        driver_version(self.driver_version, f"{where}: driver_version",
+                       "pin the host's exact version as printed in /proc/driver/nvidia/version, e.g. '575.64.03'")
+        require_int(self.index, f"{where}: index", 0, 254, "It is the GPU's 'Device Minor'")
+        if not isinstance(self.caps, (list, tuple)):
+            raise ValidationError(f"{where}: caps must be a tuple of nvidia-capN numbers like (1, 2), got {got(self.caps)}")
         for cap in self.caps:
-            validation.require_int(cap, f"{where}: caps entry", 1, 1 << 20)
+            require_int(cap, f"{where}: caps entry", 1, 1 << 20)
+        object.__setattr__(self, "caps", tuple(self.caps))
         for flag in ("uvm_tools", "modeset", "ensure_nodes"):
-            if not isinstance(getattr(self, flag), bool):
-                raise ValidationError(f"{where}: {flag} must be True or False, got {getattr(self, flag)!r}")
+            require_bool(getattr(self, flag), f"{where}: {flag}")
         _validate_selector(self)
 
     def resolve(self, facts: HostFacts) -> "NvidiaGpu":
@@ -211,25 +217,25 @@ def nvidia_driver_version(gpus: Iterable[object]) -> str | None:
 # --------------------------------------------------------------------------- selection through host facts
 
 
-def _validate_selector(gpu: Any) -> None:
+def _validate_selector(gpu: _Selectable) -> None:
     """Normalise `pci`; `product_id` is a 16-bit PCI device id; not both (pci names one GPU)."""
     kind = type(gpu).__name__
     if gpu.pci is not None:
         object.__setattr__(gpu, "pci", normalize_pci(gpu.pci, f"{kind}: pci"))
     if gpu.product_id is not None:
-        validation.require_int(gpu.product_id, f"{kind}: product_id", 0, 0xFFFF,
-                               "It is the PCI device id, e.g. 0x3e92 (lspci -nn shows [vendor:device])")
+        require_int(gpu.product_id, f"{kind}: product_id", 0, 0xFFFF,
+                    "It is the PCI device id, e.g. 0x3e92 (lspci -nn shows [vendor:device])")
     if gpu.pci is not None and gpu.product_id is not None:
         raise ValidationError(f"{kind}: give pci= or product_id=, not both (pci already names one GPU)")
 
 
-def _require_resolved(gpu: Any) -> None:
+def _require_resolved(gpu: _Selectable) -> None:
     if gpu.pci is not None or gpu.product_id is not None:
         selector = f"pci={gpu.pci!r}" if gpu.pci is not None else f"product_id=0x{gpu.product_id:04x}"
         raise ValidationError(
             f"{type(gpu).__name__}({selector}) selects the GPU through host facts: pass "
             "host_facts=HostFacts.load('stacks/facts/<node>.json') to GpuContainer (record them with "
-            "constructs/pve_gpu_lxc/facts/collect-host-facts.sh), or give the node numbers (card=, render=, index=)"
+            f"`{record_command()}`), or give the node numbers (card=, render=, index=)"
         )
 
 
@@ -237,7 +243,10 @@ def _node_number(path: str | None, prefix: str) -> int | None:
     return None if path is None else int(path.removeprefix(prefix))
 
 
-def _resolve_drm(gpu: Any, vendor: Vendor, facts: HostFacts) -> Any:
+_Drm = TypeVar("_Drm", "IntelGpu", "AmdGpu")
+
+
+def _resolve_drm(gpu: _Drm, vendor: Vendor, facts: HostFacts) -> _Drm:
     kind = type(gpu).__name__
     if gpu.pci is None and gpu.product_id is None:
         _check_drm_owner(gpu, vendor, facts)
@@ -256,7 +265,7 @@ def _resolve_drm(gpu: Any, vendor: Vendor, facts: HostFacts) -> Any:
     )
 
 
-def _check_drm_owner(gpu: Any, vendor: Vendor, facts: HostFacts) -> None:
+def _check_drm_owner(gpu: IntelGpu | AmdGpu, vendor: Vendor, facts: HostFacts) -> None:
     """Plain numbers: refuse nodes the facts attribute to another vendor's GPU (indexes shift, gpu-facts §4)."""
     wanted = {f"/dev/dri/renderD{gpu.render}"} | ({f"/dev/dri/card{gpu.card}"} if gpu.card is not None else set())
     for found in facts.gpus():
@@ -272,8 +281,8 @@ def _check_drm_owner(gpu: Any, vendor: Vendor, facts: HostFacts) -> None:
             )
 
 
-def resolve_gpus(gpus: Iterable[Any], facts: HostFacts | None) -> tuple[Any, ...]:
+def resolve_gpus(gpus: Iterable[Gpu], facts: HostFacts | None) -> tuple[Gpu, ...]:
     """Every preset with facts-selected numbers filled in (unchanged without facts)."""
     if facts is None:
         return tuple(gpus)
-    return tuple(g.resolve(facts) if callable(getattr(g, "resolve", None)) else g for g in gpus)
+    return tuple(g.resolve(facts) if isinstance(g, (IntelGpu, AmdGpu, NvidiaGpu)) else g for g in gpus)

@@ -1,4 +1,8 @@
-"""Proxmox hookscript text (pure; no cdktf import).
+"""Hooks: the container's hookscript as a value, and its text (pure; no cdktf import).
+
+`Hooks` is what users pass; `NvidiaGuard` is what NVIDIA presets add; `render_hookscript`
+writes the script.  The cdk layer uploads it (`cdk/hookscript.py`, the `HookScript` construct).
+
 
 Proxmox runs `<script> <vmid> <phase>` as root on the node, for the phases
 pre-start, post-start, pre-stop and post-stop.  The script is a security
@@ -11,11 +15,13 @@ from __future__ import annotations
 
 import re
 import shlex
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Sequence
+from typing import Literal
 
-from . import validation
 from ..core.errors import ValidationError
+from ..core.rules import driver_version, got
+from . import validation
 
 Phase = Literal["pre-start", "post-start", "pre-stop", "post-stop"]
 PHASES: tuple[Phase, ...] = ("pre-start", "post-start", "pre-stop", "post-stop")
@@ -33,8 +39,8 @@ class HookCommand:
     argv: tuple[str, ...]
 
     def __post_init__(self) -> None:
-        if self.phase not in PHASES:
-            raise ValidationError(f"hook phase {self.phase!r} is not one of {', '.join(PHASES)}")
+        if not isinstance(self.phase, str) or self.phase not in PHASES:
+            raise ValidationError(f"hook phase {got(self.phase)} is not one of {', '.join(PHASES)}")
         argv = tuple(self.argv) if isinstance(self.argv, (list, tuple)) else None
         if not argv or not all(isinstance(a, str) for a in argv):
             raise ValidationError(
@@ -72,6 +78,11 @@ class Hooks:
                     f"Hooks({phase.replace('-', '_')}=...) takes a list of argv lists, got the string "
                     f"{value!r}; write [['/path/to/program', 'arg']]"
                 )
+            if not isinstance(value, (list, tuple)):
+                raise ValidationError(
+                    f"Hooks({phase.replace('-', '_')}=...) takes a list of argv lists, got {got(value)}; "
+                    "write [['/path/to/program', 'arg']]"
+                )
             built += [HookCommand(phase, tuple(argv) if isinstance(argv, (list, tuple)) else argv) for argv in value]
         object.__setattr__(self, "commands", tuple(built))
 
@@ -87,8 +98,7 @@ class NvidiaGuard:
     create_nodes: bool = True
 
     def __post_init__(self) -> None:
-        if not validation.is_driver_version(self.driver_version):
-            raise ValidationError(f"NVIDIA driver version {self.driver_version!r} is not a version")
+        driver_version(self.driver_version, "NvidiaGuard driver_version")
         for node in self.nodes:
             validation.device_path(node)
 
@@ -187,7 +197,3 @@ def render_hookscript(
         text += f"    {phase})\n" + "".join(f"        {line}\n" for line in body) + "        ;;\n"
     text += "    *)\n        # phases added by future Proxmox versions are ignored\n        ;;\nesac\nexit 0\n"
     return text
-
-
-def needs_hookscript(nvidia: NvidiaGuard | None, commands: Sequence[HookCommand]) -> bool:
-    return nvidia is not None or bool(commands)

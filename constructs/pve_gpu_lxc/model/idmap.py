@@ -10,10 +10,12 @@ standard shifted range, like Incus' `raw.idmap`, and merges adjacent ranges.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Iterable, Literal, Mapping
+from typing import Literal
 
 from ..core.errors import ValidationError
+from ..core.rules import got
 
 Kind = Literal["u", "g"]
 KINDS: tuple[Kind, ...] = ("u", "g")
@@ -55,7 +57,7 @@ class IdMapEntry:
 
 def _check_id(value: object, what: str, low: int, high: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ValidationError(f"idmap: {what} must be an integer, got {value!r}")
+        raise ValidationError(f"idmap: {what} must be an integer, got {got(value)}")
     if not low <= value <= high:
         raise ValidationError(f"idmap: {what} is {value}, outside the allowed range {low}..{high}")
     return value
@@ -88,9 +90,13 @@ def validate_entries(entries: Iterable[IdMapEntry], size: int = DEFAULT_SIZE) ->
     Per kind: positive sizes, no overlap on the container or the host side, and
     exact coverage of container ids 0..size-1 (Proxmox adds no defaults).
     """
+    if isinstance(entries, (str, bytes)) or not isinstance(entries, Iterable):
+        raise ValidationError(f"idmap: entries must be a list of IdMapEntry, got {got(entries)}")
     entries = tuple(entries)
     for e in entries:
-        if e.kind not in KINDS:
+        if not isinstance(e, IdMapEntry):
+            raise ValidationError(f"idmap: entry {got(e)} is not an IdMapEntry(kind, container_id, host_id, size)")
+        if not isinstance(e.kind, str) or e.kind not in KINDS:
             raise ValidationError(f"idmap: kind {e.kind!r} is not 'u' or 'g' in entry {e}")
         _check_id(e.size, f"the size of entry '{e}'", 1, MAX_HOST_ID)
         _check_id(e.container_id, f"the container id of entry '{e}'", 0, size - 1)
@@ -133,9 +139,13 @@ def _check_coverage(kind: Kind, entries: list[IdMapEntry], size: int) -> None:
         )
 
 
-def _holes(kind: Kind, requested: Mapping[int, int] | None, host_base: int, size: int) -> dict[int, int]:
+def _holes(kind: Kind, requested: object, host_base: int, size: int) -> dict[int, int]:
     """Validate the requested {container id: host id} holes of one kind."""
     name = _KIND_NAMES[kind]
+    if requested is not None and not isinstance(requested, Mapping):
+        raise ValidationError(
+            f"idmap: {name}s must be a mapping {{container {name}: host {name}}} such as {{44: 44}}, got {got(requested)}"
+        )
     holes: dict[int, int] = {}
     by_host: dict[int, int] = {}
     for ct, host in (requested or {}).items():
@@ -202,7 +212,7 @@ class IdMap:
         gids: Mapping[int, int] | None = None,
         host_base: int = DEFAULT_HOST_BASE,
         size: int = DEFAULT_SIZE,
-    ) -> "IdMap":
+    ) -> IdMap:
         """The standard shifted map (ct id c -> host_base + c) with 1:1 holes {container id: host id}.
 
         Giving only `gids` still yields the full `u` map.
@@ -210,17 +220,19 @@ class IdMap:
         _check_id(size, "size", 1, DEFAULT_SIZE * 65_536)
         _check_id(host_base, "host_base", 0, MAX_HOST_ID - size + 1)
         entries: list[IdMapEntry] = []
-        for kind, requested in (("u", uids), ("g", gids)):
+        requests: tuple[tuple[Kind, Mapping[int, int] | None], ...] = (("u", uids), ("g", gids))
+        for kind, requested in requests:
             entries += _passthrough_kind(kind, _holes(kind, requested, host_base, size), host_base, size)
         return cls(entries, host_base=host_base, size=size)
 
     @classmethod
-    def default(cls, *, host_base: int = DEFAULT_HOST_BASE, size: int = DEFAULT_SIZE) -> "IdMap":
+    def default(cls, *, host_base: int = DEFAULT_HOST_BASE, size: int = DEFAULT_SIZE) -> IdMap:
         """What Proxmox uses for an unprivileged container with no lxc.idmap lines."""
         return cls.passthrough(host_base=host_base, size=size)
 
     @classmethod
-    def from_lxc_lines(cls, lines: Iterable[str], **kwargs: int) -> "IdMap":
+    def from_lxc_lines(cls, lines: Iterable[str], *, host_base: int = DEFAULT_HOST_BASE,
+                       size: int = DEFAULT_SIZE) -> IdMap:
         """Parse `lxc.idmap: g 0 100000 44` (or `g 0 100000 44`) lines."""
         entries = []
         for raw in lines:
@@ -230,10 +242,11 @@ class IdMap:
             if text.startswith("lxc.idmap"):
                 text = text.split(":", 1)[1] if ":" in text else text.split("=", 1)[1]
             fields = text.split()
-            if len(fields) != 4 or fields[0] not in KINDS or not all(f.isdigit() for f in fields[1:]):
+            kind = "u" if fields[:1] == ["u"] else "g" if fields[:1] == ["g"] else None
+            if len(fields) != 4 or kind is None or not all(f.isdigit() for f in fields[1:]):
                 raise ValidationError(f"idmap: cannot parse {raw!r}; expected 'lxc.idmap: u|g <ct> <host> <size>'")
-            entries.append(IdMapEntry(fields[0], int(fields[1]), int(fields[2]), int(fields[3])))  # type: ignore[arg-type]
-        return cls(entries, **kwargs)
+            entries.append(IdMapEntry(kind, int(fields[1]), int(fields[2]), int(fields[3])))
+        return cls(entries, host_base=host_base, size=size)
 
     def of_kind(self, kind: Kind) -> tuple[IdMapEntry, ...]:
         return tuple(e for e in self.entries if e.kind == kind)
@@ -285,9 +298,6 @@ class IdMap:
     def subgid_lines(self, *, include_base: bool = False, user: str = "root") -> list[str]:
         """/etc/subgid lines the map needs (see `subuid_lines`)."""
         return self._sub_lines("g", include_base, user)
-
-    def is_default(self) -> bool:
-        return not self.holes("u") and not self.holes("g")
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, IdMap) and self.entries == other.entries

@@ -1,39 +1,38 @@
 """Props of GpuContainer: frozen, keyword-only dataclasses validated on creation (pure).
 
 Units are in the names (`memory_mib`, `size_gib`); every default is what a GPU
-container usually wants and is documented on the field.
+container usually wants and is documented on the field.  Every field is type-checked:
+a wrong type raises `ValidationError` naming the prop, the type received and what is
+allowed (GpuContainer prefixes the construct).
 """
 
 from __future__ import annotations
 
 import ipaddress
 import re
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass, field, fields
+from typing import Literal
 
+from ..core.errors import ValidationError
+from ..core.rules import got, require_bool, require_int, sequence
+from ..facts import HostFacts
 from . import validation
 from .devices import Device
-from ..core.errors import ValidationError
 from .gpus import Gpu
 from .hooks import Hooks
-from ..facts.model import HostFacts
 from .idmap import IdMap
-
-if TYPE_CHECKING:  # the Template value object lives with its Terraform binding
-    from .template import Template
+from .template import Template
 
 _IFACE = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
 _TAG = re.compile(r"^[a-z0-9_][a-z0-9_+.-]*$", re.IGNORECASE)  # PVE `pve-tag`
-_DATASTORE = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]*$")  # PVE storage id
 _SSH_KEY = re.compile(r"^(ssh-(rsa|ed25519|dss)|ecdsa-sha2-[a-z0-9-]+|sk-[a-z0-9@.-]+) [A-Za-z0-9+/=]+( [^\n\r]*)?$")
+MAX_DESCRIPTION = 8192  # PVE's `description` limit (bytes of the config value)
 
 
 def datastore_id(value: object, name: str = "datastore_id") -> str:
-    if not isinstance(value, str) or not _DATASTORE.match(value):
-        raise ValidationError(
-            f"{name} {value!r} is not a Proxmox storage id (e.g. 'local', 'local-lvm'); see `pvesm status`"
-        )
-    return value
+    """A Proxmox storage id (kept here for callers of the former props.datastore_id)."""
+    return validation.datastore_id(value, name)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -44,8 +43,8 @@ class Disk:
     size_gib: int = 8
 
     def __post_init__(self) -> None:
-        datastore_id(self.datastore_id, "Disk.datastore_id")
-        validation.require_int(self.size_gib, "Disk.size_gib", 1, 131072)
+        validation.datastore_id(self.datastore_id, "Disk.datastore_id")
+        require_int(self.size_gib, "Disk.size_gib", 1, 131072)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -67,29 +66,35 @@ class Network:
             value = getattr(self, attr)
             if not isinstance(value, str) or not _IFACE.match(value):
                 raise ValidationError(
-                    f"Network.{attr} {value!r} is not an interface name (1-15 letters, digits, _ . -)"
+                    f"Network.{attr} {got(value)} is not an interface name (1-15 letters, digits, _ . -)"
                 )
+        if not isinstance(self.ipv4, str):
+            raise ValidationError(
+                f"Network.ipv4 must be a string ('dhcp', 'manual' or an address with prefix length such as "
+                f"'192.168.1.50/24'), got {got(self.ipv4)}"
+            )
         if self.ipv4 not in ("dhcp", "manual"):
             try:
-                iface = ipaddress.IPv4Interface(self.ipv4)
-            except (ValueError, TypeError):
+                iface: ipaddress.IPv4Interface | None = ipaddress.IPv4Interface(self.ipv4)
+            except ValueError:
                 iface = None
-            if iface is None or "/" not in str(self.ipv4):
+            if iface is None or "/" not in self.ipv4:
                 raise ValidationError(
                     f"Network.ipv4 {self.ipv4!r} is not 'dhcp', 'manual' or an address with prefix "
                     "length such as '192.168.1.50/24'"
                 )
         if self.gateway is not None:
+            if not isinstance(self.gateway, str):
+                raise ValidationError(f"Network.gateway must be an IPv4 address string or None, got {got(self.gateway)}")
             if self.ipv4 in ("dhcp", "manual"):
                 raise ValidationError(f"Network.gateway {self.gateway!r} needs a static ipv4 (got ipv4={self.ipv4!r})")
             try:
                 ipaddress.IPv4Address(self.gateway)
-            except (ValueError, TypeError):
+            except ValueError:
                 raise ValidationError(f"Network.gateway {self.gateway!r} is not an IPv4 address") from None
         if self.vlan_id is not None:
-            validation.require_int(self.vlan_id, "Network.vlan_id", 1, 4094)
-        if not isinstance(self.firewall, bool):
-            raise ValidationError(f"Network.firewall must be True or False, got {self.firewall!r}")
+            require_int(self.vlan_id, "Network.vlan_id", 1, 4094)
+        require_bool(self.firewall, "Network.firewall")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -105,13 +110,14 @@ class Features:
 
     def __post_init__(self) -> None:
         for flag in ("keyctl", "fuse", "mknod"):
-            if not isinstance(getattr(self, flag), bool):
-                raise ValidationError(f"Features.{flag} must be True or False, got {getattr(self, flag)!r}")
+            require_bool(getattr(self, flag), f"Features.{flag}")
         if self.nesting is not None and not isinstance(self.nesting, bool):
-            raise ValidationError(f"Features.nesting must be True, False or None, got {self.nesting!r}")
-        for fs in self.mount:
+            raise ValidationError(f"Features.nesting must be True, False or None, got {got(self.nesting)}")
+        mount = sequence(self.mount, "Features.mount", "file system names ('nfs', 'cifs')")
+        for fs in mount:
             if fs not in ("nfs", "cifs"):
-                raise ValidationError(f"Features.mount entry {fs!r} is not 'nfs' or 'cifs'")
+                raise ValidationError(f"Features.mount entry {got(fs)} is not 'nfs' or 'cifs'")
+        object.__setattr__(self, "mount", mount)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -121,12 +127,13 @@ class GpuContainerProps:
     node_name: str
     """Proxmox node that runs the container (changing it replaces the container)."""
     vm_id: int
-    """VMID, 100..999999999, unique per node within the app."""
+    """VMID, 100..999999999, unique per cluster: per node within the app, and across the nodes one
+    stack reaches (one provider is one cluster)."""
     hostname: str
     """DNS host name of the container."""
-    template: "Template"
-    """OS template: Template.existing(...) or Template.download(...); also the source of the
-    container-side render/video GIDs."""
+    template: Template
+    """OS template: Template.existing(...), Template.download(...) or Template.upload(...); also the
+    source of the container-side render/video GIDs."""
     gpus: Sequence[Gpu] = ()
     """GPU presets (IntelGpu, AmdGpu, NvidiaGpu); each expands to its device nodes."""
     devices: Sequence[Device] = ()
@@ -164,32 +171,60 @@ class GpuContainerProps:
         validation.node_name(self.node_name)
         validation.vm_id(self.vm_id)
         validation.hostname(self.hostname)
-        validation.require_int(self.cores, "cores", 1, 128)
-        validation.require_int(self.memory_mib, "memory_mib", 16, 268435456)
-        validation.require_int(self.swap_mib, "swap_mib", 0, 268435456)
-        datastore_id(self.snippets_datastore_id, "snippets_datastore_id")
+        if not isinstance(self.template, Template):
+            raise ValidationError(
+                f"template must be a Template (Template.existing('local:vztmpl/<file>'), Template.download(...) "
+                f"or Template.upload(...)), got {got(self.template)}"
+            )
+        require_int(self.cores, "cores", 1, 128)
+        require_int(self.memory_mib, "memory_mib", 16, 268435456)
+        require_int(self.swap_mib, "swap_mib", 0, 268435456)
+        validation.datastore_id(self.snippets_datastore_id, "snippets_datastore_id")
         for flag in ("start_on_boot", "started", "unprivileged"):
-            if not isinstance(getattr(self, flag), bool):
-                raise ValidationError(f"{flag} must be True or False, got {getattr(self, flag)!r}")
+            require_bool(getattr(self, flag), flag)
+        self._check_values()
         self._check_sequences()
-        if self.idmap is not None and not isinstance(self.idmap, IdMap):
-            raise ValidationError(f"idmap must be an IdMap (e.g. IdMap.passthrough(gids={{44: 44}})), got {self.idmap!r}")
         if self.idmap is not None and not self.unprivileged:
             raise ValidationError(
                 "idmap is set on a privileged container (unprivileged=False); lxc.idmap applies to "
                 "unprivileged containers only. Remove idmap, or set unprivileged=True"
             )
+
+    def _check_values(self) -> None:
+        """Props that take one value object: the right class, or None where None is allowed."""
+        if not isinstance(self.disk, Disk):
+            raise ValidationError(f"disk must be a Disk (e.g. Disk(size_gib=32)), got {got(self.disk)}")
+        if self.network is not None and not isinstance(self.network, Network):
+            raise ValidationError(
+                f"network must be a Network (e.g. Network(bridge='vmbr0')) or None for no NIC, got {got(self.network)}"
+            )
+        if not isinstance(self.features, Features):
+            raise ValidationError(f"features must be a Features (e.g. Features(fuse=True)), got {got(self.features)}")
+        if self.idmap is not None and not isinstance(self.idmap, IdMap):
+            raise ValidationError(f"idmap must be an IdMap (e.g. IdMap.passthrough(gids={{44: 44}})), got {self.idmap!r}")
         if self.host_facts is not None and not isinstance(self.host_facts, HostFacts):
             raise ValidationError(
                 f"host_facts must be a HostFacts (HostFacts.load('stacks/facts/<node>.json')), got {self.host_facts!r}"
             )
         if self.hooks is not None and not isinstance(self.hooks, Hooks):
             raise ValidationError(f"hooks must be a Hooks(...) value, got {self.hooks!r}")
+        if self.description is not None:
+            if not isinstance(self.description, str):
+                raise ValidationError(f"description must be a string or None, got {got(self.description)}")
+            if len(self.description.encode("utf-8", "surrogatepass")) > MAX_DESCRIPTION:
+                raise ValidationError(
+                    f"description is {len(self.description.encode('utf-8', 'surrogatepass'))} bytes; Proxmox "
+                    f"keeps at most {MAX_DESCRIPTION}"
+                )
 
     def _check_sequences(self) -> None:
         for name in ("gpus", "devices", "ssh_keys", "tags"):
             if isinstance(getattr(self, name), (str, bytes)):
                 raise ValidationError(f"{name} must be a list, got the string {getattr(self, name)!r}")
+        allowed = {"gpus": "GPU presets (IntelGpu, AmdGpu, NvidiaGpu)", "devices": "Device(path, ...) values",
+                   "ssh_keys": "OpenSSH public key lines", "tags": "Proxmox tags"}
+        for name, items in allowed.items():
+            object.__setattr__(self, name, sequence(getattr(self, name), name, items))
         for gpu in self.gpus:
             if not callable(getattr(gpu, "devices", None)):
                 raise ValidationError(f"gpus entry {gpu!r} is not a GPU preset (IntelGpu, AmdGpu, NvidiaGpu)")
@@ -224,3 +259,7 @@ class GpuContainerProps:
     @property
     def normalized_tags(self) -> list[str]:
         return sorted(set(self.tags))
+
+
+PROP_NAMES: tuple[str, ...] = tuple(f.name for f in fields(GpuContainerProps))
+REQUIRED_PROPS: tuple[str, ...] = ("node_name", "vm_id", "hostname", "template")

@@ -1,36 +1,29 @@
-"""Template: the container's OS image, and the source of its render/video GIDs.
+"""Template: the container's OS image, and the source of its render/video GIDs (pure).
 
 A value object with static factories (`Template.existing`, `Template.download`,
-`Template.upload`); GpuContainer binds it to a node, which for a download emits one
-`proxmox_download_file` (for an upload one
-`proxmox_virtual_environment_file`) per node and file, shared by every container of
-the stack that uses it.  A download also gets a `moved` block from the deprecated type
-name `proxmox_virtual_environment_download_file` that earlier versions emitted.
+`Template.upload`).  A download or an upload puts the file on each node that uses it:
+`binding(node)` says which resource that is, keyed per node and file, so the containers
+of a stack share it (`app.AppModel` refuses two different files under one key; the cdk
+layer emits `proxmox_download_file` or `proxmox_virtual_environment_file` for it).
 """
 
 from __future__ import annotations
 
-import hashlib
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import Literal, TypedDict
 
-from cdktf import TerraformStack
-from constructs import Construct
-
-from . import validation
 from ..core.errors import ValidationError
-from ..facts.model import validate_driver_version
-from ..l1.generated import DownloadFile, FileSourceFile, VirtualEnvironmentFile
-from .props import datastore_id as _datastore_id
+from ..core.files import sha256_file
+from ..core.rules import driver_version, got
+from ..image import NvidiaImage
+from . import validation
 from .template_gids import TemplateGids, known_gids, read_template_gids, template_key
 
-if TYPE_CHECKING:
-    from ..image.nvidia import NvidiaImage
-
-# bpg 0.111.1 deprecates this name of `proxmox_download_file` ("will be removed in v1.0")
-LEGACY_DOWNLOAD_TYPE = "proxmox_virtual_environment_download_file"
+TemplateKind = Literal["existing", "download", "upload"]
+_KINDS: tuple[TemplateKind, ...] = ("existing", "download", "upload")
 _FILE_NAME = re.compile(r"^[A-Za-z0-9_.+-]+\.tar(\.(zst|xz|gz))?$")
 _VOLID = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]*:vztmpl/[A-Za-z0-9_.+-]+\.tar(\.(zst|xz|gz))?$")
 _URL = re.compile(r"^https?://[^\s'\"]+/([A-Za-z0-9_.+-]+\.tar(\.(zst|xz|gz))?)$")
@@ -43,9 +36,27 @@ _OS_TYPES = {
 }
 
 
+@dataclass(frozen=True)
+class TemplateBinding:
+    """The resource that puts a downloaded or uploaded template on one node.
+
+    `key` is its construct id in the stack (one per node and file); `identity` is what must be
+    equal for two containers to share it; `clash` says how two different ones differ.
+    """
+
+    key: str
+    kind: Literal["download", "upload"]
+    node_name: str
+    template: Template
+    identity: tuple[object, ...]
+    clash: str
+
+
 @dataclass(frozen=True, kw_only=True)
 class Template:
-    kind: Literal["existing", "download", "upload"]
+    """The container's OS template: build one with `existing`, `download` or `upload`."""
+
+    kind: TemplateKind
     file_name: str
     volid: str | None = None
     url: str | None = None
@@ -59,6 +70,23 @@ class Template:
     source_file: str | None = None  # upload: local path of the built image
     nvidia_driver: str | None = None  # NVIDIA userspace version built into the image
 
+    def __post_init__(self) -> None:
+        """Field types, for values built without the factories (the factories check the contents)."""
+        if not isinstance(self.kind, str) or self.kind not in _KINDS:
+            raise ValidationError(f"Template kind {got(self.kind)} is not one of {', '.join(_KINDS)}; "
+                                  "use Template.existing(...), Template.download(...) or Template.upload(...)")
+        if not isinstance(self.file_name, str) or not self.file_name:
+            raise ValidationError(f"Template file_name must be a file name string, got {got(self.file_name)}")
+        validation.datastore_id(self.datastore_id, "Template datastore_id")
+        for name in ("volid", "url", "checksum", "checksum_algorithm", "os_type", "template_file", "source_file",
+                     "nvidia_driver"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, str):
+                raise ValidationError(f"Template {name} must be a string or None, got {got(value)}")
+        for name in ("render_gid", "video_gid"):
+            if getattr(self, name) is not None:
+                validation.container_id(getattr(self, name), f"Template {name}")
+
     @staticmethod
     def existing(
         volid: str,
@@ -66,8 +94,8 @@ class Template:
         render_gid: int | None = None,
         video_gid: int | None = None,
         os_type: str | None = None,
-        template_file: str | Path | None = None,
-    ) -> "Template":
+        template_file: str | os.PathLike[str] | None = None,
+    ) -> Template:
         """A template already on the node's storage, e.g. "local:vztmpl/ubuntu-24.04-standard_24.04-2_amd64.tar.zst".
 
         render_gid/video_gid: the groups' GIDs inside this template, for builds not in the table.
@@ -83,7 +111,7 @@ class Template:
             file_name=volid.split("/", 1)[1],
             volid=volid,
             datastore_id=volid.split(":", 1)[0],
-            **_common(render_gid, video_gid, os_type, template_file),
+            **_common("Template.existing", render_gid, video_gid, os_type, template_file),
         )
 
     @staticmethod
@@ -96,8 +124,8 @@ class Template:
         render_gid: int | None = None,
         video_gid: int | None = None,
         os_type: str | None = None,
-        template_file: str | Path | None = None,
-    ) -> "Template":
+        template_file: str | os.PathLike[str] | None = None,
+    ) -> Template:
         """A template Proxmox downloads to `datastore_id` (checksum verified by PVE)."""
         match = _URL.match(url) if isinstance(url, str) else None
         if not match:
@@ -105,7 +133,7 @@ class Template:
                 f"Template.download: url {url!r} must be http(s) and end in a template file name "
                 "(.tar.zst, .tar.xz or .tar.gz)"
             )
-        if checksum_algorithm not in CHECKSUM_LENGTHS:
+        if not isinstance(checksum_algorithm, str) or checksum_algorithm not in CHECKSUM_LENGTHS:
             raise ValidationError(
                 f"Template.download: checksum_algorithm {checksum_algorithm!r} is not one of "
                 f"{', '.join(CHECKSUM_LENGTHS)}"
@@ -122,7 +150,7 @@ class Template:
                 f"Template.download: checksum {checksum!r} is not a {checksum_algorithm} hex digest "
                 f"({length} hex digits); a download without a checksum is not accepted"
             )
-        _datastore_id(datastore_id, "Template.download datastore_id")
+        validation.datastore_id(datastore_id, "Template.download datastore_id")
         return Template(
             kind="download",
             file_name=match.group(1),
@@ -130,23 +158,23 @@ class Template:
             checksum=checksum.lower(),
             checksum_algorithm=checksum_algorithm,
             datastore_id=datastore_id,
-            **_common(render_gid, video_gid, os_type, template_file),
+            **_common("Template.download", render_gid, video_gid, os_type, template_file),
         )
 
     @staticmethod
     def upload(
-        source_file: str | Path,
+        source_file: str | os.PathLike[str],
         *,
         checksum: str | None = None,
         file_name: str | None = None,
         datastore_id: str = "local",
-        image: "NvidiaImage | None" = None,
+        image: NvidiaImage | None = None,
         nvidia_driver: str | None = None,
         render_gid: int | None = None,
         video_gid: int | None = None,
         os_type: str | None = None,
-    ) -> "Template":
-        """A locally built image (e.g. `python -m pve_gpu_lxc.image build`) uploaded as a vztmpl.
+    ) -> Template:
+        """A locally built image (e.g. `pve-gpu-lxc image build`) uploaded as a vztmpl.
 
         checksum: sha256 of source_file, verified by the provider; computed here when omitted
           (the file must then exist at synth time).
@@ -154,11 +182,11 @@ class Template:
           the NVIDIA driver version come from it, and GpuContainer refuses an NvidiaGpu pinned
           to another version.  Without it, `nvidia_driver` records that version by hand.
         """
-        from ..image.nvidia import NvidiaImage  # local: image generation is only needed for uploads
-
         if image is not None and not isinstance(image, NvidiaImage):
             raise ValidationError(f"Template.upload: image must be the NvidiaImage it was built from, got {image!r}")
-        source = str(source_file)
+        source = _path_text("Template.upload source_file", source_file)
+        if file_name is not None and not isinstance(file_name, str):
+            raise ValidationError(f"Template.upload: file_name must be a string, got {got(file_name)}")
         name = file_name or (image.template_file_name if image is not None else Path(source).name)
         if not _FILE_NAME.match(name):
             raise ValidationError(
@@ -175,8 +203,8 @@ class Template:
             video_gid = image.video_gid if video_gid is None else video_gid
             os_type = os_type or _OS_TYPES.get(image.distribution)
         if nvidia_driver is not None:
-            validate_driver_version(nvidia_driver, "Template.upload nvidia_driver")
-        _datastore_id(datastore_id, "Template.upload datastore_id")
+            driver_version(nvidia_driver, "Template.upload nvidia_driver")
+        validation.datastore_id(datastore_id, "Template.upload datastore_id")
         # an image built elsewhere: read render/video from its own /etc/group when it is here
         unknown_gids = image is None and render_gid is None and video_gid is None
         return Template(
@@ -187,7 +215,8 @@ class Template:
             checksum_algorithm="sha256",
             datastore_id=datastore_id,
             nvidia_driver=nvidia_driver,
-            **_common(render_gid, video_gid, os_type, source if unknown_gids and Path(source).is_file() else None),
+            **_common("Template.upload", render_gid, video_gid, os_type,
+                      source if unknown_gids and Path(source).is_file() else None),
         )
 
     def gids(self) -> TemplateGids | None:
@@ -207,40 +236,28 @@ class Template:
             return self.os_type
         return _OS_TYPES.get(template_key(self.file_name).split("-", 1)[0], "unmanaged")
 
-    def bind(self, scope: Construct, node_name: str) -> str:
-        """The `template_file_id` for a container on `node_name` (creating the download or upload once per stack)."""
+    def binding(self, node_name: str) -> TemplateBinding | None:
+        """The resource that puts this template on `node_name`; None for an existing volume."""
         if self.kind == "existing":
-            assert self.volid is not None
-            return self.volid
-        stack = TerraformStack.of(scope)
+            return None
         key = re.sub(r"[^A-Za-z0-9_-]", "_", f"template-{node_name}-{template_key(self.file_name)}")
-        resource_class, config, how = self._resource(node_name)
-        existing = stack.node.try_find_child(key)
-        if existing is not None:  # one resource per node and file, shared by the stack's containers
-            same = isinstance(existing, resource_class) and all(existing.config.get(k) == v for k, v in config.items())
-            if not same:
-                raise ValidationError(
-                    f"Template {self.file_name} on node {node_name} is {how} in stack '{stack.node.id}'; "
-                    "use one Template value"
-                )
-            return existing.id_ref
-        resource = resource_class(stack, key, **config)
-        if resource_class is DownloadFile:
-            # stacks synthesized before the switch to the current type name keep their state:
-            # bpg moves it (no re-download, no delete of the file); a no-op for new stacks.
-            # Needs Terraform >= 1.8 or OpenTofu >= 1.10 (moves between resource types).
-            resource.move_from_id(f"{LEGACY_DOWNLOAD_TYPE}.{key}")
-        return resource.id_ref
-
-    def _resource(self, node_name: str) -> tuple[type, dict, str]:
-        """The L1 class and config that put this template on `node_name`, and how a clash reads."""
-        config: dict = dict(node_name=node_name, datastore_id=self.datastore_id, content_type="vztmpl")
+        common = (node_name, self.datastore_id, self.file_name, self.checksum)
         if self.kind == "upload":
-            assert self.source_file is not None
-            config["source_file"] = FileSourceFile(path=self.source_file, checksum=self.checksum, file_name=self.file_name)
-            return VirtualEnvironmentFile, config, "uploaded twice from different files or checksums"
-        config.update(url=self.url, file_name=self.file_name, checksum=self.checksum, checksum_algorithm=self.checksum_algorithm)
-        return DownloadFile, config, "downloaded twice with different url/checksum"
+            return TemplateBinding(key, "upload", node_name, self, ("upload", *common, self.source_file),
+                                   "uploaded twice from different files or checksums")
+        return TemplateBinding(key, "download", node_name, self,
+                               ("download", *common, self.url, self.checksum_algorithm),
+                               "downloaded twice with different url/checksum")
+
+
+def _path_text(what: str, value: object) -> str:
+    """A local path given as str or os.PathLike, as text (no NUL: the OS could not open it)."""
+    if not isinstance(value, (str, os.PathLike)):
+        raise ValidationError(f"{what} must be a path (str or pathlib.Path), got {got(value)}")
+    text = os.fspath(value)
+    if not isinstance(text, str) or not text or "\0" in text:
+        raise ValidationError(f"{what} {text!r} is not a usable file path")
+    return text
 
 
 def _upload_checksum(source: str, checksum: str | None) -> str:
@@ -252,28 +269,38 @@ def _upload_checksum(source: str, checksum: str | None) -> str:
     if not path.is_file():
         raise ValidationError(
             f"Template.upload: {source} does not exist, so its sha256 cannot be computed; build the image first "
-            "(python -m pve_gpu_lxc.image build ...) or pass checksum= from the build output"
+            "(pve-gpu-lxc image build ...) or pass checksum= from the build output"
         )
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    try:
+        return sha256_file(path)
+    except OSError as err:
+        raise ValidationError(f"Template.upload: cannot read {source} to compute its sha256: {err}") from None
 
 
-def _common(render_gid: int | None, video_gid: int | None, os_type: str | None, template_file: str | Path | None) -> dict:
+class _Common(TypedDict):
+    render_gid: int | None
+    video_gid: int | None
+    os_type: str | None
+    template_file: str | None
+
+
+def _common(
+    where: str, render_gid: object, video_gid: object, os_type: object, template_file: object
+) -> _Common:
     for name, value in (("render_gid", render_gid), ("video_gid", video_gid)):
         if value is not None:
             validation.container_id(value, name)
-    if os_type is not None and os_type not in set(_OS_TYPES.values()) | {"unmanaged"}:
-        raise ValidationError(
-            f"Template os_type {os_type!r} is not one of {', '.join(sorted(set(_OS_TYPES.values()) | {'unmanaged'}))}"
-        )
-    if template_file is not None and not Path(template_file).is_file():
-        raise ValidationError(f"Template template_file {str(template_file)!r} does not exist")
+    os_types = set(_OS_TYPES.values()) | {"unmanaged"}
+    if os_type is not None and (not isinstance(os_type, str) or os_type not in os_types):
+        raise ValidationError(f"Template os_type {os_type!r} is not one of {', '.join(sorted(os_types))}")
+    file = None
+    if template_file is not None:
+        file = _path_text(f"{where} template_file", template_file)
+        if not Path(file).is_file():
+            raise ValidationError(f"Template template_file {file!r} does not exist")
     return {
-        "render_gid": render_gid,
-        "video_gid": video_gid,
-        "os_type": os_type,
-        "template_file": str(template_file) if template_file is not None else None,
+        "render_gid": render_gid if isinstance(render_gid, int) else None,
+        "video_gid": video_gid if isinstance(video_gid, int) else None,
+        "os_type": os_type if isinstance(os_type, str) else None,
+        "template_file": file,
     }

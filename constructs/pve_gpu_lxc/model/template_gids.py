@@ -12,12 +12,17 @@ fallback: it names a different group inside the container.
 from __future__ import annotations
 
 import io
+import lzma
+import os
 import re
 import tarfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..core.errors import ValidationError
+from ..core.rules import got
+from ..facts import parse_group_file
 
 _COMPRESSION_SUFFIX = re.compile(r"\.tar(\.(zst|xz|gz|bz2))?$")
 
@@ -82,28 +87,37 @@ def predicted_gids(file_name: str) -> TemplateGids | None:
     return PREDICTED_TEMPLATE_GIDS.get(template_key(file_name))
 
 
-def parse_group_file(text: str, source: str = "/etc/group") -> TemplateGids:
-    """`video` and `render` GIDs from the text of an /etc/group file."""
-    found: dict[str, int] = {}
-    for line in text.splitlines():
-        fields = line.split(":")
-        if len(fields) >= 3 and fields[0] in ("video", "render") and fields[2].isdigit():
-            if fields[0] in found and found[fields[0]] != int(fields[2]):
-                raise ValidationError(f"{source} defines group {fields[0]} twice ({found[fields[0]]} and {fields[2]})")
-            found[fields[0]] = int(fields[2])
-    return TemplateGids(found.get("video"), found.get("render"), source)
+def gids_from_group_file(text: str, source: str = "/etc/group") -> TemplateGids:
+    """`video` and `render` GIDs from the text of a template's /etc/group file."""
+    groups = parse_group_file(text, source)
+    return TemplateGids(groups.get("video"), groups.get("render"), source)
 
 
-def read_template_gids(path: str | Path) -> TemplateGids:
+def read_template_gids(path: str | os.PathLike[str]) -> TemplateGids:
     """Read /etc/group out of a template tarball (.tar, .tar.gz, .tar.xz; .tar.zst with `zstandard`).
 
     Streams the archive and stops at the member, which comes early in Proxmox templates.
     """
+    if not isinstance(path, (str, os.PathLike)):
+        raise ValidationError(f"template file must be a path to a template tarball, got {got(path)}")
     path = Path(path)
+    try:
+        return _read_group_member(path)
+    except ValidationError:
+        raise
+    except (OSError, ValueError, EOFError, tarfile.TarError, lzma.LZMAError, zlib.error) as err:
+        raise ValidationError(
+            f"{path} is not a readable template tarball ({type(err).__name__}: {err}); pass the template "
+            "file itself, or render_gid=/video_gid= explicitly"
+        ) from None
+
+
+def _read_group_member(path: Path) -> TemplateGids:
     with path.open("rb") as raw:
+        archive: tarfile.TarFile
         if path.name.endswith(".zst"):
             try:
-                import zstandard  # type: ignore[import-not-found]
+                import zstandard  # type: ignore[import-not-found, unused-ignore]
             except ImportError:
                 raise ValidationError(
                     f"{path.name} is zstd-compressed; install the 'zstandard' package to read its "
@@ -117,6 +131,7 @@ def read_template_gids(path: str | Path) -> TemplateGids:
             for member in archive:
                 if member.name in ("./etc/group", "etc/group") and member.isfile():
                     data = archive.extractfile(member)
-                    assert data is not None
-                    return parse_group_file(data.read().decode("utf-8", "replace"), f"{path.name}:/etc/group")
+                    if data is None:  # pragma: no cover - isfile() members always have data
+                        break
+                    return gids_from_group_file(data.read().decode("utf-8", "replace"), f"{path.name}:/etc/group")
     raise ValidationError(f"{path} has no ./etc/group member; is it an LXC template?")

@@ -1,15 +1,16 @@
-"""Input rules shared by the model and the constructs (pure; no cdktf import).
+"""Value rules of the container model: ids, names, modes, device paths (pure; no cdktf import).
 
 Every check raises `ValidationError` with the value received, what is allowed and
-how to fix it.  Limits come from Proxmox VE and bpg/proxmox; each says where.
+how to fix it.  Limits come from Proxmox VE and bpg/proxmox; each says where.  Rules
+shared with the host facts and the image definitions are in `core/rules.py`.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from ..core.errors import ValidationError
+from ..core.rules import got, require_int
 
 VMID_MIN, VMID_MAX = 100, 999_999_999  # PVE `pve-vmid`
 MAX_CONTAINER_ID = 65_535  # uid/gid inside an unprivileged container (default 65536-id map)
@@ -17,8 +18,7 @@ MAX_DEVICES = 128  # bpg device_passthrough MaxItems (PVE itself allows 256)
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$", re.IGNORECASE)
 _OCTAL_MODE = re.compile(r"^0[0-7]{3}$")
-# An NVIDIA driver version ("575.64.03", "555.58"): it reaches URLs and hook scripts.
-DRIVER_VERSION = re.compile(r"\d+\.\d+(\.\d+)?")
+_DATASTORE = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]*$")  # PVE storage id
 # Characters allowed in a devN path: bpg sends `path=<p>` inside a comma-separated
 # property string, and hook scripts may name the path, so nothing that a shell or
 # that string would interpret (whitespace, `,` `=` `;` `$` quotes, globs, ...).
@@ -38,31 +38,14 @@ KNOWN_DEVICE_DIRECTORIES = frozenset(
 _LINK_FOLDERS = ("by-path", "by-id", "by-uuid", "by-label", "by-partuuid")
 
 
-def is_driver_version(value: Any) -> bool:
-    """Digits and dots only, matched in full (a trailing newline is not allowed)."""
-    return isinstance(value, str) and DRIVER_VERSION.fullmatch(value) is not None
-
-
-def require_int(value: Any, name: str, low: int, high: int, fix: str = "") -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValidationError(f"{name} must be an integer in {low}..{high}, got {value!r}{_fix(fix)}")
-    if not low <= value <= high:
-        raise ValidationError(f"{name} {value} is out of range; allowed {low}..{high}{_fix(fix)}")
-    return value
-
-
-def _fix(fix: str) -> str:
-    return f". {fix}" if fix else ""
-
-
-def vm_id(value: Any) -> int:
+def vm_id(value: object) -> int:
     return require_int(value, "vm_id", VMID_MIN, VMID_MAX, "Pick a free VMID on the cluster (e.g. 200)")
 
 
-def hostname(value: Any) -> str:
+def hostname(value: object) -> str:
     """RFC 1123 host name (optionally fully qualified), as PVE's `dns-name` format."""
     if not isinstance(value, str) or not value:
-        raise ValidationError(f"hostname must be a non-empty string, got {value!r}")
+        raise ValidationError(f"hostname must be a non-empty string, got {got(value)}")
     if len(value) > 253 or not all(_DNS_LABEL.match(label) for label in value.split(".")):
         raise ValidationError(
             f"hostname {value!r} is not a valid DNS name; allowed: labels of 1-63 letters, digits "
@@ -72,7 +55,7 @@ def hostname(value: Any) -> str:
     return value
 
 
-def node_name(value: Any) -> str:
+def node_name(value: object) -> str:
     if not isinstance(value, str) or not _DNS_LABEL.match(value):
         raise ValidationError(
             f"node_name {value!r} is not a Proxmox node name; allowed: one DNS label "
@@ -81,11 +64,11 @@ def node_name(value: Any) -> str:
     return value
 
 
-def container_id(value: Any, name: str) -> int:
+def container_id(value: object, name: str) -> int:
     return require_int(value, name, 0, MAX_CONTAINER_ID, "It is an id inside the container")
 
 
-def mode(value: Any, name: str = "mode") -> str:
+def mode(value: object, name: str = "mode") -> str:
     if not isinstance(value, str) or not _OCTAL_MODE.match(value):
         raise ValidationError(
             f"{name} {value!r} is not a four-digit octal mode; allowed: '0' then three digits 0-7 "
@@ -94,10 +77,10 @@ def mode(value: Any, name: str = "mode") -> str:
     return value
 
 
-def device_path(value: Any) -> str:
+def device_path(value: object) -> str:
     """A path PVE's devN accepts and that is safe to quote into hook scripts."""
     if not isinstance(value, str):
-        raise ValidationError(f"device path must be a string, got {value!r}")
+        raise ValidationError(f"device path must be a string, got {got(value)}")
     parts = value.split("/")
     if ".." in parts or "." in parts:
         raise ValidationError(f"device path {value!r} contains '.' or '..'; give the node's real absolute path")
@@ -118,5 +101,13 @@ def device_path(value: Any) -> str:
             f"device path {value!r} is a udev symlink; devN recreates exactly this path inside the "
             "container, so pass the canonical node it points to (e.g. '/dev/dri/renderD128'), "
             "or select the GPU by PCI address with host facts"
+        )
+    return value
+
+
+def datastore_id(value: object, name: str = "datastore_id") -> str:
+    if not isinstance(value, str) or not _DATASTORE.match(value):
+        raise ValidationError(
+            f"{name} {value!r} is not a Proxmox storage id (e.g. 'local', 'local-lvm'); see `pvesm status`"
         )
     return value

@@ -1,0 +1,236 @@
+"""Host facts in and out: the collector's JSON document, facts files, pasted listings.
+
+The collector (``collect-host-facts.sh`` in this folder, `collector_script()` once installed)
+writes the document; `load` reads it back, `to_json` writes facts built from pasted output
+in the same shape.  Every malformed input raises `ValidationError` naming the file and the
+fix (re-run the collector).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from ..core.errors import ValidationError
+from ..core.rules import got
+from .model import DrmMinor, HostFacts, NvidiaFacts
+from .parsers import (
+    normalize_pci,
+    parse_group_file,
+    parse_ls,
+    parse_nvidia_information,
+    parse_nvidia_version,
+    parse_proc_devices,
+    parse_subid,
+)
+from .records import NODE_TYPES, DeviceNode, IdRange, NvidiaGpuInfo, ProcDevices
+
+SCHEMA = "pve-gpu-lxc/host-facts"
+SCHEMA_VERSION = 1
+
+
+def collector_script() -> Path:
+    """The collector shipped with the package (``ssh root@<node> sh -s < <this path>``)."""
+    return Path(__file__).with_name("collect-host-facts.sh")
+
+
+def record_command(target: str | Path = "stacks/facts/<node>.json") -> str:
+    """The command that records a node's facts, naming the installed collector."""
+    return f"ssh root@<node> sh -s < {collector_script()} > {target}"
+
+
+def load(path: str | Path) -> HostFacts:
+    """Read a facts file written by the collector (``stacks/facts/<node>.json``)."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise ValidationError(
+            f"host facts file must be a path such as 'stacks/facts/pve.json', got {got(path)}")
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ValidationError(
+            f"host facts file {str(path)!r} does not exist; record it on the node with `{record_command(path)}`"
+        ) from None
+    except UnicodeDecodeError as err:
+        raise ValidationError(f"host facts file {str(path)!r} is not UTF-8 ({err}); re-run the collector") from None
+    except (OSError, ValueError) as err:  # a directory, no permission, a NUL in the name
+        raise ValidationError(f"host facts file {str(path)!r} cannot be read: {err}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ValidationError(f"host facts file {str(path)!r} is not valid JSON: {err}") from None
+    return from_json(data, source=str(path))
+
+
+def from_json(data: object, source: str = "(in memory)") -> HostFacts:
+    if not isinstance(data, Mapping) or data.get("schema") != SCHEMA:
+        raise ValidationError(f"{source} is not a host facts document (expected \"schema\": \"{SCHEMA}\")")
+    if data.get("schema_version") != SCHEMA_VERSION:
+        raise ValidationError(
+            f"{source} has schema_version {data.get('schema_version')!r}; this library reads "
+            f"version {SCHEMA_VERSION}. Re-run the collector of this version of the library: {record_command()}"
+        )
+    hostname = data.get("hostname")
+    if not isinstance(hostname, str) or not hostname:
+        raise ValidationError(f"{source} has no hostname")
+    doc: Mapping[str, Any] = data
+    try:
+        return HostFacts(
+            hostname=hostname,
+            devices=tuple(_device_from_json(d) for d in doc.get("devices", ())),
+            dri_by_path=tuple((b["link"], b["target"]) for b in doc.get("dri_by_path", ())),
+            drm=tuple(_drm_from_json(d) for d in doc.get("drm", ())),
+            proc_devices=ProcDevices(
+                char=tuple((int(m), str(n)) for m, n in doc.get("proc_devices", {}).get("char", ())),
+                block=tuple((int(m), str(n)) for m, n in doc.get("proc_devices", {}).get("block", ())),
+            ),
+            nvidia=_nvidia_from_json(doc.get("nvidia")),
+            nvidia_modprobe=doc.get("nvidia_modprobe"),
+            tools_recorded="nvidia_modprobe" in doc,
+            groups=tuple(sorted((k, int(v)) for k, v in (doc.get("groups") or {}).items() if v is not None)),
+            subuid=_subids_from_json(doc.get("subuid")),
+            subgid=_subids_from_json(doc.get("subgid")),
+            kernel=doc.get("kernel"),
+            pve_version=doc.get("pve_version"),
+            collected_at=doc.get("collected_at"),
+            source=source,
+        )
+    except ValidationError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError) as err:  # the shape of untrusted JSON
+        raise ValidationError(
+            f"{source} is malformed ({type(err).__name__}: {err}); re-record it: {record_command()}"
+        ) from None
+
+
+def from_listings(
+    hostname: str,
+    *,
+    ls: Iterable[str | tuple[str, str]] = (),
+    proc_devices: str | None = None,
+    nvidia_version: str | None = None,
+    nvidia_information: Mapping[str, str] | None = None,
+    group_file: str | None = None,
+    subuid: str | None = None,
+    subgid: str | None = None,
+) -> HostFacts:
+    """Facts from pasted command output (see `HostFacts.from_listings`)."""
+    nodes: list[DeviceNode] = []
+    for item in ls:
+        text, base = (item, None) if isinstance(item, str) else item
+        nodes.extend(parse_ls(text, base))
+    by_path = tuple((n.path, n.target) for n in nodes if n.type == "l" and "/by-path/" in n.path and n.target)
+    devices = tuple(n for n in nodes if "/by-path/" not in n.path)
+    groups = parse_group_file(group_file) if group_file else {}
+    nvidia = None
+    if nvidia_version is not None:
+        parse_nvidia_version(nvidia_version)  # fail early on unreadable text
+        infos = tuple(parse_nvidia_information(t, pci) for pci, t in (nvidia_information or {}).items())
+        nvidia = NvidiaFacts(version_file=nvidia_version, gpus=infos)
+    return HostFacts(
+        hostname=hostname,
+        devices=devices,
+        dri_by_path=by_path,
+        proc_devices=parse_proc_devices(proc_devices) if proc_devices else ProcDevices(),
+        nvidia=nvidia,
+        groups=tuple(sorted((g, groups[g]) for g in ("video", "render") if g in groups)),
+        subuid=parse_subid(subuid) if subuid is not None else None,
+        subgid=parse_subid(subgid) if subgid is not None else None,
+        source="pasted listings",
+    )
+
+
+def to_json(facts: HostFacts) -> dict[str, object]:
+    """The collector's document shape (so pasted facts can be saved as a facts file)."""
+    return {
+        "schema": SCHEMA,
+        "schema_version": SCHEMA_VERSION,
+        "collected_at": facts.collected_at,
+        "hostname": facts.hostname,
+        "kernel": facts.kernel,
+        "pve_version": facts.pve_version,
+        "devices": [_device_to_json(d) for d in facts.devices],
+        "dri_by_path": [{"link": link, "target": target} for link, target in facts.dri_by_path],
+        "drm": [_drm_to_json(m) for m in facts.drm],
+        "proc_devices": {"char": [list(p) for p in facts.proc_devices.char],
+                         "block": [list(p) for p in facts.proc_devices.block]},
+        **({"nvidia_modprobe": facts.nvidia_modprobe} if facts.tools_recorded else {}),
+        "nvidia": None if facts.nvidia is None else {
+            "version_file": facts.nvidia.version_file,
+            "module_version": facts.nvidia.module_version,
+            "gpus": [{"pci": g.pci, "device_minor": g.device_minor, "model": g.model, "uuid": g.uuid}
+                     for g in facts.nvidia.gpus],
+        },
+        "groups": {"video": facts.group_gid("video"), "render": facts.group_gid("render")},
+        "subuid": _subids_to_json(facts.subuid),
+        "subgid": _subids_to_json(facts.subgid),
+    }
+
+
+# --------------------------------------------------------------------------- JSON helpers
+
+
+def _hex_or_none(value: Any) -> int | None:
+    if value in (None, ""):
+        return None
+    if isinstance(value, int):
+        return value
+    return int(str(value), 16)
+
+
+def _subids_from_json(value: Any) -> tuple[IdRange, ...] | None:
+    return None if value is None else tuple(IdRange(int(r["start"]), int(r["count"])) for r in value)
+
+
+def _subids_to_json(value: tuple[IdRange, ...] | None) -> list[dict[str, int]] | None:
+    return None if value is None else [{"start": r.start, "count": r.count} for r in value]
+
+
+def _device_from_json(d: Mapping[str, Any]) -> DeviceNode:
+    node_type = d["type"]
+    if node_type not in NODE_TYPES:
+        raise ValueError(f"device {d.get('path')!r} has unknown type {node_type!r}")
+    mode = d.get("mode")
+    return DeviceNode(
+        path=str(d["path"]), type=node_type, major=d.get("major"), minor=d.get("minor"),
+        mode=int(mode, 8) if isinstance(mode, str) else mode,
+        uid=d.get("uid"), owner=d.get("owner"), gid=d.get("gid"), group=d.get("group"), target=d.get("target"),
+    )
+
+
+def _device_to_json(n: DeviceNode) -> dict[str, object]:
+    out: dict[str, object] = {
+        "path": n.path, "type": n.type, "major": n.major, "minor": n.minor, "uid": n.uid, "owner": n.owner,
+        "gid": n.gid, "group": n.group, "mode": n.mode_str}
+    if n.target is not None:
+        out["target"] = n.target
+    return out
+
+
+def _drm_from_json(d: Mapping[str, Any]) -> DrmMinor:
+    return DrmMinor(
+        name=str(d["name"]), dev=d.get("dev"), bus_id=d.get("bus_id"), subsystem=d.get("subsystem"),
+        vendor_id=_hex_or_none(d.get("vendor")), device_id=_hex_or_none(d.get("device")), driver=d.get("driver"),
+    )
+
+
+def _drm_to_json(m: DrmMinor) -> dict[str, object]:
+    return {"name": m.name, "dev": m.dev, "bus_id": m.bus_id, "subsystem": m.subsystem,
+            "vendor": None if m.vendor_id is None else f"0x{m.vendor_id:04x}",
+            "device": None if m.device_id is None else f"0x{m.device_id:04x}", "driver": m.driver}
+
+
+def _nvidia_from_json(d: Mapping[str, Any] | None) -> NvidiaFacts | None:
+    if d is None:
+        return None
+    gpus = tuple(
+        NvidiaGpuInfo(pci=normalize_pci(g["pci"], "NVIDIA GPU PCI address"), device_minor=g.get("device_minor"),
+                      model=g.get("model"), uuid=g.get("uuid"))
+        for g in d.get("gpus", ())
+    )
+    facts = NvidiaFacts(version_file=str(d["version_file"]), module_version=d.get("module_version"), gpus=gpus)
+    facts.parsed  # fail at load time, not at first use  # noqa: B018
+    return facts

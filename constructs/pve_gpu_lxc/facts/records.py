@@ -1,0 +1,107 @@
+"""The records host facts are made of: plain frozen values, no parsing, no I/O (pure).
+
+`parsers` turns command output into them, `model.HostFacts` holds one node's worth.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+NodeType = Literal["c", "b", "d", "l", "f", "p", "s"]
+NODE_TYPES: tuple[NodeType, ...] = ("c", "b", "d", "l", "f", "p", "s")
+Vendor = Literal["intel", "amd", "nvidia"]
+
+VENDOR_IDS: Mapping[int, Vendor] = {0x8086: "intel", 0x1002: "amd", 0x1022: "amd", 0x10DE: "nvidia"}
+DRIVER_VENDORS: Mapping[str, Vendor] = {
+    "i915": "intel", "xe": "intel", "amdgpu": "amd", "radeon": "amd", "nvidia": "nvidia", "nouveau": "nvidia",
+}
+VENDOR_LABELS: Mapping[str, str] = {"intel": "Intel", "amd": "AMD", "nvidia": "NVIDIA"}
+
+NVIDIA_CONTROL_NODES = ("/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia-uvm-tools")
+# What the collector records (its `devices` globs); other paths (/dev/net/tun, ...) are not checked.
+RECORDED_PREFIXES = ("/dev/dri/", "/dev/nvidia", "/dev/kfd", "/dev/accel/")
+
+@dataclass(frozen=True)
+class NvidiaVersion:
+    """The kernel module named in ``/proc/driver/nvidia/version``."""
+
+    version: str
+    flavor: Literal["proprietary", "open"]
+    arch: str
+
+
+@dataclass(frozen=True)
+class IdRange:
+    """One ``root:<start>:<count>`` line of /etc/subuid or /etc/subgid."""
+
+    start: int
+    count: int
+
+    @property
+    def end(self) -> int:
+        return self.start + self.count
+
+
+@dataclass(frozen=True)
+class ProcDevices:
+    """``/proc/devices``: (major, name) pairs; one major can carry several names."""
+
+    char: tuple[tuple[int, str], ...] = ()
+    block: tuple[tuple[int, str], ...] = ()
+
+    def char_major(self, name: str) -> int | None:
+        return next((major for major, n in self.char if n == name), None)
+
+
+@dataclass(frozen=True)
+class NvidiaGpuInfo:
+    """One ``/proc/driver/nvidia/gpus/<pci>/information`` file."""
+
+    pci: str
+    device_minor: int | None  # None on old drivers that do not print "Device Minor"
+    model: str | None = None
+    uuid: str | None = None
+
+
+@dataclass(frozen=True)
+class DeviceNode:
+    """One entry under /dev on the node (device node, directory or symlink)."""
+
+    path: str
+    type: NodeType
+    major: int | None = None
+    minor: int | None = None
+    mode: int | None = None  # permission bits incl. setuid/setgid/sticky, e.g. 0o660
+    uid: int | None = None
+    owner: str | None = None
+    gid: int | None = None
+    group: str | None = None
+    target: str | None = None  # symlinks only, as readlink prints it
+
+    @property
+    def is_char(self) -> bool:
+        return self.type == "c"
+
+    @property
+    def mode_str(self) -> str | None:
+        return None if self.mode is None else f"{self.mode:04o}"
+
+    @property
+    def kind_name(self) -> str:
+        return {"c": "char device", "b": "block device", "d": "directory", "l": "symlink",
+                "f": "regular file", "p": "fifo", "s": "socket"}[self.type]
+
+    def describe(self) -> str:
+        """``char device 226:128, root:render 0660`` (what ``ls -l`` would show)."""
+        text = self.kind_name
+        if self.major is not None:
+            text += f" {self.major}:{self.minor}"
+        owner = self.owner if self.owner is not None else self.uid
+        group = self.group if self.group is not None else self.gid
+        text += f", {owner}:{group}" + (f" {self.mode_str}" if self.mode is not None else "")
+        if self.target:
+            text += f" -> {self.target}"
+        return text
+
