@@ -25,6 +25,7 @@ from cdktf import (
     TerraformResourceLifecycle,
     TerraformStack,
 )
+
 from constructs import Construct, IConstruct, IValidation
 
 implements = jsii.implements

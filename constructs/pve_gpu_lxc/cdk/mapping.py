@@ -73,7 +73,9 @@ def container_resources(
         initialization=ContainerInitialization(
             hostname=p.hostname,
             ip_config=[_ip_config(network)] if network is not None else None,
-            user_account=ContainerInitializationUserAccount(keys=[k.strip() for k in p.ssh_keys]) if p.ssh_keys else None,
+            user_account=(
+                ContainerInitializationUserAccount(keys=[k.strip() for k in p.ssh_keys]) if p.ssh_keys else None
+            ),
         ),
         network_interface=[_nic(network)] if network is not None else None,
         operating_system=ContainerOperatingSystem(template_file_id=template_file_id, type=model.operating_system_type),

@@ -39,9 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="show what changed on the Proxmox node since the last apply (or, with --plan, what an apply would do)",
         description=(
             "Synthesize when needed, then run `terraform plan -refresh-only -detailed-exitcode` "
-            "(or OpenTofu's `tofu plan ...`) in every synthesized stack and summarise it. Exit codes: 0 clean, 2 drift (or, with "
-            "--plan, pending changes), 3 --plan would replace or destroy a GPU container "
-            "(pass --allow-replace to accept), 1 error."
+            "(or OpenTofu's `tofu plan ...`) in every synthesized stack and summarise it. "
+            "Exit codes: 0 clean, 2 drift (or, with --plan, pending changes), "
+            "3 --plan would replace or destroy a GPU container (pass --allow-replace to accept), 1 error."
         ),
     )
     p.add_argument("--stack", action="append", default=[], metavar="NAME",

@@ -19,7 +19,7 @@ from typing import Literal
 
 from ..core.errors import ValidationError
 from .parsers import normalize_pci, parse_nvidia_version
-from .records import DeviceNode, IdRange, NvidiaGpuInfo, NvidiaVersion, ProcDevices, Vendor, VENDOR_LABELS
+from .records import VENDOR_LABELS, DeviceNode, IdRange, NvidiaGpuInfo, NvidiaVersion, ProcDevices, Vendor
 
 
 @dataclass(frozen=True)

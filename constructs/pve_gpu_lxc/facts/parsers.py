@@ -38,7 +38,9 @@ def normalize_pci(value: object, what: str = "PCI address") -> str:
     return f"{domain:04x}:{match['bus']}:{match['dev']}.{match['fn']}"
 
 
-_NVRM_OPEN = re.compile(r"NVRM version: NVIDIA UNIX Open Kernel Module for (?P<arch>\S+)\s+(?P<v>\d+(?:\.\d+)+)(?:\s|$)")
+_NVRM_OPEN = re.compile(
+    r"NVRM version: NVIDIA UNIX Open Kernel Module for (?P<arch>\S+)\s+(?P<v>\d+(?:\.\d+)+)(?:\s|$)"
+)
 _NVRM_PROPRIETARY = re.compile(r"NVRM version: NVIDIA UNIX (?P<arch>\S+) Kernel Module\s+(?P<v>\d+(?:\.\d+)+)(?:\s|$)")
 
 
@@ -117,7 +119,9 @@ def parse_nvidia_information(text: str, pci: str | None = None) -> NvidiaGpuInfo
             fields.setdefault(key.strip(), value.strip())
     address = pci or fields.get("Bus Location")
     if not address:
-        raise ValidationError("NVIDIA information text has no 'Bus Location:' line; pass the PCI address (its folder name)")
+        raise ValidationError(
+            "NVIDIA information text has no 'Bus Location:' line; pass the PCI address (its folder name)"
+        )
     minor = fields.get("Device Minor")
     return NvidiaGpuInfo(
         pci=normalize_pci(address, "NVIDIA GPU PCI address"),

@@ -59,7 +59,8 @@ def linuxcontainers_rootfs_url(
 def _check_name(value: object, what: str) -> str:
     if not isinstance(value, str) or not _NAME.fullmatch(value):
         raise ValidationError(
-            f"{what} {value!r} is not allowed; use lower-case letters, digits and . _ - (e.g. 'ubuntu', 'noble', 'amd64')"
+            f"{what} {value!r} is not allowed; use lower-case letters, digits and . _ - "
+            "(e.g. 'ubuntu', 'noble', 'amd64')"
         )
     return value
 

@@ -11,6 +11,7 @@ A test fails when generated.py differs from what this module produces.
 from __future__ import annotations
 
 import keyword
+import re
 import sys
 import textwrap
 from pathlib import Path
@@ -73,7 +74,9 @@ class _Generator:
     def __init__(self) -> None:
         self.classes: list[str] = []
 
-    def fields(self, block: dict[str, Any], prefix: str, skip: tuple[str, ...] = ()) -> list[tuple[str, str, bool, str]]:
+    def fields(
+        self, block: dict[str, Any], prefix: str, skip: tuple[str, ...] = ()
+    ) -> list[tuple[str, str, bool, str]]:
         """(name, annotation, required, description) for settable attributes and nested blocks."""
         out = []
         for name, attr in sorted(block.get("attributes", {}).items()):
@@ -90,7 +93,8 @@ class _Generator:
     def block_class(self, nested: dict[str, Any], cls: str) -> str:
         block = nested["block"]
         fields = self.fields(block, cls)
-        lines = ["@dataclasses.dataclass(frozen=True, kw_only=True)", f"class {cls}:", _doc(block.get("description", ""), "    "), ""]
+        doc = _doc(block.get("description", ""), "    ")
+        lines = ["@dataclasses.dataclass(frozen=True, kw_only=True)", f"class {cls}:", doc, ""]
         for name, annotation, required, desc in sorted(fields, key=lambda f: not f[2]):
             default = "" if required else " = None"
             hint = annotation if required else f"Optional[{annotation}]"
@@ -104,7 +108,8 @@ class _Generator:
         fields = sorted(self.fields(block, prefix, skip=("id",)), key=lambda f: not f[2])
         params = []
         for name, annotation, required, _ in fields:
-            params.append(f"        {_safe(name)}: {annotation}," if required else f"        {_safe(name)}: Optional[{annotation}] = None,")
+            optional = f"        {_safe(name)}: Optional[{annotation}] = None,"
+            params.append(f"        {_safe(name)}: {annotation}," if required else optional)
         config = "".join(f"                {name!r}: {_safe(name)},\n" for name, *_ in fields)
         computed = sorted(
             n for n, a in block.get("attributes", {}).items() if a.get("computed")
@@ -169,7 +174,7 @@ with max_items = 1 take one object, other blocks a sequence.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, List, Mapping, Optional, Sequence, Union
+from typing import {{typing_names}}
 
 from ..engine import (
     Construct,
@@ -184,8 +189,12 @@ from .base import BpgProvider, BpgResource
 Number = Union[int, float]
 '''
     names = [c.split("class ", 1)[1].split("(")[0].split(":")[0] for c in gen.classes]
-    exports = "\n__all__ = [\n" + "".join(f"    {n!r},\n" for n in ["Number", *sorted(names)]) + "]\n"
-    return header + "\n\n" + "\n\n\n".join(gen.classes) + "\n" + exports
+    exports = "\n__all__ = [\n" + "".join(f"    {n!r},\n" for n in sorted(["Number", *names])) + "]\n"
+    body = "\n\n\n".join(gen.classes)
+    # the typing names the annotations use (docstrings may contain the words too)
+    used = [n for n in ("Any", "List", "Mapping", "Optional", "Sequence") if re.search(rf"[\[ ]{n}[\[\],]", body)]
+    header = header.replace("{typing_names}", ", ".join([*used, "Union"]))
+    return header + "\n\n" + body + "\n" + exports
 
 
 def main(argv: list[str]) -> int:

@@ -8,7 +8,7 @@ with max_items = 1 take one object, other blocks a sequence.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, List, Mapping, Optional, Sequence, Union
+from typing import Any, Mapping, Optional, Sequence, Union
 
 from ..engine import (
     Construct,
@@ -695,7 +695,6 @@ class DownloadFile(BpgResource):
         return self.get_boolean_attribute('verify')
 
 __all__ = [
-    'Number',
     'BpgProxmoxProvider',
     'ContainerClone',
     'ContainerConsole',
@@ -719,6 +718,7 @@ __all__ = [
     'DownloadFile',
     'FileSourceFile',
     'FileSourceRaw',
+    'Number',
     'ProviderSsh',
     'ProviderSshNode',
     'VirtualEnvironmentContainer',

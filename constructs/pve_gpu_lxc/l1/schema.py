@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from functools import lru_cache
 from importlib import resources
-from typing import Any, Iterator
+from typing import Any
 
 PROVIDER_SOURCE = "registry.terraform.io/bpg/proxmox"
 PROVIDER_VERSION = "0.111.1"
@@ -30,14 +31,16 @@ EXTRAS_FILE = f"bpg-proxmox-{PROVIDER_VERSION}.extras.json"
 _INTERPOLATION = re.compile(r"(?<!\$)\$\{")
 
 
-def _read(name: str) -> Any:
-    return json.loads(resources.files(__package__).joinpath("schema_data", name).read_text())
+def _read(name: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(resources.files(__package__).joinpath("schema_data", name).read_text())
+    return data
 
 
 @lru_cache(maxsize=1)
 def provider_schemas() -> dict[str, Any]:
     """The provider entry of the schema file: {provider, resource_schemas, data_source_schemas}."""
-    return _read(SCHEMA_FILE)["provider_schemas"][PROVIDER_SOURCE]
+    schemas: dict[str, Any] = _read(SCHEMA_FILE)["provider_schemas"][PROVIDER_SOURCE]
+    return schemas
 
 
 @lru_cache(maxsize=1)
@@ -49,20 +52,24 @@ def extras() -> dict[str, Any]:
 def resource_block(resource_type: str) -> dict[str, Any]:
     """The top-level block schema of one resource type."""
     try:
-        return provider_schemas()["resource_schemas"][resource_type]["block"]
+        block: dict[str, Any] = provider_schemas()["resource_schemas"][resource_type]["block"]
     except KeyError:
         known = ", ".join(sorted(provider_schemas()["resource_schemas"]))
         raise KeyError(f"resource type {resource_type!r} is not in the bpg schema (known: {known})") from None
+    return block
 
 
 def provider_block() -> dict[str, Any]:
-    return provider_schemas()["provider"]["block"]
+    block: dict[str, Any] = provider_schemas()["provider"]["block"]
+    return block
 
 
 # --- conformance ---------------------------------------------------------------------------
 
 # Terraform meta-arguments (and the "//" comment key) allowed in a resource body besides the schema.
-META_ARGUMENTS = frozenset({"count", "for_each", "depends_on", "provider", "lifecycle", "provisioner", "connection", "//"})
+META_ARGUMENTS = frozenset(
+    {"count", "for_each", "depends_on", "provider", "lifecycle", "provisioner", "connection", "//"}
+)
 
 
 def _is_expression(value: Any) -> bool:

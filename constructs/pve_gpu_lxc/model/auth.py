@@ -7,8 +7,8 @@ synthesis can fail early with the fix, instead of apply failing with a 403/500.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Literal
 
 AuthKind = Literal["api-token", "ticket", "password", "none"]

@@ -8,8 +8,8 @@ to the template, not the host; `resolve_devices` turns roles into numbers.
 
 from __future__ import annotations
 
-from dataclasses import KW_ONLY, dataclass
 from collections.abc import Iterable, Mapping
+from dataclasses import KW_ONLY, dataclass
 from typing import Literal
 
 from ..core.errors import ValidationError

@@ -29,8 +29,11 @@ class Gpu(Protocol):
 
 
 class _Selectable(Protocol):
-    pci: str | None
-    product_id: int | None
+    @property
+    def pci(self) -> str | None: ...
+
+    @property
+    def product_id(self) -> int | None: ...
 
 
 def _drm_index(value: object, what: str, low: int) -> int:
@@ -63,7 +66,7 @@ class IntelGpu:
         _require_resolved(self)
         return _drm_devices(self.card, self.render, self.mode)
 
-    def resolve(self, facts: HostFacts) -> "IntelGpu":
+    def resolve(self, facts: HostFacts) -> IntelGpu:
         """This preset with the node numbers the facts record for the selected GPU."""
         return _resolve_drm(self, "intel", facts)
 
@@ -89,7 +92,7 @@ class AmdGpu:
             raise ValidationError(f"AmdGpu: rocm must be True or False, got {got(self.rocm)}")
         _validate_selector(self)
 
-    def resolve(self, facts: HostFacts) -> "AmdGpu":
+    def resolve(self, facts: HostFacts) -> AmdGpu:
         """This preset with the node numbers the facts record for the selected GPU."""
         return _resolve_drm(self, "amd", facts)
 
@@ -156,7 +159,9 @@ class NvidiaGpu:
                        "pin the host's exact version as printed in /proc/driver/nvidia/version, e.g. '575.64.03'")
         require_int(self.index, f"{where}: index", 0, 254, "It is the GPU's 'Device Minor'")
         if not isinstance(self.caps, (list, tuple)):
-            raise ValidationError(f"{where}: caps must be a tuple of nvidia-capN numbers like (1, 2), got {got(self.caps)}")
+            raise ValidationError(
+                f"{where}: caps must be a tuple of nvidia-capN numbers like (1, 2), got {got(self.caps)}"
+            )
         for cap in self.caps:
             require_int(cap, f"{where}: caps entry", 1, 1 << 20)
         object.__setattr__(self, "caps", tuple(self.caps))
@@ -164,7 +169,7 @@ class NvidiaGpu:
             require_bool(getattr(self, flag), f"{where}: {flag}")
         _validate_selector(self)
 
-    def resolve(self, facts: HostFacts) -> "NvidiaGpu":
+    def resolve(self, facts: HostFacts) -> NvidiaGpu:
         """This preset with `index` = the selected GPU's `Device Minor` from the facts."""
         if self.pci is None and self.product_id is None:
             minors = {g.nvidia_minor: g for g in facts.gpus() if g.nvidia_minor is not None}
@@ -193,7 +198,7 @@ class NvidiaGpu:
 
     def devices(self) -> tuple[Device, ...]:
         _require_resolved(self)
-        paths = (f"/dev/nvidia{self.index}",) + self.control_nodes()
+        paths = (f"/dev/nvidia{self.index}", *self.control_nodes())
         nodes = [Device(p, gid=0, mode=NVIDIA_DEVICE_MODE) for p in paths]
         # nvidia-cap1 (MIG config) is root-only on the host; the others are world-readable.
         nodes += [
@@ -252,7 +257,8 @@ def _resolve_drm(gpu: _Drm, vendor: Vendor, facts: HostFacts) -> _Drm:
         _check_drm_owner(gpu, vendor, facts)
         return gpu
     found = facts.select_gpu(vendor, pci=gpu.pci, product_id=gpu.product_id)
-    if found.render is None or (gpu.card is not None and found.card is None):
+    render = _node_number(found.render, "/dev/dri/renderD")
+    if render is None or (gpu.card is not None and found.card is None):
         missing = "render" if found.render is None else "card"
         raise ValidationError(
             f"{kind}: {facts.label} records no {missing} node for {found.describe()}; "
@@ -261,7 +267,7 @@ def _resolve_drm(gpu: _Drm, vendor: Vendor, facts: HostFacts) -> _Drm:
     return dataclasses.replace(
         gpu, pci=None, product_id=None,
         card=None if gpu.card is None else _node_number(found.card, "/dev/dri/card"),
-        render=_node_number(found.render, "/dev/dri/renderD"),
+        render=render,
     )
 
 

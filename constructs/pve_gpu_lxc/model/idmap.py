@@ -10,6 +10,7 @@ standard shifted range, like Incus' `raw.idmap`, and merges adjacent ranges.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
@@ -76,9 +77,11 @@ def _merge(entries: list[IdMapEntry]) -> list[IdMapEntry]:
 
 
 def _first_overlap(entries: list[IdMapEntry], side: str) -> tuple[IdMapEntry, IdMapEntry] | None:
-    start = (lambda e: e.container_id) if side == "container" else (lambda e: e.host_id)
+    def start(e: IdMapEntry) -> int:
+        return e.container_id if side == "container" else e.host_id
+
     ordered = sorted(entries, key=start)
-    for a, b in zip(ordered, ordered[1:]):
+    for a, b in itertools.pairwise(ordered):
         if start(b) < start(a) + a.size:
             return a, b
     return None
@@ -144,7 +147,8 @@ def _holes(kind: Kind, requested: object, host_base: int, size: int) -> dict[int
     name = _KIND_NAMES[kind]
     if requested is not None and not isinstance(requested, Mapping):
         raise ValidationError(
-            f"idmap: {name}s must be a mapping {{container {name}: host {name}}} such as {{44: 44}}, got {got(requested)}"
+            f"idmap: {name}s must be a mapping {{container {name}: host {name}}} such as {{44: 44}}, "
+            f"got {got(requested)}"
         )
     holes: dict[int, int] = {}
     by_host: dict[int, int] = {}
@@ -242,7 +246,7 @@ class IdMap:
             if text.startswith("lxc.idmap"):
                 text = text.split(":", 1)[1] if ":" in text else text.split("=", 1)[1]
             fields = text.split()
-            kind = "u" if fields[:1] == ["u"] else "g" if fields[:1] == ["g"] else None
+            kind: Kind | None = "u" if fields[:1] == ["u"] else "g" if fields[:1] == ["g"] else None
             if len(fields) != 4 or kind is None or not all(f.isdigit() for f in fields[1:]):
                 raise ValidationError(f"idmap: cannot parse {raw!r}; expected 'lxc.idmap: u|g <ct> <host> <size>'")
             entries.append(IdMapEntry(kind, int(fields[1]), int(fields[2]), int(fields[3])))

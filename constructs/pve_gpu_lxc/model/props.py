@@ -85,7 +85,9 @@ class Network:
                 )
         if self.gateway is not None:
             if not isinstance(self.gateway, str):
-                raise ValidationError(f"Network.gateway must be an IPv4 address string or None, got {got(self.gateway)}")
+                raise ValidationError(
+                    f"Network.gateway must be an IPv4 address string or None, got {got(self.gateway)}"
+                )
             if self.ipv4 in ("dhcp", "manual"):
                 raise ValidationError(f"Network.gateway {self.gateway!r} needs a static ipv4 (got ipv4={self.ipv4!r})")
             try:
@@ -201,7 +203,9 @@ class GpuContainerProps:
         if not isinstance(self.features, Features):
             raise ValidationError(f"features must be a Features (e.g. Features(fuse=True)), got {got(self.features)}")
         if self.idmap is not None and not isinstance(self.idmap, IdMap):
-            raise ValidationError(f"idmap must be an IdMap (e.g. IdMap.passthrough(gids={{44: 44}})), got {self.idmap!r}")
+            raise ValidationError(
+                f"idmap must be an IdMap (e.g. IdMap.passthrough(gids={{44: 44}})), got {self.idmap!r}"
+            )
         if self.host_facts is not None and not isinstance(self.host_facts, HostFacts):
             raise ValidationError(
                 f"host_facts must be a HostFacts (HostFacts.load('stacks/facts/<node>.json')), got {self.host_facts!r}"

@@ -23,7 +23,7 @@ def diff_values(
     The masks have the shape of the values (or are a bare bool for a whole
     subtree), exactly as Terraform writes them.
     """
-    out: list[AttributeChange] = []
+    out: list[tuple[tuple[Any, ...], Any, Any]] = []
     _walk((), before, after, before_sensitive, after_sensitive, after_unknown, out)
     replace = [tuple(p) for p in replace_paths]
     return [
@@ -54,7 +54,7 @@ def _walk(
     if isinstance(before, Mapping) and isinstance(after, Mapping):
         for key in sorted(set(before) | set(after)):
             _walk(
-                path + (key,),
+                (*path, key),
                 before.get(key, ABSENT_MARK),
                 after.get(key, ABSENT_MARK),
                 sub_mask(bsens, key),
@@ -69,10 +69,10 @@ def _walk(
                 # an element added or removed: report it whole, even if it is null
                 b = before[i] if i < len(before) else ABSENT_MARK
                 a = after[i] if i < len(after) else ABSENT_MARK
-                out.append((path + (i,), _display(b, sub_mask(bsens, i)), _display(a, sub_mask(asens, i))))
+                out.append(((*path, i), _display(b, sub_mask(bsens, i)), _display(a, sub_mask(asens, i))))
                 continue
             _walk(
-                path + (i,),
+                (*path, i),
                 before[i],
                 after[i],
                 sub_mask(bsens, i),
@@ -92,7 +92,7 @@ def _same(before: Any, after: Any) -> bool:
         before = None
     if after is ABSENT_MARK:
         after = None
-    return before == after
+    return bool(before == after)
 
 
 def _is_list(value: Any) -> bool:
