@@ -9,8 +9,8 @@ It is the single source for the generated L1 classes (`l1/generated.py`) and for
 `check_resource`, which the test suite runs on every synthesized bpg resource: it
 also refuses what the schema marks deprecated.  No cdktf import here.
 
-`extras()` (defaults, ForceNew; hand-derived from the Go source, not Terraform
-output) is read only by the stand-in provider in `pve_gpu_lxc_testing.standin`.
+(The stand-in provider's hand-derived defaults and ForceNew flags are test data and live
+with it, in `pve_gpu_lxc_testing/standin/`.)
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ from typing import Any
 PROVIDER_SOURCE = "registry.terraform.io/bpg/proxmox"
 PROVIDER_VERSION = "0.111.1"
 SCHEMA_FILE = f"bpg-proxmox-{PROVIDER_VERSION}.schema.json"
-EXTRAS_FILE = f"bpg-proxmox-{PROVIDER_VERSION}.extras.json"
 
 # A Terraform template expression in a JSON string: "${...}" (but not "$${").
 _INTERPOLATION = re.compile(r"(?<!\$)\$\{")
@@ -41,12 +40,6 @@ def provider_schemas() -> dict[str, Any]:
     """The provider entry of the schema file: {provider, resource_schemas, data_source_schemas}."""
     schemas: dict[str, Any] = _read(SCHEMA_FILE)["provider_schemas"][PROVIDER_SOURCE]
     return schemas
-
-
-@lru_cache(maxsize=1)
-def extras() -> dict[str, Any]:
-    """Defaults, ForceNew flags and validators per attribute (not in Terraform's format)."""
-    return _read(EXTRAS_FILE)
 
 
 def resource_block(resource_type: str) -> dict[str, Any]:

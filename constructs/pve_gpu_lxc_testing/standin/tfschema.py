@@ -12,12 +12,22 @@ from __future__ import annotations
 
 import json
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from tf.gen import tfplugin_pb2 as pb
 from tf.schema import Attribute, Block, NestedBlock, NestMode, Schema, TextFormat
 
-from pve_gpu_lxc.l1.schema import extras, provider_block, provider_schemas
+from pve_gpu_lxc.l1.schema import PROVIDER_VERSION, provider_block, provider_schemas
+
+# Test data, not product: defaults, ForceNew flags and validators hand-derived from bpg's Go source.
+EXTRAS_FILE = Path(__file__).with_name(f"bpg-proxmox-{PROVIDER_VERSION}.extras.json")
+
+
+@lru_cache(maxsize=1)
+def extras() -> dict[str, Any]:
+    """Defaults, ForceNew flags and validators per attribute (not in Terraform's format)."""
+    return json.loads(EXTRAS_FILE.read_text())
 
 PROVIDER_ADDRESS = "registry.terraform.io/bpg/proxmox"
 

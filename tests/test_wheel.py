@@ -1,0 +1,35 @@
+"""The wheel holds the product only: pve_gpu_lxc and its data, no test infrastructure or test data."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PRODUCT_DATA = {
+    "pve_gpu_lxc/py.typed",
+    "pve_gpu_lxc/facts/collect-host-facts.sh",
+    "pve_gpu_lxc/l1/schema_data/bpg-proxmox-0.111.1.schema.json",
+}
+
+
+def test_the_wheel_holds_the_product_only(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "--disable-pip-version-check", str(ROOT),
+         "-w", str(tmp_path)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    (wheel,) = tmp_path.glob("pve_gpu_lxc-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    product = [n for n in names if not n.startswith("pve_gpu_lxc-0.1.0.dist-info/")]
+    assert product and all(n.startswith("pve_gpu_lxc/") for n in product), sorted(
+        n for n in product if not n.startswith("pve_gpu_lxc/"))
+    assert PRODUCT_DATA <= set(product)
+    data = [n for n in product if not n.endswith(".py")]
+    assert sorted(data) == sorted(PRODUCT_DATA), "unexpected data in the wheel (test data belongs to pve_gpu_lxc_testing)"
+    # every module of the package source is in the wheel
+    sources = {str(p.relative_to(ROOT / "constructs")) for p in (ROOT / "constructs" / "pve_gpu_lxc").rglob("*.py")}
+    assert sources <= set(product)
