@@ -51,11 +51,11 @@ class _Clusters:
         self.parent[node] = root
         return root
 
-    def joined(self, node: str, stack: str) -> set[str]:
-        """The cluster roots `node` would belong to once it is in `stack` (one or two)."""
-        roots = {self.find(node)}
-        if stack in self.stack_node:
-            roots.add(self.find(self.stack_node[stack]))
+    def joined(self, node: str, stack: str) -> list[str]:
+        """The cluster roots `node` would belong to once it is in `stack`: its own, then the stack's if other."""
+        roots = [self.find(node)]
+        if stack in self.stack_node and self.find(self.stack_node[stack]) != roots[0]:
+            roots.append(self.find(self.stack_node[stack]))
         return roots
 
     def join(self, node: str, stack: str) -> None:
@@ -111,9 +111,8 @@ class AppModel:
                     f"which is in one cluster with node '{node}' (a stack's provider reaches one cluster, and "
                     "VMIDs are unique per cluster in Proxmox VE); give each container its own vm_id"
                 )
-        roots = list(cluster)
-        if len(roots) == 2:  # this container joins two clusters: their VMIDs must not collide
-            left, right = self._vm_ids_of(roots[0]), self._vm_ids_of(roots[1])
+        if len(cluster) == 2:  # this container joins two clusters: their VMIDs must not collide
+            left, right = self._vm_ids_of(cluster[0]), self._vm_ids_of(cluster[1])
             for shared in sorted(set(left) & set(right)):
                 a, b = left[shared], right[shared]
                 raise ValidationError(
