@@ -14,7 +14,7 @@ export CHECKPOINT_DISABLE := 1
 export CDKTF_DISABLE_PLUGIN_CACHE_ENV := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: synth test drift schema tools bench setup python-deps node-deps system-deps clean
+.PHONY: synth test lint drift schema tools bench setup python-deps node-deps system-deps clean
 
 synth: setup
 	$(CDKTF) synth
@@ -29,6 +29,12 @@ TOOLS_ENV = TF_CLI_CONFIG_FILE="$${TF_CLI_CONFIG_FILE:-$(TOOLS)/terraformrc}" PA
 
 test: setup system-deps tools
 	$(PY) -m pytest
+
+# What `make test` also runs (tests/test_lint.py, tests/test_layers.py), quicker on its own.
+lint: setup
+	$(PY) -m ruff check constructs
+	$(PY) -m mypy
+	$(VENV)/bin/lint-imports
 
 # Exit 0 clean, 2 drift, 3 destructive plan (--plan), 1 error; see docs/drift-and-gitops.md.
 drift: setup tools
