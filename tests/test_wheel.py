@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -15,14 +16,26 @@ PRODUCT_DATA = {
 }
 
 
+def source_tree(dest: Path) -> Path:
+    """The project's files as git tracks them (working-tree content), without build leftovers."""
+    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
+                            capture_output=True, check=True).stdout.decode().split("\0")
+    for name in filter(None, listed):
+        if (ROOT / name).is_file():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, dest / name)
+    return dest
+
+
 def test_the_wheel_holds_the_product_only(tmp_path: Path) -> None:
+    source = source_tree(tmp_path / "src")  # setuptools keeps build/ in the tree: start clean
     result = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "--disable-pip-version-check", str(ROOT),
-         "-w", str(tmp_path)],
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "--disable-pip-version-check", str(source),
+         "-w", str(tmp_path / "dist")],
         capture_output=True, text=True, timeout=300,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    (wheel,) = tmp_path.glob("pve_gpu_lxc-*.whl")
+    (wheel,) = (tmp_path / "dist").glob("pve_gpu_lxc-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     product = [n for n in names if not n.startswith("pve_gpu_lxc-0.1.0.dist-info/")]
     assert product and all(n.startswith("pve_gpu_lxc/") for n in product), sorted(

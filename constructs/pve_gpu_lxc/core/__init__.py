@@ -1,1 +1,6 @@
-"""Bottom layer: the one exception type (and, later, the value rules shared by model, facts and image)."""
+"""Bottom layer: what every other layer may use, importing none of them.
+
+errors  ValidationError, the one exception type for bad input
+rules   the value rules model, facts and image share (ints, bools, sequences, driver versions)
+files   the one file digest (sha256)
+"""

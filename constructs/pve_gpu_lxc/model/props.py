@@ -30,11 +30,6 @@ _SSH_KEY = re.compile(r"^(ssh-(rsa|ed25519|dss)|ecdsa-sha2-[a-z0-9-]+|sk-[a-z0-9
 MAX_DESCRIPTION = 8192  # PVE's `description` limit (bytes of the config value)
 
 
-def datastore_id(value: object, name: str = "datastore_id") -> str:
-    """A Proxmox storage id (kept here for callers of the former props.datastore_id)."""
-    return validation.datastore_id(value, name)
-
-
 @dataclass(frozen=True, kw_only=True)
 class Disk:
     """The root filesystem. datastore_id: storage for it; size_gib: its size (grow only)."""
