@@ -11,7 +11,7 @@
 # Read-only: it runs stat, readlink, cat, awk, sed, uname and date, writes nothing
 # and changes nothing, so it is safe as root.  POSIX sh + coreutils or busybox.
 # Majors and minors are printed in DECIMAL (stat's %t/%T are hex and converted here).
-# Schema: docs/host-facts.md; parser: pve_gpu_lxc.hostfacts.HostFacts.
+# Schema: docs/host-facts.md; parser: pve_gpu_lxc.facts (HostFacts.load).
 set -u
 LC_ALL=C
 export LC_ALL
