@@ -215,14 +215,22 @@ def test_any_difference_is_reported(before, after):
 
 
 def _null_equivalent(a, b) -> bool:
-    """Equal once dict entries holding null are dropped (missing == null by design)."""
-    def norm(v):
-        if isinstance(v, dict):
-            return {k: norm(x) for k, x in v.items() if x is not None}
-        if isinstance(v, list):
-            return [norm(x) for x in v]
-        return v
-    return norm(a) == norm(b)
+    """Equal when missing, null, [] and {} count as one value (bpg's legacy type system
+    cannot tell them apart), compared structure by structure."""
+    missing = object()
+    def equiv(x, y):
+        if isinstance(x, dict) and isinstance(y, dict):
+            return all(equiv(x.get(k, missing), y.get(k, missing)) for k in set(x) | set(y))
+        if isinstance(x, list) and isinstance(y, list):
+            return len(x) == len(y) and all(equiv(i, j) for i, j in zip(x, y))
+        empty = lambda v: None if v is missing or v == [] or v == {} else v  # noqa: E731
+        return empty(x) == empty(y)
+    return equiv(a, b)
+
+
+def test_null_and_empty_collections_are_no_change() -> None:
+    assert pr.diff_values({"tags": None, "env": None}, {"tags": [], "env": {}}) == []
+    assert pr.diff_values({"tags": ["a"]}, {"tags": []}) != []
 
 
 # --- exit codes and footer ----------------------------------------------------------------
@@ -284,3 +292,16 @@ def test_refresh_only_output_changes_are_not_drift():
     plan = {"output_changes": {"host_lines": {"actions": ["create"], "before": None, "after": "x"}}}
     report = pr.summarise_plan("s", plan, "drift")
     assert (report.status, report.outputs) == ("clean", ())
+
+
+def test_refresh_that_only_turns_null_into_empty_collections_is_not_drift() -> None:
+    """What bpg's read does to a container with no tags or env: Terraform lists it, nothing drifted."""
+    entry = {"address": "proxmox_virtual_environment_container.ct", "type": "proxmox_virtual_environment_container",
+             "change": {"actions": ["update"],
+                        "before": {"tags": None, "environment_variables": None, "features": [{"mount": None}]},
+                        "after": {"tags": [], "environment_variables": {}, "features": [{"mount": []}]}}}
+    report = pr.summarise_plan("s", {"resource_drift": [entry]}, "drift")
+    assert report.drift == ()
+    entry["change"]["after"]["tags"] = ["gpu"]
+    (changed,) = pr.summarise_plan("s", {"resource_drift": [entry]}, "drift").drift
+    assert [a.path for a in changed.attributes] == ["tags"]

@@ -191,7 +191,8 @@ def summarise_plan(
     return StackReport(
         stack=stack,
         mode=mode,
-        drift=tuple(d for d in drift if d.actions != ("no-op",)),
+        # an "update" whose every difference is null-versus-empty (see `_same`) is no drift
+        drift=tuple(d for d in drift if d.actions != ("no-op",) and (d.attributes or d.actions != ("update",))),
         changes=changes,
         outputs=outputs,
         terraform_saw_changes=terraform_saw_changes,
@@ -348,12 +349,14 @@ def _walk(
 
 
 def _same(before: Any, after: Any) -> bool:
-    # An attribute missing on one side and null on the other is no change.
-    if before is _ABSENT:
-        before = None
-    if after is _ABSENT:
-        after = None
-    return before == after
+    # Missing, null and an empty list or map are one value to an SDKv2 provider such as bpg
+    # (its legacy type system cannot tell them apart): its refresh turns an unset `tags` into
+    # `[]`, which Terraform lists as drift although nothing changed on the node.
+    return _empty_as_none(before) == _empty_as_none(after)
+
+
+def _empty_as_none(value: Any) -> Any:
+    return None if value is _ABSENT or value == [] or value == {} else value
 
 
 def _is_list(value: Any) -> bool:
