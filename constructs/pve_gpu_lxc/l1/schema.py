@@ -2,15 +2,11 @@
 
 `schema_data/bpg-proxmox-0.111.1.schema.json` is what the real provider reports
 (`terraform`/`tofu providers schema -json`), filtered to the provider block and the
-resource types the library emits (plus, for now, the few the stand-in provider serves);
-`make schema` rewrites it from the provider built
+resource types the library emits; `make schema` rewrites it from the provider built
 in `.tools/` (`pve_gpu_lxc_testing.provider_schema`, whose `--check` a test runs).
 It is the single source for the generated L1 classes (`l1/generated.py`) and for
 `check_resource`, which the test suite runs on every synthesized bpg resource: it
 also refuses what the schema marks deprecated.  No cdktf import here.
-
-`extras()` (defaults, ForceNew; hand-derived from the Go source, not Terraform
-output) is read only by the stand-in provider in `pve_gpu_lxc_testing.standin`.
 """
 
 from __future__ import annotations
@@ -24,7 +20,6 @@ from typing import Any, Iterator
 PROVIDER_SOURCE = "registry.terraform.io/bpg/proxmox"
 PROVIDER_VERSION = "0.111.1"
 SCHEMA_FILE = f"bpg-proxmox-{PROVIDER_VERSION}.schema.json"
-EXTRAS_FILE = f"bpg-proxmox-{PROVIDER_VERSION}.extras.json"
 
 # A Terraform template expression in a JSON string: "${...}" (but not "$${").
 _INTERPOLATION = re.compile(r"(?<!\$)\$\{")
@@ -36,14 +31,8 @@ def _read(name: str) -> Any:
 
 @lru_cache(maxsize=1)
 def provider_schemas() -> dict[str, Any]:
-    """The provider entry of the schema file: {provider, resource_schemas, data_source_schemas}."""
+    """The provider entry of the schema file: {provider, resource_schemas}."""
     return _read(SCHEMA_FILE)["provider_schemas"][PROVIDER_SOURCE]
-
-
-@lru_cache(maxsize=1)
-def extras() -> dict[str, Any]:
-    """Defaults, ForceNew flags and validators per attribute (not in Terraform's format)."""
-    return _read(EXTRAS_FILE)
 
 
 def resource_block(resource_type: str) -> dict[str, Any]:
