@@ -1,6 +1,7 @@
 """Run a simulated PVE node until SIGINT/SIGTERM; stdout carries only `export NAME=value` lines.
 
-    eval "$(python -m pve_gpu_lxc_testing.pvesim --root /tmp/node --facts stacks/facts/pve.json)"
+    python -m pve_gpu_lxc_testing.pvesim --root /tmp/node --facts stacks/facts/pve.json > /tmp/node.env &
+    sleep 2; eval "$(cat /tmp/node.env)"      # it serves until stopped, so read the exports from a file
 """
 
 from __future__ import annotations
