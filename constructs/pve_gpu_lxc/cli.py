@@ -1,4 +1,4 @@
-"""Command line: `pve-gpu-lxc drift|image ...` (also `python -m pve_gpu_lxc ...`)."""
+"""Command line: `pve-gpu-lxc drift|check|image ...` (also `python -m pve_gpu_lxc ...`)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from . import drift
+from .check import command as check_command
 
 
 class _Parser(argparse.ArgumentParser):
@@ -61,6 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "$TERRAFORM_BINARY_NAME, else `terraform` on PATH, else `tofu` on PATH)")
     p.add_argument("--lock-timeout", metavar="DURATION",
                    help="wait this long for a state lock held by someone else (e.g. 60s)")
+    p.add_argument("--live", action="store_true",
+                   help="after the refresh, also run `pve-gpu-lxc check` on the same stacks (what Terraform cannot see)")
+    check_command.add_parser(sub)
     # listed for --help; main() hands its arguments to pve_gpu_lxc.image unparsed
     sub.add_parser("image", add_help=False,
                    help="print or build the NVIDIA distrobuilder image definition (pve-gpu-lxc image --help)")
@@ -85,6 +89,7 @@ def drift_options(args: argparse.Namespace, environ: Mapping[str, str]) -> drift
         plan_dir=args.plan_dir.resolve() if args.plan_dir else None,
         terraform=args.terraform,  # None: drift.find_terraform picks from the environment
         lock_timeout=args.lock_timeout,
+        live=args.live,
         environ=dict(environ),
     )
 
@@ -102,6 +107,8 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         if args.allow_replace and not args.plan:
             parser.error("--allow-replace only applies with --plan")
         return drift.run_drift(drift_options(args, env))
+    if args.command == "check":
+        return check_command.run(args, env, parser)
     parser.error(f"unknown command {args.command!r}")  # argparse exits; never reached
     return 1
 
