@@ -607,3 +607,8 @@ def test_hand_deleted_template_disappears_from_the_listing(root, sim):
     assert volid in [v["volid"] for v in root.call("GET", "/nodes/pve/storage/local/content").data]
     os.unlink(sim.files.volume_path(volid))
     assert volid not in [v["volid"] for v in root.call("GET", "/nodes/pve/storage/local/content").data]
+
+
+def test_the_node_shows_the_facts_nvidia_module_version(sim):
+    """/sys/module/nvidia/version, as the loaded module shows it (read by `pve-gpu-lxc check`)."""
+    assert sim.files.path("/sys/module/nvidia/version").read_text() == "575.64.03\n"

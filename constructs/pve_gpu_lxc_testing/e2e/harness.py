@@ -14,10 +14,12 @@ HOME points into the work directory because bpg appends host keys to $HOME/.ssh/
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
 import shutil
+import stat
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -119,6 +121,28 @@ class SimEnv:
         root = self.node_root
         return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
                 if p.is_file() and not p.is_symlink() and "run" not in p.relative_to(root).parts[:1]}
+
+    def node_fingerprint(self, *, hash_limit: int = 16 << 20) -> dict[str, tuple[object, ...]]:
+        """Every entry of the node but run/: relative path -> (mode, uid, gid, rdev, size, mtime_ns,
+        ctime_ns, symlink target, sha256 of a regular file up to `hash_limit` bytes).
+
+        Proof that a command changed no file, mode, owner or device node: any write, chmod, chown
+        or re-creation moves ctime.  Unlike `node_snapshot` it never reads a sparse 64 GiB disk
+        image (size and times prove it unwritten).
+        """
+        root = self.node_root
+        result: dict[str, tuple[object, ...]] = {}
+        for p in sorted(root.rglob("*")):
+            rel = p.relative_to(root)
+            if rel.parts[:1] == ("run",):
+                continue
+            st = p.lstat()
+            digest = None
+            if stat.S_ISREG(st.st_mode) and st.st_size <= hash_limit:
+                digest = hashlib.sha256(p.read_bytes()).hexdigest()
+            result[str(rel)] = (st.st_mode, st.st_uid, st.st_gid, st.st_rdev, st.st_size, st.st_mtime_ns,
+                                st.st_ctime_ns, os.readlink(p) if p.is_symlink() else None, digest)
+        return result
 
     # --- commands -------------------------------------------------------------------------------
     def run(self, args: Sequence[str], cwd: Path, *, ok: Sequence[int] = (0,), timeout: float = 600,

@@ -8,6 +8,7 @@
     dev/null, dev/zero, dev/dri/...          real character devices (os.mknod) from host facts, and
                                              the facts' /dev/dri/by-path symlinks
     etc/subuid, etc/subgid, etc/group        from host facts
+    sys/module/nvidia/version                the facts' NVIDIA module version (what the loaded module shows)
     run/pvesim/lxc/<vmid>.status             running|stopped (PVE keeps this in memory)
 
 Everything is read from disk on every call: a hand edit is what the API returns next.
@@ -227,6 +228,11 @@ class NodeFiles:
         group = self.root / "etc/group"
         if not group.exists():
             group.write_text("".join(f"{name}:x:{gid}:\n" for name, gid in groups.items()))
+        module_version = (facts_data.get("nvidia") or {}).get("module_version")
+        version_file = self.root / "sys/module/nvidia/version"
+        if module_version and not version_file.exists():
+            version_file.parent.mkdir(parents=True, exist_ok=True)
+            version_file.write_text(f"{module_version}\n")
         for kind in ("subuid", "subgid"):
             target = self.root / "etc" / kind
             if not target.exists():

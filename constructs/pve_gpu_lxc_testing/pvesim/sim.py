@@ -5,6 +5,7 @@
         subprocess.run(["terraform", "apply", "-auto-approve"], env=env, cwd=stack, check=True)
         sim.files.conf_path(210).read_text()     # the node's /etc/pve/lxc/210.conf
         sim.requests()                           # ["POST /api2/json/access/ticket", ...]
+        sim.ssh_logins()                         # SSH connections sshd accepted so far
 """
 
 from __future__ import annotations
@@ -126,6 +127,15 @@ class Simulator:
         if shutil.which("terraform") is None:
             env["TERRAFORM_BINARY_NAME"] = str(TOFU)
         return env
+
+    def ssh_logins(self) -> int:
+        """SSH logins accepted so far (sshd's `Accepted publickey` lines; one per connection)."""
+        if self.ssh is None:
+            return 0
+        try:
+            return Path(self.ssh.log_path).read_text(errors="replace").count("Accepted publickey for ")
+        except OSError:
+            return 0
 
     def requests(self) -> list[str]:
         """Every request served so far, as `METHOD PATH` (no query string)."""
