@@ -224,6 +224,7 @@ probe_host() {
         rec nvidia sys "$(trim "$n_sys")"
     fi
     if [ -d /dev/dri/by-path ]; then
+        set +f  # the one glob of the probe
         for b_link in /dev/dri/by-path/*; do
             [ -L "$b_link" ] || continue
             b_name=${b_link##*/}
@@ -232,6 +233,7 @@ probe_host() {
             case $b_target in *[!A-Za-z0-9:._/-]*) continue ;; esac
             rec bypath "$b_name" "$b_target"
         done
+        set -f
     fi
 }
 
