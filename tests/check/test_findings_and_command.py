@@ -52,7 +52,8 @@ def test_json_document() -> None:
     assert ct["findings"] == [{"item": "devices", "subject": "dev2", "problem": "dev2 (/dev/dri/card1) is extra.",
                                "fix": "on pve: `pct set 210 --delete dev2`.", "expected": None,
                                "found": "path=/dev/dri/card1"}]
-    assert doc["cost"] == {"api_requests": 3, "api_logins": 1, "ssh_sessions": 1, "seconds": 0.5}
+    assert doc["cost"] == {"api_requests": 3, "api_logins": 1, "ssh_sessions": 1, "seconds": 0.5,
+                           "api_seconds": 0.0, "ssh_seconds": 0.0}
     json.dumps(doc)
 
 

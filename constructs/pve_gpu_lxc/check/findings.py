@@ -101,6 +101,8 @@ class Cost:
     api_logins: int = 0
     ssh_sessions: int = 0
     seconds: float = 0.0
+    api_seconds: float = 0.0  # of which: the login and the config reads
+    ssh_seconds: float = 0.0  # of which: the SSH sessions (connect, probe, output)
 
     def line(self) -> str:
         logins = f" ({self.api_logins} login)" if self.api_logins else ""
@@ -109,7 +111,8 @@ class Cost:
 
     def to_json(self) -> dict[str, Any]:
         return {"api_requests": self.api_requests, "api_logins": self.api_logins,
-                "ssh_sessions": self.ssh_sessions, "seconds": round(self.seconds, 3)}
+                "ssh_sessions": self.ssh_sessions, "seconds": round(self.seconds, 3),
+                "api_seconds": round(self.api_seconds, 3), "ssh_seconds": round(self.ssh_seconds, 3)}
 
 
 def exit_code(results: Sequence[StackResult], error: str | None = None) -> int:

@@ -162,10 +162,27 @@ probe_ct() { # VMID: state, pid, id maps and /etc/group's render/video lines of 
         return 0
     fi
     c_info=$(lxc-info -n "$1" -s -p 2>&1 </dev/null)
-    c_state=$(printf '%s\n' "$c_info" | sed -n 's/^State:[[:space:]]*\([A-Z]*\)[[:space:]]*$/\1/p' | head -n 1)
-    c_pid=$(printf '%s\n' "$c_info" | sed -n 's/^PID:[[:space:]]*\([0-9][0-9]*\)[[:space:]]*$/\1/p' | head -n 1)
+    c_state=''
+    c_pid=''
+    c_first=''
+    # parsed without a fork per line: this runs once per container
+    while IFS= read -r c_line; do
+        [ -n "$c_first" ] || c_first=$c_line
+        case $c_line in
+            State:*) c_state=${c_line#State:} ;;
+            PID:*) c_pid=${c_line#PID:} ;;
+        esac
+    done <<EOF_INFO
+$c_info
+EOF_INFO
+    c_state=${c_state#"${c_state%%[![:space:]]*}"}
+    c_state=${c_state%%[[:space:]]*}
+    c_pid=${c_pid#"${c_pid%%[![:space:]]*}"}
+    c_pid=${c_pid%%[[:space:]]*}
+    case $c_state in ''|*[!A-Z]*) c_state='' ;; esac
+    case $c_pid in ''|*[!0-9]*) c_pid='' ;; esac
     if [ -z "$c_state" ]; then
-        rec ct "$1" state STOPPED - "$(printf '%s' "$c_info" | head -n 1 | tr '\t' ' ')"
+        rec ct "$1" state STOPPED - "$c_first"
         return 0
     fi
     rec ct "$1" state "$c_state" "${c_pid:--}"

@@ -94,6 +94,7 @@ def check_stacks(options: CheckOptions, names: Sequence[str]) -> tuple[list[find
     facts = {node: facts_for(node, options) for node in nodes}  # CheckError: a bad facts file
 
     # 1. the API: one config read per container (plus the login)
+    phase = time.monotonic()
     configs: dict[tuple[str, int], nodeconf.FoundConfig | None] = {}
     api_errors: dict[tuple[str, int], str] = {}
     endpoint = None
@@ -120,8 +121,11 @@ def check_stacks(options: CheckOptions, names: Sequence[str]) -> tuple[list[find
                     api_errors[key] = str(err)
         if client is not None:
             cost.api_requests, cost.api_logins = client.requests, client.logins
+    cost.api_seconds = time.monotonic() - phase
+
 
     # 2. SSH: one probe per node
+    phase = time.monotonic()
     probes: dict[str, probe.NodeProbe] = {}
     ssh_errors: dict[str, str] = {}
     with pve_ssh.SshRunner(options.environ, timeout=options.ssh_timeout) as runner:
@@ -138,6 +142,7 @@ def check_stacks(options: CheckOptions, names: Sequence[str]) -> tuple[list[find
             except pve_ssh.SshError as err:
                 ssh_errors[node] = str(err)
         cost.ssh_sessions = runner.sessions
+    cost.ssh_seconds = time.monotonic() - phase
 
     # 3. compare
     results = []
