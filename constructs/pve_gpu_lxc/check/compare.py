@@ -86,8 +86,10 @@ def check_container(
     report.running = ct.running if ct is not None and ct.state != "UNKNOWN" else None
     if ct is not None and ct.running:
         run("in-container", compare_in_container(exp, ct, ctx))
+    elif ct is not None and ct.state == "RUNNING":
+        report.notes.append("in-container: skipped: running, but lxc-info gave no pid whose root is readable")
     else:
-        why = (ct.detail or ct.state.lower()) if ct is not None else "not probed"
+        why = (ct.detail or ct.state) if ct is not None else "not probed"
         report.notes.append(f"in-container: not running: skipped ({why})")
     if exp.is_nvidia or exp.nvidia_driver:
         nvidia_findings, nvidia_notes = compare_nvidia(exp, node, ctx)

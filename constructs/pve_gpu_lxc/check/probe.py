@@ -83,14 +83,19 @@ storage_dir() { # STORAGE-ID: "<type><TAB><path>" from /etc/pve/storage.cfg, or 
         case $sd_line in
             '#'*|'') ;;
             [[:space:]]*)
-                sd_prop=$(trim "$sd_line")
+                sd_prop=${sd_line#"${sd_line%%[![:space:]]*}"}
                 if [ "$sd_in" = 1 ] && [ "${sd_prop%%[[:space:]]*}" = path ]; then
-                    sd_path=$(trim "${sd_prop#path}")
+                    sd_path=${sd_prop#path}
+                    sd_path=${sd_path#"${sd_path%%[![:space:]]*}"}
+                    sd_path=${sd_path%"${sd_path##*[![:space:]]}"}
                 fi
                 ;;
             *:*)
                 sd_in=0
-                if [ "$(trim "${sd_line#*:}")" = "$1" ]; then
+                sd_id=${sd_line#*:}
+                sd_id=${sd_id#"${sd_id%%[![:space:]]*}"}
+                sd_id=${sd_id%"${sd_id##*[![:space:]]}"}
+                if [ "$sd_id" = "$1" ]; then
                     sd_in=1
                     sd_found=${sd_line%%:*}
                 fi
@@ -108,8 +113,15 @@ probe_dev() { # PATH on the host (PVE stats it following symlinks, as here)
     fi
 }
 
+sd_cache_id=''
+sd_cache=''
+
 probe_hook() { # STORAGE FILE: the snippet <storage path>/snippets/<file>
-    h_st=$(storage_dir "$1")
+    if [ "$sd_cache_id" != "$1" ]; then
+        sd_cache=$(storage_dir "$1")
+        sd_cache_id=$1
+    fi
+    h_st=$sd_cache
     if [ -z "$h_st" ]; then
         rec hook "$1" "$2" nostorage
         return 0
