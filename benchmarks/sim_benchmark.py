@@ -198,18 +198,21 @@ def children_cpu() -> float:
 @dataclass
 class Timed:
     wall_s: float
-    cpu_s: float  # user + system of the child processes (not the simulated node, which runs here)
+    cpu_s: float  # user + system of the child processes (terraform, the provider, the drift CLI)
     start: float = 0.0  # time.time() at start and end, to place the node's log lines
     end: float = 0.0
+    node_cpu_s: float = 0.0  # this process: the simulated node's API threads (sshd sessions not included)
 
 
 class Clock:
     def __enter__(self) -> "Clock":
         self.start, self._t0, self._cpu0 = time.time(), time.perf_counter(), children_cpu()
+        self._own0 = time.process_time()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.result = Timed(time.perf_counter() - self._t0, children_cpu() - self._cpu0, self.start, time.time())
+        self.result = Timed(time.perf_counter() - self._t0, children_cpu() - self._cpu0, self.start, time.time(),
+                            time.process_time() - self._own0)
 
 
 def tf(env: SimEnv, stack_dir: Path, *args: str, ok: Sequence[int] = (0,)) -> subprocess.CompletedProcess[str]:
@@ -487,16 +490,17 @@ def pattern_table(rows: Sequence[SizeResult], which: str = "refresh") -> str:
 
 
 def timeline_table(rows: Sequence[SizeResult]) -> str:
-    lines = ["| N | command | wall s | before 1st request s | first to last request s | after last request s | "
-             "longest pause between requests s |", "|---:|---|---:|---:|---:|---:|---:|"]
+    lines = ["| N | command | wall s | CPU s terraform + bpg | CPU s node API | before 1st request s | "
+             "first to last request s | after last request s | longest pause between requests s |",
+             "|---:|---|" + "---:|" * 7]
     for r in rows:
         for name in ("apply", "refresh", "destroy"):
             ph = getattr(r, name)
             if ph is None or ph.timeline is None:
                 continue
-            t = ph.timeline
-            lines.append(f"| {r.n} | {name} | {ph.timed.wall_s:.2f} | {t.before_first_s:.2f} | {t.api_span_s:.2f} | "
-                         f"{t.after_last_s:.2f} | {t.longest_gap_s:.2f} |")
+            t, c = ph.timeline, ph.timed
+            lines.append(f"| {r.n} | {name} | {c.wall_s:.2f} | {c.cpu_s:.2f} | {c.node_cpu_s:.2f} | "
+                         f"{t.before_first_s:.2f} | {t.api_span_s:.2f} | {t.after_last_s:.2f} | {t.longest_gap_s:.2f} |")
     return "\n".join(lines)
 
 
