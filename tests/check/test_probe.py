@@ -71,6 +71,9 @@ def test_the_probe_run_by_sh_reads_this_machine() -> None:
     assert result.hooks[("pve-gpu-lxc-no-storage", "x.sh")].status == "nostorage"
     ct = result.containers[999999999]
     assert not ct.running and ct.devices == {}
+    if shutil.which("lxc-config") and shutil.which("lxc-info"):
+        # LXC's monitor sockets say it is not running: no lxc-info call for it (PVE's own shortcut)
+        assert ct.detail == "no LXC monitor socket"
 
 
 SAMPLE = """\

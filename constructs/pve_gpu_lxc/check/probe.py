@@ -12,9 +12,10 @@ stdin:
     PVE_GPU_LXC_PROBE_DATA
 
 No value reaches the script as code: the script reads the data lines with `read` and uses
-them only as quoted arguments.  It only reads -- `stat`, `sha256sum`, `cat`/`grep` of a few
-files, `readlink`, and `lxc-info -n <vmid> -s -p` (what `pct status` and PVE's own
-find_lxc_pid run) -- and never runs anything inside a container: a running container is
+them only as quoted arguments.  It only reads -- `stat`, `sha256sum`, `grep` of a few files,
+`readlink`, /proc/net/unix for the LXC monitor sockets of running containers (as PVE's
+list_active_containers does), and `lxc-info -n <vmid> -s -p` for those (what `pct status` and
+PVE's find_lxc_pid run) -- and never runs anything inside a container: a running container is
 read from the host through `/proc/<pid>/root` (its init's root), refusing any path with a
 symlink in it, and its `/proc/<pid>/uid_map`/`gid_map` turn the host-side owners `stat`
 prints back into container ids.
@@ -165,6 +166,28 @@ in_root() { # PID PATH: PATH inside the container, as a host path; fails on any 
 
 ct_vmid=''
 ct_pid=''
+active=' '
+active_known=0
+
+find_active() { # the running containers, as PVE's list_active_containers finds them: LXC monitor
+    # sockets @<lxcpath>/<name>/command in /proc/net/unix; unknown (lxc-info for each) otherwise
+    command -v lxc-config >/dev/null 2>&1 && [ -r /proc/net/unix ] || return 0
+    a_path=$(lxc-config lxc.lxcpath 2>/dev/null </dev/null) || return 0
+    case $a_path in /*) ;; *) return 0 ;; esac
+    a_list=' '
+    while IFS= read -r a_line; do
+        a_sock=${a_line##* }
+        case $a_sock in
+            @lxc/*/command) return 0 ;;  # hashed socket names (a long lxcpath): cannot tell
+            "@$a_path"/*/command)
+                a_name=${a_sock#"@$a_path"/}
+                a_list="$a_list${a_name%/command} "
+                ;;
+        esac
+    done < /proc/net/unix
+    active=$a_list
+    active_known=1
+}
 
 probe_ct() { # VMID: state, pid, id maps and /etc/group's render/video lines of a running CT
     ct_vmid=$1
@@ -172,6 +195,12 @@ probe_ct() { # VMID: state, pid, id maps and /etc/group's render/video lines of 
     if ! command -v lxc-info >/dev/null 2>&1; then
         rec ct "$1" state UNKNOWN - "lxc-info not found"
         return 0
+    fi
+    if [ "$active_known" = 1 ]; then
+        case $active in
+            *" $1 "*) ;;
+            *) rec ct "$1" state STOPPED - "no LXC monitor socket"; return 0 ;;
+        esac
     fi
     c_info=$(lxc-info -n "$1" -s -p 2>&1 </dev/null)
     c_state=''
@@ -268,6 +297,7 @@ probe_host() {
 
 probe_main() {
     probe_host
+    find_active
     while IFS=' ' read -r m_kind m_a m_b; do
         case $m_kind in
             dev) probe_dev "$m_a" ;;
