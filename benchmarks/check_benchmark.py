@@ -8,7 +8,9 @@ For each N: a fresh simulated node, one stack of N GpuContainers (sim_benchmark'
 Intel and NVIDIA in turn, every fourth with the jellyfin idmap, every NVIDIA one with its
 hookscript snippet), applied by the real terraform + bpg/proxmox provider; then
 `pve-gpu-lxc check --no-synth` as a subprocess (the whole command: Python start, API, SSH,
-compare), --repeat times.  Counted on the node's side: the API requests it served (its
+compare), --repeat times.  With --node-proc the node root gets a proc/ directory, so its SSH
+sessions have a read-only /proc as a real node does (the probe then finds running containers
+from LXC's monitor sockets instead of one lxc-info per container).  Counted on the node's side: the API requests it served (its
 requests.log) and the SSH logins sshd accepted (its log), per run.  The node is checked to be
 unchanged by every run (SimEnv.node_fingerprint).  Writes only to temp directories.
 """
@@ -82,11 +84,13 @@ def check_once(env, out: Path, report: Path) -> Run:
                json.loads(report.read_text())["cost"])
 
 
-def run_size(n: int, base: Path, *, repeat: int, log=print) -> SizeResult:
+def run_size(n: int, base: Path, *, repeat: int, node_proc: bool = False, log=print) -> SizeResult:
     specs = workload(n)
     env = sim_env(base / "sim")
     try:
         seed_templates(env)
+        if node_proc:
+            (env.node_root / "proc").mkdir()
         out = base / "out"
         stack_dir = synth_stack(env, out, specs)
         tf(env, stack_dir, "init", "-input=false", "-no-color")
@@ -122,14 +126,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
     parser.add_argument("--repeat", type=int, default=3, help="check runs per size (best is reported)")
     parser.add_argument("--json", type=Path, help="also write the raw results")
+    parser.add_argument("--node-proc", action="store_true", help="a read-only /proc in the node's SSH sessions")
     args = parser.parse_args(argv)
+    load_before = os.getloadavg()[0]
     rows = []
     with tempfile.TemporaryDirectory(prefix="pve-gpu-lxc-check-bench-") as tmp:
         for n in args.sizes:
-            rows.append(run_size(n, Path(tmp) / f"n{n}", repeat=args.repeat, log=lambda m: print(m, file=sys.stderr)))
+            rows.append(run_size(n, Path(tmp) / f"n{n}", repeat=args.repeat, node_proc=args.node_proc,
+                                 log=lambda m: print(m, file=sys.stderr)))
     print(markdown_table(rows))
     print(f"\n{platform.python_implementation()} {platform.python_version()}, {os.cpu_count()} CPU(s), "
-          f"{platform.platform()}; best of {args.repeat}")
+          f"{platform.platform()}; best of {args.repeat}; node /proc: {'yes' if args.node_proc else 'no'}; "
+          f"1-min load average before/after: {load_before:.1f}/{os.getloadavg()[0]:.1f}")
     for r in rows:  # the claims the table makes, checked
         for run in r.runs:
             assert run.api_requests <= r.n + 1 and run.ssh_logins == 1, run
