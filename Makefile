@@ -14,7 +14,7 @@ export CHECKPOINT_DISABLE := 1
 export CDKTF_DISABLE_PLUGIN_CACHE_ENV := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: synth test lint drift schema tools bench setup python-deps node-deps system-deps clean
+.PHONY: synth test lint drift schema tools bench bench-sim setup python-deps node-deps system-deps clean
 
 synth: setup
 	$(CDKTF) synth
@@ -51,6 +51,11 @@ tools:
 # Synthesis benchmark, ours vs raw cdktf, 1..1000 containers (docs/benchmarks.md); about 3 minutes.
 bench: setup
 	$(PY) benchmarks/synth_benchmark.py --with-suite
+
+# Deploy / refresh / destroy of 1, 10, 50 containers on the simulated node with the real provider,
+# and the drift command against a bare refresh-only plan (docs/benchmarks.md); about 2 minutes.
+bench-sim: setup system-deps tools
+	$(PY) benchmarks/sim_benchmark.py
 
 setup: python-deps node-deps
 

@@ -13,13 +13,14 @@
 #   PVE_GPU_LXC_BACKEND=pg and PG_CONN_STR for shared, locked state (a CI runner's disk is
 #   not a place to keep state).
 # Other knobs: ARTIFACTS (default artifacts/), ALLOW_REPLACE=1 (accept a plan that replaces or
-# destroys a GPU container), LOCK_TIMEOUT (default 120s: wait for a concurrent run's lock).
+# destroys a GPU container), LOCK_TIMEOUT (default 120s: wait for a concurrent run's lock),
+# TERRAFORM_BINARY_NAME (terraform or tofu, a name on PATH or a path; default: terraform on
+# PATH, else tofu on PATH, as `pve-gpu-lxc drift` chooses).
 # Exit codes: 0 ok; 1 error; 2 drift (drift) ; 3 destructive plan refused (pr, deploy).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PY=${PY:-.venv/bin/python}
-TERRAFORM=${TERRAFORM:-terraform}
 OUTDIR=${CDKTF_OUTDIR:-cdktf.out}
 ARTIFACTS=${ARTIFACTS:-artifacts}
 case $ARTIFACTS in /*) ;; *) ARTIFACTS=$PWD/$ARTIFACTS ;; esac
@@ -30,6 +31,22 @@ export CDKTF_DISABLE_PLUGIN_CACHE_ENV=1 TF_IN_AUTOMATION=1
 log() { printf '==> %s\n' "$*" >&2; }
 
 drift_cmd() { "$PY" -m pve_gpu_lxc drift --lock-timeout "$LOCK_TIMEOUT" "$@"; }
+
+# The Terraform or OpenTofu binary, chosen as the drift command chooses it (find_terraform in
+# pve_gpu_lxc/drift.py): $TERRAFORM_BINARY_NAME, else terraform on PATH, else tofu on PATH.
+terraform_binary() {
+  local name=${TERRAFORM_BINARY_NAME:-} found
+  name=${name#"${name%%[![:space:]]*}"}  # trimmed, as drift does
+  name=${name%"${name##*[![:space:]]}"}
+  if [ -n "$name" ]; then
+    found=$(type -P -- "$name") \
+      || { echo "gitops: TERRAFORM_BINARY_NAME=$name: not an executable file nor on PATH" >&2; exit 1; }
+  else
+    found=$(type -P terraform) || found=$(type -P tofu) \
+      || { echo "gitops: neither terraform nor tofu is on PATH: install one or set TERRAFORM_BINARY_NAME" >&2; exit 1; }
+  fi
+  printf '%s\n' "$found"
+}
 
 # bpg needs SSH for idmap lines and hook-script uploads; the stacks use an agent.
 start_ssh_agent() {
@@ -69,7 +86,7 @@ cmd_apply() {
   log "apply"
   start_ssh_agent
   [ -f "$ARTIFACTS/plan.json" ] || { echo "gitops: no $ARTIFACTS/plan.json: run 'ci/gitops.sh plan' first" >&2; exit 1; }
-  local stacks stack plan_file
+  local stacks stack plan_file terraform
   stacks=$("$PY" - "$ARTIFACTS/plan.json" <<'EOF'
 import json, sys
 doc = json.load(open(sys.argv[1]))
@@ -84,10 +101,11 @@ EOF
     log "nothing to apply: every stack matches its configuration"
     return 0
   fi
+  terraform=$(terraform_binary)
   for stack in $stacks; do
     plan_file="$ARTIFACTS/plans/$stack.tfplan"
-    log "apply $stack"
-    "$TERRAFORM" -chdir="$OUTDIR/stacks/$stack" apply -input=false -no-color \
+    log "apply $stack ($terraform)"
+    "$terraform" -chdir="$OUTDIR/stacks/$stack" apply -input=false -no-color \
       -lock-timeout="$LOCK_TIMEOUT" "$plan_file"
   done
 }

@@ -44,7 +44,7 @@ def make_outdir(tmp_path: Path, stacks: list[str], backend: dict | None = None) 
 class FakeTerraform:
     """Answers init/plan/show like Terraform would; records every call."""
 
-    def __init__(self, plan: str = "standin-refresh-drift", plan_rc: int = 2,
+    def __init__(self, plan: str = "bpg-refresh-drift", plan_rc: int = 2,
                  init_rc: int = 0, init_stderr: str = "", plan_stderr: str = ""):
         self.plan_json = (PLANS / f"{plan}.json").read_text()
         self.plan_rc, self.init_rc = plan_rc, init_rc
@@ -282,7 +282,7 @@ def test_drift_mode_runs_init_refresh_only_plan_and_show_in_each_stack_dir(tmp_p
 
 def test_plan_mode_is_a_normal_plan_and_keeps_plan_files_in_plan_dir(tmp_path: Path):
     outdir = make_outdir(tmp_path, ["a"])
-    fake = FakeTerraform(plan="standin-plan-drift")
+    fake = FakeTerraform(plan="bpg-plan-drift")
     opts = options(tmp_path, outdir, mode="plan", plan_dir=tmp_path / "plans", lock_timeout="45s")
     code, out, _ = run(opts, fake)
     assert code == 2
@@ -322,10 +322,10 @@ def test_progress_goes_to_stderr_only_when_several_stacks_are_checked(tmp_path: 
 
 def test_destructive_plan_exits_3_unless_allowed(tmp_path: Path):
     outdir = make_outdir(tmp_path, ["a"])
-    code, out, _ = run(options(tmp_path, outdir, mode="plan"), FakeTerraform(plan="standin-plan-replace"))
+    code, out, _ = run(options(tmp_path, outdir, mode="plan"), FakeTerraform(plan="bpg-plan-replace"))
     assert code == 3 and "!!! DESTRUCTIVE" in out
     code, out, _ = run(options(tmp_path, outdir, mode="plan", allow_replace=True),
-                       FakeTerraform(plan="standin-plan-replace"))
+                       FakeTerraform(plan="bpg-plan-replace"))
     assert code == 2 and "allowed by --allow-replace" in out
 
 

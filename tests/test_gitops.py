@@ -2,7 +2,8 @@
 
 Static checks (YAML, referenced commands exist, secrets only from the secret
 store, shell syntax, shellcheck, actionlint when installed) plus, marked e2e,
-the script's plan -> apply -> drift cycle against the stand-in provider.
+the script's plan -> apply -> drift cycle with real terraform (or tofu) and the real
+bpg/proxmox provider against the simulated Proxmox VE node.
 """
 
 from __future__ import annotations
@@ -15,13 +16,13 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import pytest
 import yaml
 
+from pve_gpu_lxc_testing.e2e.harness import SimEnv, sim_env
 from pve_gpu_lxc_testing.pg.scratch_app import write_scratch_project
-from pve_gpu_lxc_testing.standin.fixtures import standin_reattached  # noqa: F401  (fixture)
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOWS = ROOT / ".github" / "workflows"
@@ -209,22 +210,52 @@ def test_apply_refuses_a_plan_that_failed_or_was_destructive(tmp_path: Path, cod
     assert f"the plan did not succeed (exit {code}); refusing to apply" in proc.stderr
 
 
-# --- ci/gitops.sh: plan -> apply -> drift against the stand-in ---------------------------------
+def test_apply_picks_terraform_as_drift_does_and_names_what_it_cannot_run(tmp_path: Path):
+    # TERRAFORM_BINARY_NAME > terraform > tofu on PATH, as pve_gpu_lxc.drift.find_terraform
+    (tmp_path / "plan.json").write_text(json.dumps(
+        {"exit_code": 2, "stacks": [{"stack": "a", "status": "changes"}]}))
+    base = {"ARTIFACTS": str(tmp_path), "PY": sys.executable}
+    missing = tmp_path / "no-terraform"
+    proc = gitops("apply", env={**base, "TERRAFORM_BINARY_NAME": f" {missing} "})
+    assert proc.returncode == 1
+    assert proc.stderr.splitlines()[-1] == f"gitops: TERRAFORM_BINARY_NAME={missing}: not an executable file nor on PATH"
+    bare = tmp_path / "bin"  # only what the script runs before it looks for terraform
+    bare.mkdir()
+    for tool in ("env", "bash", "dirname"):
+        (bare / tool).symlink_to(shutil.which(tool))
+    proc = gitops("apply", env={**base, "TERRAFORM_BINARY_NAME": "", "PATH": str(bare)})
+    assert proc.returncode == 1
+    assert proc.stderr.splitlines()[-1] == ("gitops: neither terraform nor tofu is on PATH: "
+                                            "install one or set TERRAFORM_BINARY_NAME")
+
+
+# --- ci/gitops.sh: plan -> apply -> drift against the simulated node ---------------------------
+
+
+@pytest.fixture
+def node(tmp_path: Path) -> Iterator[SimEnv]:
+    """A simulated node of the test's own, holding the example stacks' templates."""
+    env = sim_env(tmp_path / "sim")
+    try:
+        for volid in ("local:vztmpl/debian-12-standard_12.2-1_amd64.tar.zst",
+                      "local:vztmpl/ubuntu-24.04-standard_24.04-2_amd64.tar.zst"):
+            env.seed_volume(volid, b"template")
+        yield env
+    finally:
+        env.close()
 
 
 @pytest.mark.e2e
-def test_plan_apply_drift_cycle(standin_reattached, tmp_path: Path):
-    shared_standin = standin_reattached
+def test_plan_apply_drift_cycle(node: SimEnv, tmp_path: Path):
     project = write_scratch_project(tmp_path / "project")
     (project / "ci").mkdir()
     script = shutil.copy2(GITOPS, project / "ci" / "gitops.sh")  # it works relative to its own checkout
-    for volid in ("local:vztmpl/debian-12-standard_12.2-1_amd64.tar.zst",
-                  "local:vztmpl/ubuntu-24.04-standard_24.04-2_amd64.tar.zst"):
-        shared_standin.seed_volume(volid, b"template")
     artifacts = tmp_path / "artifacts"
-    env = {**shared_standin.env, "PY": sys.executable, "ARTIFACTS": str(artifacts),
+    # node.env names the binary in TERRAFORM_BINARY_NAME (drift and the apply step both honour it)
+    # and holds the SSH key, which the script loads into an agent of its own (none inherited)
+    env = {**node.env, "PY": sys.executable, "ARTIFACTS": str(artifacts), "SSH_AUTH_SOCK": "",
            "PVE_GPU_LXC_STATE_DIR": str(tmp_path / "state"), "PVE_GPU_LXC_BACKEND": "local"}
-    conf = shared_standin.conf_path(210)
+    conf = node.conf_path(210)
 
     plan = gitops("plan", env=env, script=Path(script))
     assert plan.returncode == 0, plan.stdout + plan.stderr
@@ -237,7 +268,8 @@ def test_plan_apply_drift_cycle(standin_reattached, tmp_path: Path):
 
     applied = gitops("apply", env=env, script=Path(script))
     assert applied.returncode == 0, applied.stdout + applied.stderr
-    assert conf.exists() and shared_standin.conf_path(220).exists()
+    assert f"==> apply intel-jellyfin ({node.terraform_path})" in applied.stderr
+    assert conf.exists() and node.conf_path(220).exists()
 
     assert gitops("check-drift", env=env, script=Path(script)).returncode == 0
     assert json.loads((artifacts / "drift.json").read_text())["exit_code"] == 0

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 
 import pytest
 
-from pve_gpu_lxc.l1 import codegen, generated
+from pve_gpu_lxc.l1 import codegen, generated, schema
 from pve_gpu_lxc.l1.schema import check_resource, check_synthesized, resource_block
 
 
@@ -61,13 +62,21 @@ def test_checker_rejects_unknown_resource_types() -> None:
     assert errors == ["proxmox_virtual_environment_lxc: resource type not in bpg/proxmox 0.111.1 schema"]
 
 
-def test_the_deprecated_download_file_name_is_refused_and_not_generated() -> None:
-    # bpg 0.111.1: "Use \"proxmox_download_file\" instead" (the old block is kept for the stand-in only)
+def test_the_deprecated_download_file_name_is_refused_and_not_generated(monkeypatch: pytest.MonkeyPatch) -> None:
+    # bpg 0.111.1: "Use \"proxmox_download_file\" instead"; the kept schema holds only the emitted types
     body = {"node_name": "pve", "datastore_id": "local", "content_type": "vztmpl", "url": "https://e/x.tar.zst"}
+    errors = check_synthesized({"resource": {"proxmox_virtual_environment_download_file": {"x": body}}})
+    assert errors == ["proxmox_virtual_environment_download_file: resource type not in bpg/proxmox 0.111.1 schema"]
+    assert check_synthesized({"resource": {"proxmox_download_file": {"x": body}}}) == []
+    # a type the schema knows but marks deprecated is refused as such
+    entry = copy.deepcopy(schema.provider_schemas())
+    old = copy.deepcopy(entry["resource_schemas"]["proxmox_download_file"])
+    old["block"]["deprecated"] = True
+    entry["resource_schemas"]["proxmox_virtual_environment_download_file"] = old
+    monkeypatch.setattr(schema, "provider_schemas", lambda: entry)
     errors = check_synthesized({"resource": {"proxmox_virtual_environment_download_file": {"x": body}}})
     assert errors == ["proxmox_virtual_environment_download_file: resource type deprecated in bpg/proxmox 0.111.1 "
                       "(Terraform warns on every plan; use its replacement)"]
-    assert check_synthesized({"resource": {"proxmox_download_file": {"x": body}}}) == []
     assert set(codegen.RESOURCES) == {
         "proxmox_virtual_environment_container", "proxmox_virtual_environment_file", "proxmox_download_file",
     }

@@ -27,7 +27,7 @@ def attrs(diff: pr.ResourceDiff) -> dict[str, tuple]:
 
 
 def test_refresh_drift_lists_recorded_and_found_values_of_the_container():
-    report = pr.summarise_plan("intel-jellyfin", load("standin-refresh-drift"), "drift")
+    report = pr.summarise_plan("intel-jellyfin", load("bpg-refresh-drift"), "drift")
     assert report.status == "drift"
     (diff,) = report.drift
     assert (diff.address, diff.kind, diff.action) == (CONTAINER, "drift", "update")
@@ -40,7 +40,7 @@ def test_refresh_drift_lists_recorded_and_found_values_of_the_container():
 
 
 def test_refresh_drift_text_reads_address_path_recorded_arrow_found():
-    text = pr.format_stack(pr.summarise_plan("intel-jellyfin", load("standin-refresh-drift"), "drift"))
+    text = pr.format_stack(pr.summarise_plan("intel-jellyfin", load("bpg-refresh-drift"), "drift"))
     assert "== intel-jellyfin: drift" in text
     assert f"    {CONTAINER}: changed outside Terraform" in text
     assert "      device_passthrough[0].gid: 44 -> 45" in text
@@ -48,13 +48,13 @@ def test_refresh_drift_text_reads_address_path_recorded_arrow_found():
 
 def test_refresh_mode_ignores_planned_changes_so_config_edits_are_not_drift():
     # the normal plan of the same drift also carries resource_changes; drift mode must not show them
-    report = pr.summarise_plan("intel-jellyfin", load("standin-plan-drift"), "drift")
+    report = pr.summarise_plan("intel-jellyfin", load("bpg-plan-drift"), "drift")
     assert report.changes == ()
     assert report.drift
 
 
 def test_a_container_deleted_on_the_node_is_drift_without_attribute_noise():
-    report = pr.summarise_plan("intel-jellyfin", load("standin-refresh-deleted"), "drift")
+    report = pr.summarise_plan("intel-jellyfin", load("bpg-refresh-deleted"), "drift")
     (diff,) = report.drift
     assert diff.action == "delete"
     assert diff.attributes == ()
@@ -69,7 +69,7 @@ def test_clean_refresh_reports_clean_and_exit_0():
 
 def test_terraform_exit_2_without_any_itemised_drift_is_clean():
     # Terraform 1.10/1.11 `plan -refresh-only -detailed-exitcode` says 2 with "No changes"
-    # (hashicorp/terraform#36403); the stand-in reproduces it after every deploy
+    # (hashicorp/terraform#36403)
     report = pr.summarise_plan("s", load("builtin-refresh-clean"), "drift", terraform_saw_changes=True)
     assert report.status == "clean"
 
@@ -78,7 +78,7 @@ def test_terraform_exit_2_without_any_itemised_drift_is_clean():
 
 
 def test_plan_mode_shows_the_in_place_correction():
-    report = pr.summarise_plan("intel-jellyfin", load("standin-plan-drift"), "plan")
+    report = pr.summarise_plan("intel-jellyfin", load("bpg-plan-drift"), "plan")
     assert report.status == "changes"
     (change,) = report.changes
     assert change.action == "update"
@@ -87,7 +87,7 @@ def test_plan_mode_shows_the_in_place_correction():
 
 
 def test_replacing_a_gpu_container_is_destructive_and_exits_3():
-    report = pr.summarise_plan("intel-jellyfin", load("standin-plan-replace"), "plan")
+    report = pr.summarise_plan("intel-jellyfin", load("bpg-plan-replace"), "plan")
     (change,) = report.changes
     assert change.action == "replace" and change.destructive
     assert report.status == "destructive"
@@ -96,7 +96,7 @@ def test_replacing_a_gpu_container_is_destructive_and_exits_3():
 
 
 def test_destructive_text_names_the_container_and_the_attribute_forcing_it():
-    text = pr.format_stack(pr.summarise_plan("intel-jellyfin", load("standin-plan-replace"), "plan"))
+    text = pr.format_stack(pr.summarise_plan("intel-jellyfin", load("bpg-plan-replace"), "plan"))
     assert f"!!! DESTRUCTIVE: {CONTAINER} will be REPLACED" in text
     assert "unprivileged: false -> true  (forces replacement)" in text
 
@@ -109,7 +109,7 @@ def test_replacing_a_resource_that_is_not_a_container_is_not_destructive():
 
 
 def test_destroying_a_container_is_destructive():
-    plan = load("standin-plan-replace")
+    plan = load("bpg-plan-replace")
     plan["resource_changes"][0]["change"]["actions"] = ["delete"]
     report = pr.summarise_plan("s", plan, "plan")
     assert report.destructive and report.changes[0].action == "delete"
@@ -215,22 +215,30 @@ def test_any_difference_is_reported(before, after):
 
 
 def _null_equivalent(a, b) -> bool:
-    """Equal once dict entries holding null are dropped (missing == null by design)."""
-    def norm(v):
-        if isinstance(v, dict):
-            return {k: norm(x) for k, x in v.items() if x is not None}
-        if isinstance(v, list):
-            return [norm(x) for x in v]
-        return v
-    return norm(a) == norm(b)
+    """Equal when missing, null, [] and {} count as one value (bpg's legacy type system
+    cannot tell them apart), compared structure by structure."""
+    missing = object()
+    def equiv(x, y):
+        if isinstance(x, dict) and isinstance(y, dict):
+            return all(equiv(x.get(k, missing), y.get(k, missing)) for k in set(x) | set(y))
+        if isinstance(x, list) and isinstance(y, list):
+            return len(x) == len(y) and all(equiv(i, j) for i, j in zip(x, y))
+        empty = lambda v: None if v is missing or v == [] or v == {} else v  # noqa: E731
+        return empty(x) == empty(y)
+    return equiv(a, b)
+
+
+def test_null_and_empty_collections_are_no_change() -> None:
+    assert pr.diff_values({"tags": None, "env": None}, {"tags": [], "env": {}}) == []
+    assert pr.diff_values({"tags": ["a"]}, {"tags": []}) != []
 
 
 # --- exit codes and footer ----------------------------------------------------------------
 
 
 def _report(status: str) -> pr.StackReport:
-    plans = {"clean": ("builtin-refresh-clean", "drift"), "drift": ("standin-refresh-drift", "drift"),
-             "destructive": ("standin-plan-replace", "plan")}
+    plans = {"clean": ("builtin-refresh-clean", "drift"), "drift": ("bpg-refresh-drift", "drift"),
+             "destructive": ("bpg-plan-replace", "plan")}
     if status == "error":
         return pr.StackReport(stack="e", mode="drift", error="terraform init failed: x")
     name, mode = plans[status]
@@ -284,3 +292,16 @@ def test_refresh_only_output_changes_are_not_drift():
     plan = {"output_changes": {"host_lines": {"actions": ["create"], "before": None, "after": "x"}}}
     report = pr.summarise_plan("s", plan, "drift")
     assert (report.status, report.outputs) == ("clean", ())
+
+
+def test_refresh_that_only_turns_null_into_empty_collections_is_not_drift() -> None:
+    """What bpg's read does to a container with no tags or env: Terraform lists it, nothing drifted."""
+    entry = {"address": "proxmox_virtual_environment_container.ct", "type": "proxmox_virtual_environment_container",
+             "change": {"actions": ["update"],
+                        "before": {"tags": None, "environment_variables": None, "features": [{"mount": None}]},
+                        "after": {"tags": [], "environment_variables": {}, "features": [{"mount": []}]}}}
+    report = pr.summarise_plan("s", {"resource_drift": [entry]}, "drift")
+    assert report.drift == ()
+    entry["change"]["after"]["tags"] = ["gpu"]
+    (changed,) = pr.summarise_plan("s", {"resource_drift": [entry]}, "drift").drift
+    assert [a.path for a in changed.attributes] == ["tags"]

@@ -32,10 +32,12 @@ def test_kept_schema_is_what_the_built_provider_reports() -> None:
 
 
 def _cli_output() -> dict:
-    """A `providers schema -json` document as the CLI prints it, rebuilt from the kept file plus extras."""
+    """A `providers schema -json` document as the CLI prints it, rebuilt from the kept file plus types the library does not use."""
     entry = copy.deepcopy(provider_schemas())
     entry["resource_schemas"]["proxmox_virtual_environment_vm"] = {"version": 0, "block": {"attributes": {}}}
-    entry["data_source_schemas"]["proxmox_virtual_environment_vms"] = {"version": 0, "block": {}}
+    entry["resource_schemas"]["proxmox_virtual_environment_download_file"] = {"version": 0, "block": {"deprecated": True}}
+    entry["data_source_schemas"] = {"proxmox_virtual_environment_vms": {"version": 0, "block": {}},
+                                    "proxmox_virtual_environment_container": {"version": 0, "block": {}}}
     entry["functions"] = {}
     return {"format_version": "1.0", "provider_schemas": {PROVIDER_SOURCE: entry}}
 
@@ -44,12 +46,9 @@ def test_filter_keeps_the_provider_and_the_emitted_resource_types_in_the_cli_lay
     doc = ps.filter_schema(_cli_output())
     assert list(doc) == ["format_version", "provider_schemas"]
     entry = doc["provider_schemas"][PROVIDER_SOURCE]
-    assert set(entry) == {"provider", "resource_schemas", "data_source_schemas"}
-    # what the library emits, plus (until standin/ is deleted) what the stand-in provider serves
-    assert set(entry["resource_schemas"]) == set(codegen.RESOURCES) | {"proxmox_virtual_environment_download_file"}
-    assert set(entry["data_source_schemas"]) == set(ps.STANDIN_DATA_SOURCE_TYPES)
-    only_emitted = ps.filter_schema(_cli_output(), ps.RESOURCE_TYPES, ())["provider_schemas"][PROVIDER_SOURCE]
-    assert (set(only_emitted["resource_schemas"]), only_emitted["data_source_schemas"]) == (set(codegen.RESOURCES), {})
+    # strictly the provider block and what the library emits: no data source, no other resource type
+    assert set(entry) == {"provider", "resource_schemas"}
+    assert set(entry["resource_schemas"]) == set(codegen.RESOURCES) == set(ps.RESOURCE_TYPES)
     # the kept file is exactly this rendering (what the loader in l1/schema.py reads)
     assert ps.render(doc) == ps.KEPT_FILE.read_text()
 

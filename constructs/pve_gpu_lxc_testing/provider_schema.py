@@ -10,12 +10,12 @@ configuration requires `bpg/proxmox` PROVIDER_VERSION, with `TF_CLI_CONFIG_FILE=
 given; both print the same schema for the same provider binary.
 
 The output is filtered to what the library uses: the provider block and the resource types
-the L1 layer is generated for (`pve_gpu_lxc.l1.codegen.RESOURCES`), plus, until the stand-in
-provider is deleted, the few types it serves (STANDIN_*); everything else the CLI prints (other
-resources and data sources, functions, ephemeral resources, ...) is dropped.
-The layout is the CLI's: `{"format_version", "provider_schemas": {"registry.terraform.io/bpg/proxmox":
-{"provider", "resource_schemas", "data_source_schemas"}}}`, keys sorted, one-space indent, so a
-provider upgrade shows up as a readable diff.  Dev/test tooling: not part of the shipped package.
+the library emits, which the L1 layer is generated for (`pve_gpu_lxc.l1.codegen.RESOURCES`);
+everything else the CLI prints (other resources, data sources, functions, ephemeral resources,
+...) is dropped.  The layout is the CLI's, minus what is dropped: `{"format_version",
+"provider_schemas": {"registry.terraform.io/bpg/proxmox": {"provider", "resource_schemas"}}}`,
+keys sorted, one-space indent, so a provider upgrade shows up as a readable diff.
+Dev/test tooling: not part of the shipped package.
 """
 
 from __future__ import annotations
@@ -42,11 +42,6 @@ KEPT_FILE = ROOT / "constructs" / "pve_gpu_lxc" / "l1" / "schema_data" / SCHEMA_
 BUILD_COMMAND = "make tools  (= bash scripts/build-go-tools.sh)"
 # the resource types the library emits, in the order codegen generates them
 RESOURCE_TYPES: tuple[str, ...] = tuple(RESOURCES)
-# Kept only because the stand-in provider (pve_gpu_lxc_testing.standin, about to be deleted) serves
-# them from the same file; delete both with standin/.  The library never emits them, and
-# `check_synthesized` refuses the deprecated download-file name (its block says deprecated).
-STANDIN_RESOURCE_TYPES: tuple[str, ...] = ("proxmox_virtual_environment_download_file",)
-STANDIN_DATA_SOURCE_TYPES: tuple[str, ...] = ("proxmox_virtual_environment_container", "proxmox_virtual_environment_nodes")
 # the requirement of the throw-away configuration: the exact version, the registry the key names
 CONFIG = {
     "terraform": {
@@ -63,11 +58,7 @@ class ProviderSchemaError(Exception):
 # --- pure parts ------------------------------------------------------------------------------
 
 
-def filter_schema(
-    full: Mapping[str, Any],
-    resource_types: Sequence[str] = RESOURCE_TYPES + STANDIN_RESOURCE_TYPES,
-    data_source_types: Sequence[str] = STANDIN_DATA_SOURCE_TYPES,
-) -> dict[str, Any]:
+def filter_schema(full: Mapping[str, Any], resource_types: Sequence[str] = RESOURCE_TYPES) -> dict[str, Any]:
     """The part of `providers schema -json` output the library uses, in the kept file's layout."""
     try:
         entry = full["provider_schemas"][PROVIDER_SOURCE]
@@ -75,13 +66,11 @@ def filter_schema(
         found = ", ".join(sorted(full.get("provider_schemas", {}))) or "none"
         raise ProviderSchemaError(f"the CLI reported no {PROVIDER_SOURCE} schema (providers: {found})") from None
     resources = entry.get("resource_schemas", {})
-    data_sources = entry.get("data_source_schemas", {})
     missing = [f"resource type {t}" for t in resource_types if t not in resources]
-    missing += [f"data source {t}" for t in data_source_types if t not in data_sources]
     if missing:
         raise ProviderSchemaError(
             f"bpg/proxmox {PROVIDER_VERSION} has no {', '.join(missing)} "
-            "(named by pve_gpu_lxc.l1.codegen.RESOURCES or this module)"
+            "(named by pve_gpu_lxc.l1.codegen.RESOURCES)"
         )
     return {
         "format_version": full.get("format_version", "1.0"),
@@ -89,7 +78,6 @@ def filter_schema(
             PROVIDER_SOURCE: {
                 "provider": entry["provider"],
                 "resource_schemas": {t: resources[t] for t in sorted(resource_types)},
-                "data_source_schemas": {t: data_sources[t] for t in sorted(data_source_types)},
             }
         },
     }

@@ -1,41 +1,44 @@
-"""End-to-end fixtures: real terraform and cdktf-cli against the stand-in bpg/proxmox provider."""
+"""End-to-end fixtures: real terraform/tofu, cdktf-cli and bpg/proxmox against the simulated node."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 
-from pve_gpu_lxc_testing.standin.fixtures import standin, standin_reattached, synthesized  # noqa: F401
-from pve_gpu_lxc_testing.standin.harness import CDKTF, TERRAFORM, StandinEnv, standin_env
+from pve_gpu_lxc_testing.e2e.harness import SimEnv, sim_env
 
-FIXTURES = Path(__file__).parent / "fixtures"
+TEMPLATES = (
+    "local:vztmpl/debian-12-standard_12.2-1_amd64.tar.zst",
+    "local:vztmpl/ubuntu-24.04-standard_24.04-2_amd64.tar.zst",
+)
 
 
-def _tools_present() -> None:
-    missing = [str(p) for p in (Path(TERRAFORM), CDKTF) if not Path(p).exists()]
-    if missing:
-        pytest.fail(f"end-to-end tools missing: {', '.join(missing)} (install terraform; run `npm ci`)")
+def seed_templates(env: SimEnv) -> None:
+    """The example stacks' templates on the node (PVE refuses to create from a missing volume)."""
+    for volid in TEMPLATES:
+        if not env.volume_path(volid).exists():
+            env.seed_volume(volid, b"template")
 
 
 @pytest.fixture(scope="module")
-def shared_standin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StandinEnv]:
-    """One reattached provider and node root for a whole test module (stacks use distinct vm_ids)."""
-    _tools_present()
-    env = standin_env(tmp_path_factory.mktemp("standin"), reattach=True)
+def shared_sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimEnv]:
+    """One simulated node for a whole test module (stacks use distinct vm_ids)."""
+    env = sim_env(tmp_path_factory.mktemp("sim"))
     try:
+        seed_templates(env)
         yield env
     finally:
         env.close()
 
 
 @pytest.fixture
-def fixture_stack(tmp_path: Path):
-    """Copy a hand-written cdk.tf.json fixture into tmp_path; returns its directory."""
-    def copy(name: str) -> Path:
-        dest = tmp_path / name
-        shutil.copytree(FIXTURES / name, dest)
-        return dest
-    return copy
+def sim(tmp_path: Path) -> Iterator[SimEnv]:
+    """A simulated node of the test's own."""
+    env = sim_env(tmp_path / "sim")
+    try:
+        seed_templates(env)
+        yield env
+    finally:
+        env.close()

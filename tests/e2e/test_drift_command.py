@@ -1,8 +1,9 @@
-"""`pve-gpu-lxc drift` with real terraform against the stand-in provider and the example stacks.
+"""`pve-gpu-lxc drift` with real terraform and the real bpg/proxmox provider against the
+simulated node and the example stacks.
 
-One module-wide deployment (reattached stand-in, state and node root in a temp
-dir); each test edits the simulated node or the synthesized JSON and puts it
-back, so the tests stay independent of their order.
+One module-wide deployment (one simulated node, state in a temp dir); each test edits
+the node's files or the synthesized JSON and puts it back, so the tests stay
+independent of their order.
 """
 
 from __future__ import annotations
@@ -22,21 +23,17 @@ import pytest
 
 from pve_gpu_lxc import cli
 from pve_gpu_lxc_testing.pg.scratch_app import write_scratch_project
-from pve_gpu_lxc_testing.standin.harness import TERRAFORM, StandinEnv
+from pve_gpu_lxc_testing.e2e.harness import SimEnv
 
 pytestmark = pytest.mark.e2e
 
 STACKS = ("intel-jellyfin", "nvidia-ollama")
-TEMPLATES = (
-    "local:vztmpl/debian-12-standard_12.2-1_amd64.tar.zst",
-    "local:vztmpl/ubuntu-24.04-standard_24.04-2_amd64.tar.zst",
-)
 JELLYFIN = "proxmox_virtual_environment_container.jellyfin"
 
 @dataclass
 class Project:
     dir: Path
-    standin: StandinEnv
+    sim: SimEnv
     env: dict[str, str]
 
     @property
@@ -51,14 +48,12 @@ class Project:
 
 
 @pytest.fixture(scope="module")
-def project(shared_standin: StandinEnv, tmp_path_factory: pytest.TempPathFactory) -> Project:
+def project(shared_sim: SimEnv, tmp_path_factory: pytest.TempPathFactory) -> Project:
     # cdktf.out and state in a temp dir, backend chosen by configure_backend
     base = write_scratch_project(tmp_path_factory.mktemp("drift-project"))
-    for volid in TEMPLATES:
-        shared_standin.seed_volume(volid, b"template")
-    env = {**os.environ, **shared_standin.env, "PVE_GPU_LXC_STATE_DIR": str(base / "state")}
+    env = {**os.environ, **shared_sim.env, "PVE_GPU_LXC_STATE_DIR": str(base / "state")}
     env.pop("PVE_GPU_LXC_BACKEND", None)
-    return Project(base, shared_standin, env)
+    return Project(base, shared_sim, env)
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +63,7 @@ def deployed(project: Project) -> Project:
     assert code == 0  # empty state: nothing to drift
     assert (project.outdir / "manifest.json").is_file()
     for stack in STACKS:
-        project.standin.run([TERRAFORM, "apply", "-auto-approve", "-input=false", "-no-color"],
+        project.sim.run([project.sim.terraform_path, "apply", "-auto-approve", "-input=false", "-no-color"],
                             project.outdir / "stacks" / stack)
     return project
 
@@ -102,7 +97,7 @@ def test_clean_after_deploy_exit_0_with_progress_per_stack(deployed: Project, ca
 
 
 def test_edit_on_the_node_is_drift_exit_2_naming_resource_path_and_values(deployed: Project, capsys, tmp_path):
-    conf = deployed.standin.conf_path(210)
+    conf = deployed.sim.conf_path(210)
     report = tmp_path / "drift.json"
     with edited(conf, _sub(r"(dev0: .*)gid=44,", r"\1gid=45,")):
         code, out, err = deployed.drift("--no-synth", "--stack", "intel-jellyfin", "--json", str(report),
@@ -122,7 +117,7 @@ def test_edit_on_the_node_is_drift_exit_2_naming_resource_path_and_values(deploy
 
 
 def test_deleted_container_is_drift(deployed: Project, capsys):
-    conf = deployed.standin.conf_path(220)
+    conf = deployed.sim.conf_path(220)
     original = conf.read_text()
     conf.unlink()
     try:
@@ -145,7 +140,7 @@ def test_configuration_change_is_not_drift_but_plan_shows_it(deployed: Project, 
 
 
 def test_plan_replacing_a_gpu_container_exits_3_unless_allowed(deployed: Project, capsys):
-    conf = deployed.standin.conf_path(210)
+    conf = deployed.sim.conf_path(210)
     with edited(conf, _sub(r"^unprivileged: 1$", "unprivileged: 0")):
         code, out, _ = deployed.drift("--no-synth", "--plan", "--stack", "intel-jellyfin", capsys=capsys)
         allowed, out_allowed, _ = deployed.drift("--no-synth", "--plan", "--allow-replace",
@@ -158,15 +153,18 @@ def test_plan_replacing_a_gpu_container_exits_3_unless_allowed(deployed: Project
 
 
 def test_plan_dir_keeps_an_applicable_plan_file(deployed: Project, capsys, tmp_path):
-    conf = deployed.standin.conf_path(210)
+    conf = deployed.sim.conf_path(210)
     original = conf.read_text()
     conf.write_text(_sub(r"^cores: 4$", "cores: 1")(original))
     code, _, _ = deployed.drift("--no-synth", "--plan", "--stack", "intel-jellyfin",
                                 "--plan-dir", str(tmp_path), capsys=capsys)
     assert code == 2
-    deployed.standin.run([TERRAFORM, "apply", "-input=false", "-no-color", str(tmp_path / "intel-jellyfin.tfplan")],
-                         deployed.outdir / "stacks" / "intel-jellyfin")
-    assert conf.read_text() == original  # the saved plan restored the node
+    deployed.sim.run([deployed.sim.terraform_path, "apply", "-input=false", "-no-color",
+                      str(tmp_path / "intel-jellyfin.tfplan")], deployed.outdir / "stacks" / "intel-jellyfin")
+    # the saved plan restored the node; bpg's cpu update sends `delete=cpulimit` for a limit of 0,
+    # so the `cpulimit: 0` that its create wrote is gone (same meaning: no limit)
+    assert conf.read_text() == original.replace("cpulimit: 0\n", "")
+    assert "cores: 4\n" in conf.read_text()
 
 
 def test_sources_newer_than_cdktf_out_trigger_synthesis(deployed: Project, capsys):
@@ -192,13 +190,14 @@ def test_terraform_missing_is_one_line(deployed: Project, tmp_path: Path):
     bindir.mkdir()
     (bindir / "node").symlink_to(shutil.which("node"))
     env = {**deployed.env, "PATH": str(bindir)}
+    env.pop("TERRAFORM_BINARY_NAME")
     proc = subprocess.run([sys.executable, "-m", "pve_gpu_lxc", "drift", "--no-synth",
                            "--project-dir", str(deployed.dir)],
                           env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1
     errors = [ln for ln in proc.stderr.splitlines() if "error" in ln]
-    assert errors == ["pve-gpu-lxc drift: error: terraform not found ('terraform' is not on PATH): "
-                      "install Terraform >= 1.5 or pass --terraform /path/to/terraform"]
+    assert errors == ["pve-gpu-lxc drift: error: neither terraform nor tofu is on PATH: install Terraform >= 1.8 "
+                      "or OpenTofu >= 1.10, set TERRAFORM_BINARY_NAME to its name or path, or pass --terraform PATH"]
 
 
 def test_init_failure_names_terraforms_first_error(tmp_path: Path, capsys):

@@ -1,9 +1,11 @@
-"""The example stacks through real cdktf-cli + terraform against the stand-in provider.
+"""The example stacks through real cdktf-cli + terraform and the real bpg/proxmox provider,
+against the simulated Proxmox VE node.
 
-Per stack: `cdktf deploy` writes exactly the expected PVE config, a second plan is
-empty, out-of-band edits on the node are reported as drift naming the resource and
-attribute, `cdktf deploy` restores the file byte for byte, bpg's blind spots stay
-blind, and `cdktf destroy` removes everything.
+Per stack: `cdktf deploy` writes exactly the expected PVE config with no warning, a
+second plan is empty, out-of-band edits on the node are reported as drift naming the
+resource and attribute, `cdktf deploy` restores the file byte for byte, bpg's blind
+spots stay blind (as observed with the real provider), and `cdktf destroy` leaves the
+node empty.
 """
 
 from __future__ import annotations
@@ -16,8 +18,8 @@ from typing import Callable
 
 import pytest
 
-from pve_gpu_lxc_testing.standin.container import hwaddr
-from pve_gpu_lxc_testing.standin.harness import StandinEnv
+from pve_gpu_lxc_testing.e2e.harness import SimEnv, warnings_in
+from pve_gpu_lxc_testing.pvesim.api import mac_address
 
 pytestmark = pytest.mark.e2e
 
@@ -31,17 +33,20 @@ def _expected_intel() -> str:
         "cmode: tty",
         "console: 1",
         "cores: 4",
+        "cpulimit: 0",
         "dev0: deny-write=0,path=/dev/dri/card0,uid=0,gid=44,mode=0660",
         "dev1: deny-write=0,path=/dev/dri/renderD128,uid=0,gid=106,mode=0660",
         "features: nesting=1",
         "hostname: jellyfin",
         "memory: 4096",
-        f"net0: name=eth0,bridge=vmbr0,firewall=0,hwaddr={hwaddr(210, 0)},ip=dhcp,type=veth",
+        f"net0: name=eth0,bridge=vmbr0,host-managed=0,hwaddr={mac_address(210, 0)},ip=dhcp,type=veth",
         "onboot: 1",
         "ostype: debian",
+        "protection: 0",
         "rootfs: local-lvm:vm-210-disk-0,size=8G",
         "swap: 512",
         "tags: gpu;media",
+        "template: 0",
         "tty: 2",
         "unprivileged: 1",
         "lxc.idmap: u 0 100000 65536",
@@ -60,6 +65,7 @@ def _expected_nvidia() -> str:
         "cmode: tty",
         "console: 1",
         "cores: 8",
+        "cpulimit: 0",
         "dev0: deny-write=0,path=/dev/nvidia0,uid=0,gid=0,mode=0666",
         "dev1: deny-write=0,path=/dev/nvidiactl,uid=0,gid=0,mode=0666",
         "dev2: deny-write=0,path=/dev/nvidia-uvm,uid=0,gid=0,mode=0666",
@@ -68,12 +74,14 @@ def _expected_nvidia() -> str:
         "hookscript: local:snippets/pve-gpu-lxc-220.sh",
         "hostname: ollama",
         "memory: 16384",
-        f"net0: name=eth0,bridge=vmbr0,firewall=0,hwaddr={hwaddr(220, 0)},ip=dhcp,type=veth",
+        f"net0: name=eth0,bridge=vmbr0,host-managed=0,hwaddr={mac_address(220, 0)},ip=dhcp,type=veth",
         "onboot: 1",
         "ostype: ubuntu",
+        "protection: 0",
         "rootfs: local-lvm:vm-220-disk-0,size=64G",
         "swap: 512",
         "tags: gpu;llm",
+        "template: 0",
         "tty: 2",
         "unprivileged: 1",
     ]) + "\n"
@@ -98,10 +106,11 @@ EXAMPLES = {
 
 @dataclass
 class Deployed:
-    env: StandinEnv
+    env: SimEnv
     example: Example
     stack_dir: Path
     address: str
+    deploy_output: str = ""
 
     @property
     def conf(self) -> Path:
@@ -117,22 +126,31 @@ class Deployed:
 
 
 @pytest.fixture(scope="module", params=sorted(EXAMPLES))
-def deployed(request: pytest.FixtureRequest, shared_standin: StandinEnv) -> Deployed:
+def deployed(request: pytest.FixtureRequest, shared_sim: SimEnv) -> Deployed:
     example = EXAMPLES[request.param]
-    shared_standin.seed_volume(example.template, b"template")  # PVE refuses to create from a missing template
-    stack_dir = shared_standin.cdktf_deploy(example.stack)
+    stack_dir = shared_sim.cdktf_deploy(example.stack)
     doc = json.loads((stack_dir / "cdk.tf.json").read_text())
     (name,) = doc["resource"][CONTAINER]
-    return Deployed(shared_standin, example, stack_dir, f"{CONTAINER}.{name}")
+    deployed = Deployed(shared_sim, example, stack_dir, f"{CONTAINER}.{name}")
+    deployed.deploy_output = shared_sim.last_output
+    return deployed
 
 
 def test_deploy_writes_exactly_the_expected_config(deployed: Deployed) -> None:
     assert deployed.conf.read_text() == deployed.example.expected()
 
 
-def test_second_plan_is_empty(deployed: Deployed) -> None:
-    assert deployed.env.plan(deployed.stack_dir) == 0, "perpetual diff right after deploy"
-    # not the exit code: Terraform 1.10/1.11 exits 2 on a clean refresh-only plan (docs/standin-provider.md)
+def test_deploy_prints_no_warning(deployed: Deployed) -> None:
+    assert "Apply complete!" in deployed.deploy_output
+    assert warnings_in(deployed.deploy_output) == []
+
+
+def test_second_plan_is_empty_and_warning_free(deployed: Deployed) -> None:
+    proc = deployed.env.terraform(deployed.stack_dir, "plan", "-detailed-exitcode", "-input=false", "-no-color",
+                                  ok=(0, 2))
+    assert proc.returncode == 0, f"perpetual diff right after deploy:\n{proc.stdout}"
+    assert warnings_in(proc.stdout + proc.stderr) == []
+    # not the exit code: Terraform 1.10/1.11 exits 2 on a clean refresh-only plan (docs/drift-and-gitops.md)
     assert deployed.env.drift(deployed.stack_dir).resource_drift == []
 
 
@@ -193,7 +211,8 @@ def test_edit_is_drift_and_deploy_restores(deployed: Deployed, edit: str) -> Non
         deployed.deploy()
     else:
         deployed.apply()
-    assert deployed.conf.read_text() == deployed.example.expected()
+    # a replacement destroys the container with its disk and creates it anew (next free disk name)
+    assert without_disk_number(deployed.conf.read_text()) == without_disk_number(deployed.example.expected())
     assert deployed.env.plan(deployed.stack_dir) == 0
 
 
@@ -206,8 +225,20 @@ def test_deleted_config_plans_create_and_deploy_recreates(deployed: Deployed) ->
     actions = {c["address"]: c["change"]["actions"] for c in plan["resource_changes"]}
     assert code == 2 and actions[deployed.address] == ["create"]
 
+    disk = deployed.env.volume_path(f"local-lvm:vm-{deployed.example.vmid}-disk-0")
+    assert disk.exists(), "deleting a conf file by hand leaves the container's disk on the storage"
     deployed.deploy()
-    assert deployed.conf.read_text() == deployed.example.expected()
+    # PVE allocates the next free disk name: the old one is still there (an orphan to clean up by hand)
+    assert deployed.conf.read_text() == with_disk(deployed.example.expected(), 1)
+    assert disk.exists()
+
+
+def with_disk(conf: str, number: int) -> str:
+    return re.sub(r"(?m)^(rootfs: local-lvm:vm-\d+-disk-)0,", rf"\g<1>{number},", conf)
+
+
+def without_disk_number(conf: str) -> str:
+    return re.sub(r"(?m)^(rootfs: local-lvm:vm-\d+-disk-)\d+,", r"\1N,", conf)
 
 
 def test_unprivileged_changed_by_hand_plans_replacement(deployed: Deployed) -> None:
@@ -220,10 +251,11 @@ def test_unprivileged_changed_by_hand_plans_replacement(deployed: Deployed) -> N
     assert ["unprivileged"] in change["change"]["replace_paths"]
 
     deployed.apply()
-    assert deployed.conf.read_text() == deployed.example.expected()
+    # a replacement destroys the container with its disk and creates it anew (next free disk name)
+    assert without_disk_number(deployed.conf.read_text()) == without_disk_number(deployed.example.expected())
 
 
-# --- bpg's blind spots (kept honest: docs/standin-provider.md) -------------------------------------
+# --- bpg's blind spots, as observed with the real provider (docs/drift-and-gitops.md) --------------
 
 def test_blind_spot_removing_all_devices_is_not_detected(deployed: Deployed) -> None:
     original = deployed.conf.read_text()
@@ -241,7 +273,7 @@ WITH_SNIPPET = pytest.mark.parametrize("deployed", [s for s, e in EXAMPLES.items
 @WITH_SNIPPET
 def test_blind_spot_snippet_content_edited_on_node_is_not_detected(deployed: Deployed) -> None:
     assert deployed.example.snippet
-    snippet = deployed.env.node.volume_path(deployed.example.snippet)
+    snippet = deployed.env.volume_path(deployed.example.snippet)
     original = snippet.read_bytes()
     snippet.write_bytes(original + b"\necho tampered\n")
     try:
@@ -252,9 +284,23 @@ def test_blind_spot_snippet_content_edited_on_node_is_not_detected(deployed: Dep
 
 
 @WITH_SNIPPET
+def test_blind_spot_hookscript_made_non_executable_is_not_detected(deployed: Deployed) -> None:
+    """`chmod -x` on the node: bpg never reads a file's mode back, so Terraform sees nothing,
+    although PVE will refuse the next start ("script ... is not executable")."""
+    assert deployed.example.snippet
+    snippet = deployed.env.volume_path(deployed.example.snippet)
+    snippet.chmod(0o600)
+    try:
+        assert deployed.env.drift(deployed.stack_dir).resource_drift == []
+        assert deployed.env.plan(deployed.stack_dir) == 0
+    finally:
+        snippet.chmod(0o700)
+
+
+@WITH_SNIPPET
 def test_deleted_snippet_is_recreated(deployed: Deployed) -> None:
     assert deployed.example.snippet
-    snippet = deployed.env.node.volume_path(deployed.example.snippet)
+    snippet = deployed.env.volume_path(deployed.example.snippet)
     content = snippet.read_bytes()
     snippet.unlink()
     drift = deployed.env.drift(deployed.stack_dir)
@@ -265,8 +311,9 @@ def test_deleted_snippet_is_recreated(deployed: Deployed) -> None:
     assert snippet.stat().st_mode & 0o777 == 0o700  # file_mode applied: PVE runs only executable hookscripts
 
 
-def test_destroy_removes_config(deployed: Deployed) -> None:
+def test_destroy_removes_config_and_snippet(deployed: Deployed) -> None:
     deployed.env.cdktf_destroy(deployed.example.stack, skip_synth=True)
     assert not deployed.conf.exists()
+    assert deployed.example.vmid not in deployed.env.sim.files.vmids()
     if deployed.example.snippet:
-        assert not deployed.env.node.volume_path(deployed.example.snippet).exists()
+        assert not deployed.env.volume_path(deployed.example.snippet).exists()

@@ -1,4 +1,4 @@
-"""Re-recorded host facts that renumber the DRM nodes show up in the plan (issue 5).
+"""Re-recorded host facts that renumber the DRM nodes show up in the plan (real provider, simulated node).
 
 A kernel update can swap probe order: the iGPU's card0/renderD128 become card1/renderD129.
 The stack selects the GPU by PCI address, so the new facts must turn into a
@@ -14,13 +14,12 @@ import pytest
 from cdktf import App
 
 import stacks.intel_jellyfin as intel_stack
-from pve_gpu_lxc_testing.standin.harness import StandinEnv, standin_env
+from pve_gpu_lxc_testing.e2e.harness import SimEnv
 
 pytestmark = pytest.mark.e2e
 
 STACK = "intel-jellyfin"
 ADDRESS = "proxmox_virtual_environment_container.jellyfin"
-TEMPLATE = "local:vztmpl/debian-12-standard_12.2-1_amd64.tar.zst"
 
 
 def _swap_drm_numbering(facts: dict) -> dict:
@@ -44,16 +43,11 @@ def _synth(out: Path, facts: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return out / "stacks" / STACK
 
 
-@pytest.fixture
-def env(tmp_path: Path) -> StandinEnv:
-    standin = standin_env(tmp_path / "standin", reattach=True)
-    yield standin
-    standin.close()
-
-
-def test_renumbered_nodes_in_new_facts_show_as_a_device_passthrough_change(env, tmp_path, monkeypatch) -> None:
+def test_renumbered_nodes_in_new_facts_show_as_a_device_passthrough_change(sim: SimEnv, tmp_path, monkeypatch) -> None:
+    env = sim
     monkeypatch.chdir(tmp_path)  # cdktf's local state path is relative to the working directory
-    env.seed_volume(TEMPLATE)
+    for name, value in env.env.items():  # the provider construct reads the node's SSH address at synth
+        monkeypatch.setenv(name, value)
     before = _synth(tmp_path / "before", intel_stack.FACTS, monkeypatch)
     env.apply(before)
     assert "dev1: deny-write=0,path=/dev/dri/renderD128,uid=0,gid=106,mode=0660" in env.conf_text(210)

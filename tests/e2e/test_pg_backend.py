@@ -24,13 +24,12 @@ import pytest
 from pve_gpu_lxc import cli
 from pve_gpu_lxc_testing.pg import PgServer
 from pve_gpu_lxc_testing.pg.scratch_app import write_scratch_project
-from pve_gpu_lxc_testing.standin.harness import TERRAFORM, StandinEnv, copy_stack
+from pve_gpu_lxc_testing.e2e.harness import SimEnv, copy_stack
 
 pytestmark = pytest.mark.e2e
 
 STACK = "intel-jellyfin"
 SCHEMA = "pve_gpu_lxc_intel_jellyfin"
-TEMPLATE = "local:vztmpl/debian-12-standard_12.2-1_amd64.tar.zst"
 CONTAINER = "proxmox_virtual_environment_container.jellyfin"
 
 
@@ -49,24 +48,23 @@ class Runners:
     a: Path  # <runner>/stacks/intel-jellyfin, each initialised against the same database
     b: Path
     env: dict[str, str]
-    standin: StandinEnv
+    sim: SimEnv
 
     def tf(self, workdir: Path, *args: str, ok: tuple[int, ...] = (0,)) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run([TERRAFORM, *args], cwd=workdir, env=self.env, capture_output=True, text=True,
+        proc = subprocess.run([self.sim.terraform_path, *args], cwd=workdir, env=self.env, capture_output=True, text=True,
                               timeout=120)
         assert proc.returncode in ok, f"terraform {' '.join(args)} -> {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
         return proc
 
     def popen(self, workdir: Path, *args: str) -> subprocess.Popen[str]:
-        return subprocess.Popen([TERRAFORM, *args], cwd=workdir, env=self.env, text=True,
+        return subprocess.Popen([self.sim.terraform_path, *args], cwd=workdir, env=self.env, text=True,
                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
 
 @pytest.fixture(scope="module")
-def runners(pg: PgServer, shared_standin: StandinEnv, tmp_path_factory: pytest.TempPathFactory) -> Runners:
+def runners(pg: PgServer, shared_sim: SimEnv, tmp_path_factory: pytest.TempPathFactory) -> Runners:
     base = tmp_path_factory.mktemp("pg-state")
-    shared_standin.seed_volume(TEMPLATE, b"template")
-    env = {**os.environ, **shared_standin.env, "PVE_GPU_LXC_BACKEND": "pg",
+    env = {**os.environ, **shared_sim.env, "PVE_GPU_LXC_BACKEND": "pg",
            "PG_CONN_STR": pg.conn_str("tfstate")}
     # synthesized with the pg backend chosen by configuration alone
     project = write_scratch_project(base / "project", only=(STACK,))
@@ -77,7 +75,7 @@ def runners(pg: PgServer, shared_standin: StandinEnv, tmp_path_factory: pytest.T
     synthesized = json.loads((outdir / "stacks" / STACK / "cdk.tf.json").read_text())
     assert synthesized["terraform"]["backend"] == {"pg": {"schema_name": SCHEMA}}
     r = Runners(copy_stack(outdir / "stacks" / STACK, base / "runner-a" / "stacks" / STACK),
-                copy_stack(outdir / "stacks" / STACK, base / "runner-b" / "stacks" / STACK), env, shared_standin)
+                copy_stack(outdir / "stacks" / STACK, base / "runner-b" / "stacks" / STACK), env, shared_sim)
     for workdir in (r.a, r.b):
         r.tf(workdir, "init", "-input=false", "-no-color")
     return r
@@ -104,8 +102,8 @@ def _stop(proc: subprocess.Popen[str]) -> None:
         proc.wait(timeout=10)
 
 
-def _conf_files(standin: StandinEnv) -> list[str]:
-    return sorted(p.name for p in (standin.node_root / "etc/pve/lxc").glob("*.conf"))
+def _conf_files(sim: SimEnv) -> list[str]:
+    return sorted(p.name for p in (sim.node_root / "etc/pve/lxc").glob("*.conf"))
 
 
 def test_concurrent_applies_one_holds_the_lock_the_other_fails_or_waits(runners: Runners, pg: PgServer, capsys):
@@ -118,7 +116,7 @@ def test_concurrent_applies_one_holds_the_lock_the_other_fails_or_waits(runners:
         second = runners.tf(runners.b, "apply", "-auto-approve", "-input=false", "-no-color", "-lock-timeout=0s",
                             ok=(1,))
         assert "Error acquiring the state lock" in second.stderr
-        assert _conf_files(runners.standin) == []
+        assert _conf_files(runners.sim) == []
 
         # the drift command on the locked state: one clean line, exit 1
         code = cli.main(["drift", "--no-synth", "--outdir", str(runners.b.parents[1])], environ=runners.env)
@@ -145,7 +143,7 @@ def test_concurrent_applies_one_holds_the_lock_the_other_fails_or_waits(runners:
         if waiting is not None:
             _stop(waiting)
 
-    assert _conf_files(runners.standin) == ["210.conf"]  # exactly one container, created once
+    assert _conf_files(runners.sim) == ["210.conf"]  # exactly one container, created once
 
     # the state in PostgreSQL is whole: one workspace, the container in it, both runners agree
     assert pg.psql("tfstate", f"select string_agg(name, ',') from {SCHEMA}.states").strip() == "default"

@@ -11,6 +11,7 @@ from typing import Iterator
 
 import pytest
 
+from pve_gpu_lxc_testing.e2e.harness import SimEnv, sim_env, stack_dir, synth_app
 from pve_gpu_lxc_testing.lxc import LxcHarness, preflight, subids
 
 REPO = Path(__file__).resolve().parents[2]
@@ -35,6 +36,26 @@ def harness(lxc_machine: None) -> Iterator[LxcHarness]:
     assert report is not None and report.clean, f"LXC harness left things behind: {report}"
     after = subids.snapshot()
     assert after == before, f"/etc/subuid or /etc/subgid not restored byte for byte: {before!r} -> {after!r}"
+
+
+@pytest.fixture(scope="session")
+def applied_node(lxc_machine: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimEnv]:
+    """Both example stacks applied by the real bpg/proxmox provider to a simulated node.
+
+    The LXC tests boot from the conf files and the hookscript snippet this node holds
+    afterwards: what the provider really wrote, not our reading of the synthesized JSON.
+    """
+    env = sim_env(tmp_path_factory.mktemp("lxc-node"))
+    try:
+        for volid in ("local:vztmpl/debian-12-standard_12.2-1_amd64.tar.zst",
+                      "local:vztmpl/ubuntu-24.04-standard_24.04-2_amd64.tar.zst"):
+            env.seed_volume(volid, b"template")
+        out = synth_app(env.work_dir / "cdktf.out", env=env.env, state_dir=env.work_dir / "state")
+        for stack in ("intel-jellyfin", "nvidia-ollama"):
+            env.apply(stack_dir(out, stack))
+        yield env
+    finally:
+        env.close()
 
 
 @pytest.fixture(scope="session")

@@ -1,10 +1,12 @@
-"""The synthesized example stacks, booted under LXC, and the NVIDIA hookscript run on the host.
+"""The example stacks, applied by the real bpg/proxmox provider to the simulated node, booted
+under LXC from what the node then holds, and the NVIDIA hookscript run on the host.
 
-Everything is read from `main.py`'s synthesized cdk.tf.json: the container
-body (idmap, device_passthrough) and the hook script behind
-hook_script_file_id.  Device nodes are stand-ins (/dev/null's numbers under
-the GPU node names); the NVIDIA host is faked through the hookscript's
-PVE_GPU_LXC_SYSROOT seam and a fake nvidia-modprobe on PATH.
+Everything is read from the node's files after the apply: `/etc/pve/lxc/<vmid>.conf`
+(devN lines, raw `lxc.idmap` lines, `unprivileged`, `hookscript`), the hookscript
+snippet bpg uploaded over SSH, and the node's /etc/subuid and /etc/subgid.  Device
+nodes are substitutes (/dev/null's numbers under the GPU node names); the NVIDIA
+host is faked through the hookscript's PVE_GPU_LXC_SYSROOT seam and a fake
+nvidia-modprobe on PATH.
 """
 
 from __future__ import annotations
@@ -16,9 +18,11 @@ from typing import Callable, Iterator, Sequence
 
 import pytest
 
-from pve_gpu_lxc_testing.lxc import boot_all, boot_specs, bpg, hooks, plan
+from pve_gpu_lxc_testing.e2e.harness import SimEnv
+from pve_gpu_lxc_testing.lxc import boot_all, boot_specs, hooks, plan
 from pve_gpu_lxc_testing.lxc.model import ContainerSpec
-from pve_gpu_lxc_testing.lxc.render import PVE_STOCK_SUBID, host_rdev
+from pve_gpu_lxc_testing.lxc.pvenode import spec_from_node
+from pve_gpu_lxc_testing.lxc.render import host_rdev
 
 from .lxc_cases import SEED_LINES, SEED_ROOTFS_GROUPS
 
@@ -28,26 +32,24 @@ NVIDIA_NODES = ("/dev/nvidia0", "/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidi
 NVIDIA_DRIVER = "575.64.03"
 
 
-def stack_container(stacks: Path, stack: str) -> tuple[dict, ContainerSpec]:
-    doc = bpg.load_document(stacks / stack / "cdk.tf.json")
-    (spec,) = bpg.containers(doc).values()
-    return doc, spec
+VMIDS = {"intel-jellyfin": 210, "nvidia-ollama": 220}
 
 
-def as_on_a_pve_node(doc: dict, spec: ContainerSpec) -> ContainerSpec:
-    """Subids a node would have: PVE's stock range plus what the stack tells the user to add."""
-    advice = bpg.subid_output(doc, spec.vm_id)
-    uid_extra, gid_extra = advice if advice else ((), ())
-    return dataclasses.replace(
-        spec, subuid_lines=(PVE_STOCK_SUBID, *uid_extra), subgid_lines=(PVE_STOCK_SUBID, *gid_extra)
-    )
+def node_container(node: SimEnv, stack: str) -> ContainerSpec:
+    """The stack's container as the node holds it, with the node's own subuid/subgid lines."""
+    files = node.sim.files
+    spec = spec_from_node(files.conf_dir(), VMIDS[stack], name=stack.split("-")[1],
+                          read_volume=lambda volid: node.volume_path(volid).read_bytes())
+    subuid = tuple(files.path("/etc/subuid").read_text().split())
+    subgid = tuple(files.path("/etc/subgid").read_text().split())
+    return dataclasses.replace(spec, subuid_lines=subuid, subgid_lines=subgid)
 
 
-def test_intel_jellyfin_stack_boots_with_the_seed_map_and_render_access(harness, synthesized) -> None:  # type: ignore[no-untyped-def]
-    doc, spec = stack_container(synthesized, "intel-jellyfin")
-    assert bpg.subid_output(doc, spec.vm_id) is not None, "the stack no longer outputs its subid lines"
+def test_intel_jellyfin_stack_boots_with_the_seed_map_and_render_access(harness, applied_node) -> None:  # type: ignore[no-untyped-def]
+    spec = node_container(applied_node, "intel-jellyfin")
+    assert "root:108:1" in spec.subgid_lines  # the node allows the render passthrough (facts' subgid)
     # The template (debian-12-standard 12.2-1) has video 44 and render 106, as in the seed.
-    spec = dataclasses.replace(as_on_a_pve_node(doc, spec), rootfs_groups=SEED_ROOTFS_GROUPS)
+    spec = dataclasses.replace(spec, rootfs_groups=SEED_ROOTFS_GROUPS)
     result = boot_specs(harness, spec)[spec.name]
     assert result.returncode == 0, result.explain()
     assert result.problems() == [], "\n".join(result.problems()) + "\n" + result.explain()
@@ -58,10 +60,11 @@ def test_intel_jellyfin_stack_boots_with_the_seed_map_and_render_access(harness,
     assert seen.probes[("outsider", "/dev/dri/renderD128", "r")] is False
 
 
-def test_nvidia_ollama_stack_boots_with_the_default_map_and_all_four_nodes(harness, synthesized) -> None:  # type: ignore[no-untyped-def]
-    doc, spec = stack_container(synthesized, "nvidia-ollama")
+def test_nvidia_ollama_stack_boots_with_the_default_map_and_all_four_nodes(harness, applied_node) -> None:  # type: ignore[no-untyped-def]
+    spec = node_container(applied_node, "nvidia-ollama")
     assert tuple(d.path for d in spec.devices) == NVIDIA_NODES
-    result = boot_specs(harness, as_on_a_pve_node(doc, spec))[spec.name]
+    assert spec.idmap == ()  # no lxc.idmap lines: LXC gets PVE's default map for an unprivileged CT
+    result = boot_specs(harness, spec)[spec.name]
     assert result.returncode == 0, result.explain()
     assert result.problems() == [], "\n".join(result.problems()) + "\n" + result.explain()
     seen = result.observed
@@ -94,9 +97,9 @@ def fake_host(tmp_path) -> Iterator[Callable[..., hooks.FakeNvidiaHost]]:  # typ
 
 
 @pytest.fixture(scope="module")
-def nvidia_hook(synthesized, tmp_path_factory) -> tuple[Path, int]:  # type: ignore[no-untyped-def]
-    _, spec = stack_container(synthesized, "nvidia-ollama")
-    assert spec.hook_script, "the NVIDIA stack has no hook script behind hook_script_file_id"
+def nvidia_hook(applied_node, tmp_path_factory) -> tuple[Path, int]:  # type: ignore[no-untyped-def]
+    spec = node_container(applied_node, "nvidia-ollama")
+    assert spec.hook_script, "the node's CT 220 has no hookscript snippet"
     return hooks.install_script(spec.hook_script, tmp_path_factory.mktemp("snippets")), spec.vm_id
 
 
@@ -145,18 +148,18 @@ def test_hook_other_phases_do_nothing_and_succeed(nvidia_hook, fake_host, phase:
     assert host.modprobe_calls() == []
 
 
-def test_nvidia_start_sequence_after_a_host_reboot(harness, synthesized, nvidia_hook, fake_host) -> None:  # type: ignore[no-untyped-def]
+def test_nvidia_start_sequence_after_a_host_reboot(harness, applied_node, nvidia_hook, fake_host) -> None:  # type: ignore[no-untyped-def]
     """PVE's order: hook pre-start, then devN stats the host nodes, then the container starts.
 
     No NVIDIA node exists yet (as after a reboot); the hook must create all the
     nodes devN needs, or the stat fails and the start with it.
     """
     script, vmid = nvidia_hook
-    doc, spec = stack_container(synthesized, "nvidia-ollama")
+    spec = node_container(applied_node, "nvidia-ollama")
     host = fake_host(NVIDIA_DRIVER)
     pre = hooks.run_hook(script, vmid, "pre-start", host.env())
     assert pre.returncode == 0, pre.stderr
-    p = plan(as_on_a_pve_node(doc, spec), rdev_of=lambda path: host_rdev(f"{host.sysroot}{path}"))
+    p = plan(spec, rdev_of=lambda path: host_rdev(f"{host.sysroot}{path}"))
     result = boot_all([(spec.name, p)], harness)[spec.name]
     assert result.returncode == 0, result.explain()
     assert result.problems() == [], "\n".join(result.problems())

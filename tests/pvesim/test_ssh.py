@@ -318,3 +318,17 @@ def test_stop_undoes_mounts_leaked_onto_the_machine(server: SshServer, node_root
     finally:
         if mounts_under(node_root):
             subprocess.run(["umount", "-l", str(target)], check=False)
+
+
+def test_a_node_root_with_a_proc_directory_gets_a_read_only_proc(server: SshServer, node_root: Path) -> None:
+    """The opt-in the check's in-container probe uses (lxc/pvenode.containers_run_on): only a node
+    root with proc/ gets one, read-only, mounted in the session's namespace only."""
+    assert ssh(server, "test -e /proc/self/root").returncode != 0  # the default: no /proc
+    (node_root / "proc").mkdir()
+    try:
+        res = ssh(server, "cat /proc/self/uid_map && grep -E '^proc /proc proc ro,' /proc/self/mounts")
+        assert res.returncode == 0, res.stdout + res.stderr
+        assert res.stdout.split()[:3] == ["0", "0", "4294967295"]
+        assert mounts_under(node_root) == []
+    finally:
+        (node_root / "proc").rmdir()

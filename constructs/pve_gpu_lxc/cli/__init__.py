@@ -1,4 +1,4 @@
-"""Command line: `pve-gpu-lxc drift|image ...` (also `python -m pve_gpu_lxc ...`)."""
+"""Command line: `pve-gpu-lxc drift|check|image ...` (also `python -m pve_gpu_lxc ...`)."""
 
 from .main import build_parser, drift_options, main
 

@@ -61,6 +61,7 @@ class DriftOptions:
     plan_dir: Path | None = None
     terraform: str | None = None  # --terraform; None: $TERRAFORM_BINARY_NAME, terraform, tofu
     lock_timeout: str | None = None
+    live: bool = False  # --live: then `pve-gpu-lxc check` on the same stacks (pve_gpu_lxc.check)
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
 
 
@@ -384,7 +385,12 @@ def run_drift(
     print(plan.format_footer(reports, allow_replace=options.allow_replace), file=out)
     if not _write_json(options, reports, err=err):
         return EXIT_ERROR
-    return plan.overall_exit_code(reports, allow_replace=options.allow_replace)
+    code = plan.overall_exit_code(reports, allow_replace=options.allow_replace)
+    if options.live:
+        from .check.runner import after_drift  # imported here: check reads stacks through this module
+
+        return after_drift(options, stacks, code, out=out, err=err)
+    return code
 
 
 def _write_json(

@@ -1,4 +1,4 @@
-"""Command line: `pve-gpu-lxc drift|image ...` (also `python -m pve_gpu_lxc ...`).
+"""Command line: `pve-gpu-lxc drift|check|image ...` (also `python -m pve_gpu_lxc ...`).
 
 One parser for every command and one exit policy (`exit_codes.py`): 0 ok, 1 error (usage
 errors included), 2 drift or a finding, 3 destructive.
@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import NoReturn
 
+from .check import command as check_command
 from . import drift, image
 from .exit_codes import EXIT_USAGE
 
@@ -70,6 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "$TERRAFORM_BINARY_NAME, else `terraform` on PATH, else `tofu` on PATH)")
     p.add_argument("--lock-timeout", metavar="DURATION",
                    help="wait this long for a state lock held by someone else (e.g. 60s)")
+    p.add_argument("--live", action="store_true",
+                   help="after the refresh, also run `pve-gpu-lxc check` on the same stacks (what Terraform cannot see)")
+    check_command.add_parser(sub)
     image.add_arguments(sub.add_parser("image", help=image.HELP, description=image.HELP), _Parser)
     return parser
 
@@ -92,6 +96,7 @@ def drift_options(args: argparse.Namespace, environ: Mapping[str, str]) -> drift
         plan_dir=args.plan_dir.resolve() if args.plan_dir else None,
         terraform=args.terraform,  # None: drift.find_terraform picks from the environment
         lock_timeout=args.lock_timeout,
+        live=args.live,
         environ=dict(environ),
     )
 
@@ -104,6 +109,8 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     env = os.environ if environ is None else environ
     if args.command == "image":
         return image.run(args)
+    if args.command == "check":
+        return check_command.run(args, env, parser)
     if args.allow_replace and not args.plan:
         parser.error("--allow-replace only applies with --plan")
     return drift.run_drift(drift_options(args, env))

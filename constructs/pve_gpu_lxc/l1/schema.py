@@ -2,15 +2,11 @@
 
 `schema_data/bpg-proxmox-0.111.1.schema.json` is what the real provider reports
 (`terraform`/`tofu providers schema -json`), filtered to the provider block and the
-resource types the library emits (plus, for now, the few the stand-in provider serves);
-`make schema` rewrites it from the provider built
+resource types the library emits; `make schema` rewrites it from the provider built
 in `.tools/` (`pve_gpu_lxc_testing.provider_schema`, whose `--check` a test runs).
 It is the single source for the generated L1 classes (`l1/generated.py`) and for
 `check_resource`, which the test suite runs on every synthesized bpg resource: it
 also refuses what the schema marks deprecated.  No cdktf import here.
-
-(The stand-in provider's hand-derived defaults and ForceNew flags are test data and live
-with it, in `pve_gpu_lxc_testing/standin/`.)
 """
 
 from __future__ import annotations
@@ -37,7 +33,7 @@ def _read(name: str) -> dict[str, Any]:
 
 @lru_cache(maxsize=1)
 def provider_schemas() -> dict[str, Any]:
-    """The provider entry of the schema file: {provider, resource_schemas, data_source_schemas}."""
+    """The provider entry of the schema file: {provider, resource_schemas}."""
     schemas: dict[str, Any] = _read(SCHEMA_FILE)["provider_schemas"][PROVIDER_SOURCE]
     return schemas
 

@@ -9,7 +9,9 @@ shell and the sftp subsystem alike -- runs with the node root R as its "/":
 * sshd's `ForceCommand` runs `chroot_session.sh R` (written into the state directory);
 * the script enters a new mount namespace with private propagation (`unshare -m`), bind-mounts
   the host's /usr read-only onto R/usr (and /dev/null onto R/dev/null when R has no real one),
-  then `chroot R /bin/bash -c "$SSH_ORIGINAL_COMMAND"`.  For the sftp subsystem sshd sets
+  then `chroot R /bin/bash -c "$SSH_ORIGINAL_COMMAND"`.  Only when R/proc is a directory (an
+  opt-in: `start()` never creates it) is a read-only /proc mounted there too, for the check's
+  in-container probe against containers the LXC harness runs.  For the sftp subsystem sshd sets
   SSH_ORIGINAL_COMMAND to the Subsystem command, so /usr/lib/openssh/sftp-server runs inside
   the chroot exactly like an exec would;
 * the mounts live only in the session's namespace: nothing is mounted on the machine, before,
@@ -66,6 +68,11 @@ done
 # bpg redirects to /dev/null; lend the host's unless the node root has a real one.
 if [ ! -c "$root/dev/null" ]; then
   mount --bind /dev/null "$root/dev/null"
+fi
+# Opt-in: a node root with a proc/ directory gets this machine's /proc, read-only, so that
+# /proc/<pid>/root of a container the LXC harness runs reads as on a node (lxc/pvenode.py).
+if [ -d "$root/proc" ] && [ ! -L "$root/proc" ]; then
+  mount -t proc -o ro,nosuid,nodev,noexec proc "$root/proc"
 fi
 # set -e: if anything above failed we never get here, so nothing runs outside the chroot.
 if [ -n "${SSH_ORIGINAL_COMMAND-}" ]; then

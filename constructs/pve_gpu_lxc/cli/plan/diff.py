@@ -87,12 +87,14 @@ def _walk(
 
 
 def _same(before: Any, after: Any) -> bool:
-    # An attribute missing on one side and null on the other is no change.
-    if before is ABSENT_MARK:
-        before = None
-    if after is ABSENT_MARK:
-        after = None
-    return bool(before == after)
+    # Missing, null and an empty list or map are one value to an SDKv2 provider such as bpg
+    # (its legacy type system cannot tell them apart): its refresh turns an unset `tags` into
+    # `[]`, which Terraform lists as drift although nothing changed on the node.
+    return bool(_empty_as_none(before) == _empty_as_none(after))
+
+
+def _empty_as_none(value: Any) -> Any:
+    return None if value is ABSENT_MARK or value == [] or value == {} else value
 
 
 def _is_list(value: Any) -> bool:

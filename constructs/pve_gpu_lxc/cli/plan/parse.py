@@ -49,7 +49,8 @@ def summarise_plan(
     return StackReport(
         stack=stack,
         mode=mode,
-        drift=tuple(d for d in drift if d.actions != ("no-op",)),
+        # an "update" whose every difference is null-versus-empty (see diff._same) is no drift
+        drift=tuple(d for d in drift if d.actions != ("no-op",) and (d.attributes or d.actions != ("update",))),
         changes=changes,
         outputs=outputs,
         terraform_saw_changes=terraform_saw_changes,

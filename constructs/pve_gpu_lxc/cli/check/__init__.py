@@ -1,0 +1,23 @@
+"""`pve-gpu-lxc check`: read-only live checks of GPU containers against the synthesized stacks.
+
+Terraform only sees what bpg/proxmox reads back.  This package asks the node itself -- one
+Proxmox API request per container plus one SSH session per node -- and compares what it
+finds with what the stacks synthesized (devN, raw lxc.idmap, subuid/subgid, hookscript
+content and mode, device nodes against the host facts, and inside running containers the
+render/video GIDs and the passed nodes; for NVIDIA the host driver against the pinned one).
+
+Modules, one concept each (pure ones import no cdktf and do no I/O):
+
+    expected.py   (pure) what the synthesized cdk.tf.json promises, per container
+    nodeconf.py   (pure) what the API's container config says (devN, lxc.idmap, hookscript)
+    probe.py      (pure) the static read-only sh probe, its validated input and its parser
+    compare.py    (pure) expected against found: the findings, each with its fix
+    findings.py   (pure) Finding/ContainerReport, text lines, the JSON report, exit codes
+    api.py        (I/O)  the Proxmox VE API client (ticket or token; GET config only)
+    ssh.py        (I/O)  one OpenSSH session per node running the probe
+    runner.py     (I/O)  the command: stacks, facts, API, SSH, compare, report
+"""
+
+from .findings import EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS, Finding
+
+__all__ = ["EXIT_CLEAN", "EXIT_ERROR", "EXIT_FINDINGS", "Finding"]

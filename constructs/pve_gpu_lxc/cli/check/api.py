@@ -1,0 +1,223 @@
+"""The Proxmox VE API, read-only: one `GET /nodes/{node}/lxc/{vmid}/config` per container.
+
+Credentials come from the same variables bpg/proxmox reads (never from the stacks, never
+printed):
+
+* `PROXMOX_VE_ENDPOINT` (or the provider block's `endpoint`), `PROXMOX_VE_INSECURE`
+  (or `insecure`): `true` skips certificate verification, as bpg does;
+* `PROXMOX_VE_API_TOKEN` (`user@realm!id=secret`): sent as `Authorization: PVEAPIToken=...`,
+  no login request.  A read-only token with VM.Audit on the containers is enough here;
+* else `PROXMOX_VE_AUTH_TICKET` (a ticket bpg would reuse), no login request;
+* else `PROXMOX_VE_USERNAME` + `PROXMOX_VE_PASSWORD`: one `POST /access/ticket` per run.
+
+All requests go over one kept-alive connection (one TLS handshake per run), or through urllib
+when a proxy is set in the environment.  The config read is PVE's default (pending changes applied): what the container gets at its
+next start.  A missing container is PVE's "Configuration file ... does not exist" (HTTP 500),
+returned here as None; every other failure raises `ApiError` with PVE's message.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import ssl
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from .expected import ProviderSettings
+
+TIMEOUT_S = 30.0
+
+
+class ApiError(Exception):
+    """The API could not be asked; str() is one line (no secret in it)."""
+
+
+@dataclass(frozen=True)
+class ApiSettings:
+    endpoint: str  # https://host:8006 (no trailing slash)
+    insecure: bool
+    token: str | None = None
+    username: str | None = None
+    password: str | None = None
+    ticket: str | None = None
+
+    def __repr__(self) -> str:  # never show secrets, even in a traceback
+        return f"ApiSettings(endpoint={self.endpoint!r}, insecure={self.insecure}, auth={self.auth_kind})"
+
+    @property
+    def auth_kind(self) -> str:
+        return "token" if self.token else "ticket" if self.ticket else "password"
+
+
+def _truthy(value: str | None) -> bool:
+    return (value or "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def settings_from(environ: Mapping[str, str], provider: ProviderSettings | None = None) -> ApiSettings:
+    provider = provider or ProviderSettings()
+    endpoint = provider.endpoint or environ.get("PROXMOX_VE_ENDPOINT", "").strip()
+    if not endpoint:
+        raise ApiError("PROXMOX_VE_ENDPOINT is not set (e.g. https://pve.lan:8006/), and the provider block "
+                       "has no endpoint")
+    parsed = urllib.parse.urlsplit(endpoint)
+    if parsed.scheme not in ("https", "http") or not parsed.hostname or parsed.username or parsed.password:
+        raise ApiError("PROXMOX_VE_ENDPOINT must be https://host[:port]/ (no credentials in it)")
+    insecure = provider.insecure if provider.insecure is not None else _truthy(environ.get("PROXMOX_VE_INSECURE"))
+    token = environ.get("PROXMOX_VE_API_TOKEN", "").strip() or None
+    ticket = environ.get("PROXMOX_VE_AUTH_TICKET", "").strip() or None
+    username = environ.get("PROXMOX_VE_USERNAME", "").strip() or None
+    password = environ.get("PROXMOX_VE_PASSWORD") or None
+    if token is None and ticket is None and (username is None or password is None):
+        raise ApiError("no Proxmox credentials: set PROXMOX_VE_API_TOKEN (user@realm!id=secret; VM.Audit is "
+                       "enough) or PROXMOX_VE_USERNAME and PROXMOX_VE_PASSWORD")
+    if token is not None and ("=" not in token or "!" not in token.split("=", 1)[0]):
+        raise ApiError("PROXMOX_VE_API_TOKEN is not 'user@realm!tokenid=secret'")
+    return ApiSettings(endpoint=f"{parsed.scheme}://{parsed.netloc}", insecure=insecure, token=token,
+                       username=username, password=password, ticket=ticket)
+
+
+class PveApi:
+    """A minimal client; `requests` counts every HTTP request made, `logins` the ticket requests."""
+
+    def __init__(self, settings: ApiSettings, *, timeout: float = TIMEOUT_S):
+        self.settings = settings
+        self.timeout = timeout
+        self.requests = 0
+        self.logins = 0
+        self._ticket = settings.ticket
+        self._conn: http.client.HTTPConnection | None = None
+        if settings.insecure:
+            self._ssl = ssl.create_default_context()
+            self._ssl.check_hostname = False
+            self._ssl.verify_mode = ssl.CERT_NONE
+        else:
+            self._ssl = ssl.create_default_context()
+
+    # ------------------------------------------------------------------------------------------
+    def _call(self, method: str, path: str, *, form: Mapping[str, str] | None = None,
+              auth: bool = True) -> tuple[int, dict[str, Any]]:
+        headers = {"Accept": "application/json"}
+        data = None
+        if form is not None:
+            data = urllib.parse.urlencode(form).encode()
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        if auth:
+            if self.settings.token:
+                headers["Authorization"] = f"PVEAPIToken={self.settings.token}"
+            else:
+                headers["Cookie"] = f"PVEAuthCookie={self._ticket}"
+        if self._proxied:
+            return self._call_urllib(method, path, data, headers)
+        return self._call_kept_alive(method, path, data, headers)
+
+    @property
+    def _proxied(self) -> bool:
+        """A proxy in the environment: urllib honours it (as bpg's Go client does); else keep-alive."""
+        host = urllib.parse.urlsplit(self.settings.endpoint).hostname or ""
+        proxies = urllib.request.getproxies()
+        return bool(proxies.get("https") or proxies.get("http")) and not urllib.request.proxy_bypass(host)
+
+    def _call_kept_alive(self, method: str, path: str, data: bytes | None,
+                         headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        """One connection for the whole run (pveproxy keeps it alive): one TLS handshake, not one per request."""
+        for attempt in (1, 2):
+            reused = self._conn is not None
+            if self._conn is None:
+                parts = urllib.parse.urlsplit(self.settings.endpoint)
+                if parts.scheme == "https":
+                    self._conn = http.client.HTTPSConnection(parts.hostname, parts.port, context=self._ssl,
+                                                             timeout=self.timeout)
+                else:
+                    self._conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=self.timeout)
+            self.requests += 1
+            try:
+                self._conn.request(method, f"/api2/json{path}", body=data, headers=headers)
+                response = self._conn.getresponse()
+                raw = response.read()
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError) as err:
+                self._close()
+                if reused and attempt == 1:  # the node closed an idle connection: once more, on a new one
+                    continue  # (counted twice here; the node never saw the first)
+                raise ApiError(f"cannot reach {self.settings.endpoint}: {err}") from None
+            except (OSError, http.client.HTTPException) as err:
+                self._close()
+                raise ApiError(f"cannot reach {self.settings.endpoint}: {getattr(err, 'reason', err)}") from None
+            if response.will_close:
+                self._close()
+            body = _json(raw)
+            if response.status != 200:
+                body = {**body, "_reason": response.reason}
+            return response.status, body
+        raise AssertionError("unreachable")
+
+    def _call_urllib(self, method: str, path: str, data: bytes | None,
+                     headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        url = f"{self.settings.endpoint}/api2/json{path}"
+        request = urllib.request.Request(url, data=data, headers=headers, method=method)
+        self.requests += 1
+        try:
+            with urllib.request.urlopen(request, context=self._ssl, timeout=self.timeout) as response:
+                return response.status, _json(response.read())
+        except urllib.error.HTTPError as err:
+            body = _json(err.read())
+            return err.code, {**body, "_reason": err.reason}
+        except (urllib.error.URLError, OSError) as err:
+            reason = getattr(err, "reason", err)
+            raise ApiError(f"cannot reach {self.settings.endpoint}: {reason}") from None
+
+    def _close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def close(self) -> None:
+        self._close()
+
+    def login(self) -> None:
+        """Get a ticket (password auth only); a no-op with a token or a given ticket."""
+        if self.settings.token or self._ticket:
+            return
+        self.logins += 1
+        status, body = self._call("POST", "/access/ticket", auth=False,
+                                  form={"username": self.settings.username or "",
+                                        "password": self.settings.password or ""})
+        ticket = (body.get("data") or {}).get("ticket") if isinstance(body.get("data"), dict) else None
+        if status != 200 or not ticket:
+            raise ApiError(f"login as {self.settings.username} at {self.settings.endpoint} failed: "
+                           f"HTTP {status} {_message(body)}")
+        self._ticket = ticket
+
+    def container_config(self, node: str, vmid: int) -> dict[str, Any] | None:
+        """The container's config, or None when the node has no such container."""
+        if not self.settings.token and not self._ticket:
+            self.login()
+        path = f"/nodes/{urllib.parse.quote(node, safe='')}/lxc/{int(vmid)}/config"
+        status, body = self._call("GET", path)
+        if status == 200 and isinstance(body.get("data"), dict):
+            return body["data"]
+        message = _message(body)
+        if status == 500 and "does not exist" in message and "Configuration file" in message:
+            return None
+        if status == 401:
+            raise ApiError(f"the Proxmox API refused the credentials ({self.settings.auth_kind}): HTTP 401 {message}")
+        raise ApiError(f"GET {path}: HTTP {status} {message}")
+
+
+def _json(raw: bytes) -> dict[str, Any]:
+    try:
+        value = json.loads(raw.decode("utf-8", "replace") or "{}")
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _message(body: Mapping[str, Any]) -> str:
+    text = body.get("message") or body.get("_reason") or ""
+    errors = body.get("errors")
+    if isinstance(errors, dict) and errors:
+        text = f"{text} {json.dumps(errors, sort_keys=True)}"
+    return " ".join(str(text).split())

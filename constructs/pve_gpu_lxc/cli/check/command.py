@@ -1,0 +1,69 @@
+"""`pve-gpu-lxc check [STACK...]`: its arguments and options (the CLI wiring calls these)."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Mapping
+from pathlib import Path
+
+from .runner import CheckOptions, run_check
+
+DESCRIPTION = (
+    "Read-only live check of every GPU container in the synthesized stacks against the node: devN, "
+    "raw lxc.idmap and /etc/subuid+subgid, the hookscript's content and mode, the passed device nodes "
+    "(against the host facts), and inside running containers the render/video GIDs and nodes; for "
+    "NVIDIA the host driver against the pinned version. One Proxmox API request per container (plus "
+    "the login) and one SSH session per node, with bpg's PROXMOX_VE_* settings. Exit codes: 0 clean, "
+    "2 at least one finding, 1 an error."
+)
+
+
+def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser("check", help="check the GPU containers on the node, live and read-only "
+                                     "(what Terraform cannot see)", description=DESCRIPTION)
+    p.add_argument("stacks", nargs="*", metavar="STACK", help="stacks to check (default: every synthesized stack)")
+    p.add_argument("--json", type=Path, metavar="FILE", dest="json_path",
+                   help="also write a machine-readable report to FILE")
+    p.add_argument("--facts", action="append", default=[], metavar="NODE=FILE",
+                   help="host facts of NODE (repeatable; default: <project-dir>/stacks/facts/<node>.json "
+                        "when it exists)")
+    synth = p.add_mutually_exclusive_group()
+    synth.add_argument("--no-synth", dest="synth", action="store_const", const="never",
+                       help="use cdktf.out as it is")
+    synth.add_argument("--synth", dest="synth", action="store_const", const="always",
+                       help="synthesize even when cdktf.out looks current")
+    p.set_defaults(synth="auto")
+    p.add_argument("--project-dir", type=Path, default=Path("."), metavar="DIR",
+                   help="the directory holding main.py (default: current directory)")
+    p.add_argument("--outdir", type=Path, metavar="DIR",
+                   help="synthesis output (default: $CDKTF_OUTDIR or <project-dir>/cdktf.out)")
+    return p
+
+
+def options_from_args(args: argparse.Namespace, environ: Mapping[str, str]) -> CheckOptions:
+    project_dir = args.project_dir.resolve()
+    outdir = args.outdir.resolve() if args.outdir is not None else \
+        project_dir / (environ.get("CDKTF_OUTDIR") or "cdktf.out")
+    facts = {}
+    for item in args.facts:
+        node, sep, path = item.partition("=")
+        if not sep or not node or not path:
+            raise ValueError(f"--facts {item!r} is not NODE=FILE")
+        facts[node] = Path(path).resolve()
+    return CheckOptions(
+        project_dir=project_dir,
+        outdir=outdir.resolve(),
+        stacks=tuple(args.stacks),
+        synth=args.synth,
+        json_path=args.json_path.resolve() if args.json_path else None,
+        facts=facts,
+        environ=dict(environ),
+    )
+
+
+def run(args: argparse.Namespace, environ: Mapping[str, str], parser: argparse.ArgumentParser) -> int:
+    try:
+        options = options_from_args(args, environ)
+    except ValueError as err:
+        parser.error(str(err))
+    return run_check(options)

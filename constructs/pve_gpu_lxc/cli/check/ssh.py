@@ -1,0 +1,189 @@
+"""One OpenSSH session per node, running the read-only probe (`probe.SCRIPT`) as `sh -s`.
+
+The SSH settings are bpg/proxmox's, so whatever lets Terraform apply lets the check read:
+
+* address and port: the provider block's `ssh { node { name, address, port } }` for the node
+  (the synthesized JSON), else `PVE_GPU_LXC_SSH_NODES` (`pve=192.0.2.10:2222,...`), else the
+  API endpoint's host on port 22;
+* user: the block's `ssh.username`, else `PROXMOX_VE_SSH_USERNAME`, else `root`;
+* key: `PROXMOX_VE_SSH_PRIVATE_KEY` (written to a 0600 file in a private temporary directory,
+  removed afterwards), else the SSH agent (`SSH_AUTH_SOCK`).  Password login
+  (`PROXMOX_VE_SSH_PASSWORD`) is not supported: OpenSSH cannot take a password non-interactively;
+* host keys: `$HOME/.ssh/known_hosts` -- the file bpg records node keys in -- with
+  `StrictHostKeyChecking=yes`: an unknown or changed key is an error naming the fix, and the
+  check never adds a key itself.
+
+`ssh -F none` (no user config, like bpg's Go client), `BatchMode=yes` (never prompt).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import urllib.parse
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+from .expected import ProviderSettings
+
+SSH_NODES_ENV = "PVE_GPU_LXC_SSH_NODES"
+TIMEOUT_S = 120.0
+_USER = re.compile(r"^[a-z_][a-z0-9_.-]{0,31}$")
+_HOST = re.compile(r"^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,253})|[0-9A-Fa-f:.]+)$")
+_NODE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
+
+
+class SshError(Exception):
+    """The probe could not run on a node; str() is one line naming the cause and the fix."""
+
+
+@dataclass(frozen=True)
+class SshTarget:
+    node: str
+    address: str
+    port: int
+    username: str
+
+    def __str__(self) -> str:
+        return f"{self.username}@{self.address}:{self.port}"
+
+
+def parse_ssh_nodes(raw: str) -> dict[str, tuple[str, int | None]]:
+    """`pve=192.0.2.10:2222,pve2=[2001:db8::1]:22,pve3=host` -> {node: (address, port)}."""
+    nodes: dict[str, tuple[str, int | None]] = {}
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        name, sep, text = item.partition("=")
+        match = re.fullmatch(r"\[([0-9A-Fa-f:.]+)\](?::(\d+))?|([^:\[\]]+)(?::(\d+))?|([0-9A-Fa-f:]+)", text)
+        if not sep or not _NODE.match(name) or match is None:
+            raise SshError(f"{SSH_NODES_ENV}: {item!r} is not 'node=address[:port]'")
+        address = match.group(1) or match.group(3) or match.group(5)
+        port = match.group(2) or match.group(4)
+        nodes[name] = (address, int(port) if port else None)
+    return nodes
+
+
+def resolve_target(node: str, provider: ProviderSettings, environ: Mapping[str, str],
+                   endpoint: str | None) -> SshTarget:
+    address: str | None = None
+    port: int | None = None
+    for entry in provider.ssh_nodes:
+        if entry.name == node:
+            address, port = entry.address, entry.port
+            break
+    if address is None:
+        from_env = parse_ssh_nodes(environ.get(SSH_NODES_ENV, ""))
+        if node in from_env:
+            address, port = from_env[node]
+    if address is None and endpoint:
+        address = urllib.parse.urlsplit(endpoint).hostname
+    if not address:
+        raise SshError(f"no SSH address for node {node!r}: give the provider's ssh node block or {SSH_NODES_ENV}")
+    if not _HOST.match(address):
+        raise SshError(f"SSH address {address!r} of node {node!r} is not a host name or IP address")
+    username = provider.ssh_username or environ.get("PROXMOX_VE_SSH_USERNAME", "").strip() or "root"
+    if not _USER.match(username):
+        raise SshError(f"SSH user {username!r} is not a Unix user name")
+    port = port or 22
+    if not 1 <= port <= 65535:
+        raise SshError(f"SSH port {port} of node {node!r} is outside 1-65535")
+    return SshTarget(node=node, address=address, port=port, username=username)
+
+
+def known_hosts_path(environ: Mapping[str, str]) -> Path:
+    home = environ.get("HOME") or os.path.expanduser("~")
+    return Path(home) / ".ssh" / "known_hosts"
+
+
+class SshRunner:
+    """Runs the probe on nodes; `sessions` counts the SSH connections made."""
+
+    def __init__(self, environ: Mapping[str, str], *, timeout: float = TIMEOUT_S):
+        self.environ = dict(environ)
+        self.timeout = timeout
+        self.sessions = 0
+        self._dir: str | None = None
+        self._key: Path | None = None
+
+    def __enter__(self) -> "SshRunner":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._dir is not None:
+            shutil.rmtree(self._dir, ignore_errors=True)
+            self._dir = self._key = None
+
+    def _identity(self) -> list[str]:
+        key = self.environ.get("PROXMOX_VE_SSH_PRIVATE_KEY", "")
+        if key.strip():
+            if self._key is None:
+                self._dir = tempfile.mkdtemp(prefix="pve-gpu-lxc-check-")  # 0700
+                path = Path(self._dir) / "id"
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "w") as f:
+                    f.write(key if key.endswith("\n") else key + "\n")
+                self._key = path
+            return ["-i", str(self._key), "-o", "IdentitiesOnly=yes", "-o", "IdentityAgent=none"]
+        if self.environ.get("SSH_AUTH_SOCK"):
+            return []
+        if self.environ.get("PROXMOX_VE_SSH_PASSWORD"):
+            raise SshError("SSH password login (PROXMOX_VE_SSH_PASSWORD) is not supported by the check: "
+                           "set PROXMOX_VE_SSH_PRIVATE_KEY or run an ssh-agent (SSH_AUTH_SOCK)")
+        raise SshError("no SSH credentials: set PROXMOX_VE_SSH_PRIVATE_KEY or run an ssh-agent (SSH_AUTH_SOCK), "
+                       "as for bpg's idmap and snippet uploads")
+
+    def argv(self, target: SshTarget) -> list[str]:
+        ssh = shutil.which("ssh", path=self.environ.get("PATH", os.defpath))
+        if ssh is None:
+            raise SshError("the OpenSSH client `ssh` is not on PATH (Debian: apt-get install openssh-client)")
+        known = known_hosts_path(self.environ)
+        return [
+            ssh, "-F", "none", "-T", *self._identity(),
+            "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
+            "-o", f'UserKnownHostsFile="{known}"', "-o", "ConnectTimeout=15",
+            "-o", "LogLevel=ERROR", "-p", str(target.port), "-l", target.username,
+            "--", target.address, "sh -s",
+        ]
+
+    def run(self, target: SshTarget, script: str) -> str:
+        """The probe's stdout; raises SshError when the session failed or the output is cut short."""
+        argv = self.argv(target)
+        self.sessions += 1
+        try:
+            proc = subprocess.run(argv, input=script, capture_output=True, text=True, timeout=self.timeout,
+                                  env=self.environ, check=False)
+        except subprocess.TimeoutExpired:
+            raise SshError(f"{target}: the probe did not finish within {self.timeout:.0f} s") from None
+        if proc.returncode == 255:
+            raise SshError(self._explain(target, proc.stderr))
+        if not proc.stdout.rstrip("\n").endswith("end"):
+            last = _last_line(proc.stderr) or f"exit code {proc.returncode}"
+            raise SshError(f"{target}: the probe ended early: {last}")
+        return proc.stdout
+
+    def _explain(self, target: SshTarget, stderr: str) -> str:
+        text = stderr or ""
+        known = known_hosts_path(self.environ)
+        if "Host key verification failed" in text or "REMOTE HOST IDENTIFICATION HAS CHANGED" in text \
+                or "No ED25519 host key is known" in text or "host key is known" in text:
+            host = target.address if target.port == 22 else f"[{target.address}]:{target.port}"
+            return (f"{target}: the node's host key is not in {known} or has changed (strict checking: the "
+                    f"check adds no key). Compare `ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub` on "
+                    f"{target.node} with `ssh-keyscan -p {target.port} {target.address}`, then add the line "
+                    f"for {host} to {known} (a bpg apply records it too)")
+        if "Permission denied" in text:
+            return (f"{target}: SSH login refused ({_last_line(text)}); the check uses bpg's settings: "
+                    "PROXMOX_VE_SSH_USERNAME and PROXMOX_VE_SSH_PRIVATE_KEY or the ssh-agent")
+        return f"{target}: SSH failed: {_last_line(text) or 'exit code 255'}"
+
+
+def _last_line(text: str) -> str:
+    lines = [ln.strip() for ln in (text or "").splitlines() if ln.strip()]
+    return lines[-1] if lines else ""
+

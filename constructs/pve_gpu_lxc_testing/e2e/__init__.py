@@ -1,0 +1,1 @@
+"""End-to-end harness: real terraform/tofu and cdktf-cli, the real bpg/proxmox provider, the simulated node."""

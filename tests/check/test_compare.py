@@ -1,0 +1,306 @@
+"""check.compare: each finding the issue lists, its wording and its fix (pure)."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from pve_gpu_lxc.cli.check import compare
+from pve_gpu_lxc.cli.check import probe as pr
+from pve_gpu_lxc.cli.check.expected import ExpectedContainer, ExpectedDevice, ExpectedHook
+from pve_gpu_lxc.cli.check.nodeconf import parse_config
+from pve_gpu_lxc.facts.io import collector_script
+from pve_gpu_lxc.facts.model import HostFacts
+
+FACTS = HostFacts.load(Path(__file__).resolve().parents[2] / "stacks" / "facts" / "pve.json")
+CTX = compare.Context(stack="intel-jellyfin", stack_dir="cdktf.out/stacks/intel-jellyfin",
+                      facts_file="stacks/facts/pve.json")
+IDMAP = ("u 0 100000 65536", "g 0 100000 44", "g 44 44 1", "g 45 100045 61", "g 106 108 1", "g 107 100107 65429")
+INTEL = ExpectedContainer(
+    stack="intel-jellyfin", name="jellyfin", node="pve", vmid=210, unprivileged=True, idmap=IDMAP,
+    devices=(ExpectedDevice(0, "/dev/dri/card0", 0, 44, "0660"), ExpectedDevice(1, "/dev/dri/renderD128", 0, 106, "0660")))
+HOOK_TEXT = "#!/bin/sh\nrequire_nvidia_driver 575.64.03\n"
+NVIDIA = ExpectedContainer(
+    stack="nvidia-ollama", name="ollama", node="pve", vmid=220, unprivileged=True,
+    devices=tuple(ExpectedDevice(i, p, 0, 0, "0666") for i, p in enumerate(
+        ("/dev/nvidia0", "/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia-uvm-tools"))),
+    hook=ExpectedHook("local:snippets/pve-gpu-lxc-220.sh", HOOK_TEXT, "proxmox_virtual_environment_file.ollama_Hook",
+                      "0700"),
+    nvidia_driver="575.64.03")
+SNIPPET = "/var/lib/vz/snippets/pve-gpu-lxc-220.sh"
+
+
+def api_config(ct: ExpectedContainer) -> dict:
+    data: dict = {f"dev{d.index}": f"deny-write=0,path={d.path},uid={d.uid},gid={d.gid},mode={d.mode}"
+                  for d in ct.devices}
+    data["unprivileged"] = 1
+    if ct.idmap:
+        data["lxc"] = [["lxc.idmap", line] for line in ct.idmap]
+    if ct.hook:
+        data["hookscript"] = ct.hook.volid
+    return data
+
+
+def char(major: int, minor: int, gid: int = 0, perm: int = 0o660, uid: int = 0) -> pr.Stat:
+    return pr.Stat("char", major, minor, perm, uid, gid)
+
+
+def node_probe(running: bool = False) -> pr.NodeProbe:
+    """What a clean node answers: devices as in the facts, subids from the facts, the snippet intact."""
+    node = pr.NodeProbe(version="1", complete=True, subuid=["root:100000:65536"],
+                        subgid=["root:100000:65536", "root:44:1", "root:108:1"], nvidia_sys="575.64.03",
+                        by_path=dict((link.rsplit("/", 1)[1], target) for link, target in FACTS.dri_by_path))
+    for d in FACTS.devices:
+        if d.type == "c":
+            node.devices[d.path] = char(d.major, d.minor, d.gid or 0, d.mode or 0o660)
+    node.hooks[("local", "pve-gpu-lxc-220.sh")] = pr.HookFile(
+        "file", SNIPPET, pr.Stat("file", 0, 0, 0o700, 0, 0), hashlib.sha256(HOOK_TEXT.encode()).hexdigest())
+    node.containers[210] = pr.ContainerProbe(state="STOPPED", detail="210 doesn't exist")
+    node.containers[220] = pr.ContainerProbe(state="STOPPED")
+    if running:
+        node.containers[210] = pr.ContainerProbe(
+            state="RUNNING", pid=4242, uid_map=[(0, 100000, 65536)],
+            gid_map=[(0, 100000, 44), (44, 44, 1), (45, 100045, 61), (106, 108, 1), (107, 100107, 65429)],
+            group_file="ok", groups={"video": 44, "render": 106},
+            devices={"/dev/dri/card0": char(1, 3, 44, uid=100000),  # host-side owners, as stat shows them
+                     "/dev/dri/renderD128": char(1, 3, 108, uid=100000)})
+    return node
+
+
+def check(exp=INTEL, data=None, node=None, facts=FACTS, ctx=CTX):
+    conf = parse_config(api_config(exp) if data is None else data)
+    return compare.check_container(exp, conf, node if node is not None else node_probe(), facts, ctx)
+
+
+def lines(report) -> list[str]:
+    return [f.line() for f in report.findings]
+
+
+# --- clean ------------------------------------------------------------------------------------
+
+
+def test_a_clean_node_reports_nothing() -> None:
+    report = check()
+    assert report.findings == [] and report.errors == [] and report.status == "clean"
+    assert report.checked == ["devices", "idmap", "subids", "hookscript", "host-devices"]
+    assert report.running is False
+    assert report.notes == ["in-container: not running: skipped (210 doesn't exist)"]
+    running = check(node=node_probe(running=True))
+    assert running.findings == [] and running.running is True and "in-container" in running.checked
+    nvidia = check(NVIDIA)
+    assert nvidia.findings == [] and nvidia.checked[-1] == "nvidia"
+
+
+# --- [1] devN ---------------------------------------------------------------------------------
+
+
+def test_all_devn_removed() -> None:
+    data = api_config(INTEL)
+    del data["dev0"], data["dev1"]
+    (finding,) = check(data=data).findings
+    assert finding.line() == (
+        "devices: no devN line on the node; expected 2 (/dev/dri/card0, /dev/dri/renderD128). bpg keeps its old "
+        "list when Proxmox reports none, so Terraform shows no drift and the container has no GPU. Fix: on pve: "
+        "`pct set 210 --dev0 'path=/dev/dri/card0,uid=0,gid=44,mode=0660' "
+        "--dev1 'path=/dev/dri/renderD128,uid=0,gid=106,mode=0660'` (a deploy does not restore it).")
+
+
+def test_extra_trailing_devn() -> None:
+    data = {**api_config(INTEL), "dev2": "deny-write=0,path=/dev/dri/card1,uid=0,gid=44,mode=0660"}
+    (finding,) = check(data=data).findings
+    assert finding.subject == "dev2"
+    assert finding.line() == (
+        "devices: dev2 (/dev/dri/card1) is on the node but not in the configuration: an extra trailing devN that "
+        "bpg never deletes when the device list shrinks, so the device stays passed through and every plan wants "
+        "to change it. Fix: on pve: `pct set 210 --delete dev2`.")
+
+
+def test_devn_edited_and_missing() -> None:
+    data = api_config(INTEL)
+    data["dev0"] = data["dev0"].replace("gid=44", "gid=45").replace("mode=0660", "mode=0666")
+    del data["dev1"]
+    first, second = check(data=data).findings
+    assert first.line() == (
+        "devices: dev0 (/dev/dri/card0) differs: gid is 45, expected 44; mode is 0666, expected 0660. Fix: "
+        "`cdktf deploy intel-jellyfin` restores it (Terraform sees this), or on pve: "
+        "`pct set 210 --dev0 'path=/dev/dri/card0,uid=0,gid=44,mode=0660'`.")
+    assert second.subject == "dev1" and second.problem.startswith("dev1 (/dev/dri/renderD128) is missing on the node")
+
+
+# --- [2] idmap and subids ---------------------------------------------------------------------
+
+
+def test_idmap_line_changed() -> None:
+    data = api_config(INTEL)
+    data["lxc"] = [["lxc.idmap", line.replace("g 106 108 1", "g 106 100106 1")] for line in IDMAP]
+    (finding,) = check(data=data).findings
+    assert finding.line() == (
+        "idmap: the raw lxc.idmap lines differ: expected 6, found 6; missing 'g 106 108 1'; not in the "
+        "configuration 'g 106 100106 1' (the container starts with the wrong owners, or not at all). Fix: "
+        "`cdktf deploy intel-jellyfin` rewrites every lxc.idmap line (bpg, over SSH); it takes effect at the next "
+        "start.")
+
+
+def test_subgid_does_not_allow_the_map() -> None:
+    node = node_probe()
+    node.subgid = ["root:100000:65536", "root:44:1"]
+    (finding,) = check(node=node).findings
+    assert finding.line() == (
+        "subids: /etc/subgid on pve does not let root map host gids 108-108 for 'lxc.idmap: g 106 108 1' "
+        "(newuidmap/newgidmap refuse: the container fails to start). Fix: on pve add 'root:108:1' to "
+        "/etc/subgid (e.g. `echo root:108:1 >> /etc/subgid`).")
+    node.subuid = None  # no /etc/subuid at all; PVE's default map needs 100000-165535
+    findings = check(NVIDIA, node=node).findings
+    assert [f.problem.split(" (")[0] for f in findings] == [
+        "/etc/subuid on pve is missing host uids 100000-165535 for 'lxc.idmap: u 0 100000 65536'"]
+
+
+def test_uncovered_ranges() -> None:
+    assert compare.uncovered([(100000, 65536)], 100000, 65536) == []
+    assert compare.uncovered([(100000, 100)], 100050, 100) == [(100100, 50)]
+    assert compare.uncovered([(10, 5), (20, 5)], 10, 15) == [(15, 5)]
+
+
+# --- [3] hookscript ---------------------------------------------------------------------------
+
+
+def test_hookscript_edited_on_the_node() -> None:
+    node = node_probe()
+    node.hooks[("local", "pve-gpu-lxc-220.sh")] = dataclasses.replace(
+        node.hooks[("local", "pve-gpu-lxc-220.sh")], sha256="0" * 64)
+    (finding,) = check(NVIDIA, node=node, ctx=dataclasses.replace(CTX, stack="nvidia-ollama",
+                                                                   stack_dir="cdktf.out/stacks/nvidia-ollama")).findings
+    assert finding.line() == (
+        f"hookscript: snippet {SNIPPET} was changed on the node: sha256 000000000000…, expected "
+        f"{NVIDIA.hook.sha256[:12]}… (Terraform compares no content, so it shows no drift). Fix: "
+        "`terraform -chdir=cdktf.out/stacks/nvidia-ollama apply -replace=proxmox_virtual_environment_file.ollama_Hook` "
+        "uploads the generated script again (the container is not touched).")
+
+
+def test_hookscript_not_executable_or_missing_or_repointed() -> None:
+    node = node_probe()
+    key = ("local", "pve-gpu-lxc-220.sh")
+    node.hooks[key] = dataclasses.replace(node.hooks[key], stat=pr.Stat("file", 0, 0, 0o600, 0, 0))
+    (finding,) = check(NVIDIA, node=node).findings
+    assert finding.problem == (f"snippet {SNIPPET} has mode 0600: not executable (PVE refuses the next start; "
+                               "Terraform shows no drift).")
+    assert finding.fix.startswith(f"on pve: `chmod 0700 {SNIPPET}`")
+    node.hooks[key] = pr.HookFile("missing", SNIPPET)
+    (finding,) = check(NVIDIA, node=node).findings
+    assert "is missing on pve" in finding.problem and "uploads it again" in finding.fix
+    data = {**api_config(NVIDIA), "hookscript": "local:snippets/other.sh"}
+    (finding,) = check(NVIDIA, data=data).findings
+    assert finding.problem == ("hookscript is local:snippets/other.sh on the node, expected "
+                               "local:snippets/pve-gpu-lxc-220.sh (the NVIDIA pre-start checks do not run).")
+
+
+# --- [4] devices on the host ------------------------------------------------------------------
+
+
+def test_device_missing_on_the_host() -> None:
+    node = node_probe()
+    node.devices["/dev/nvidia-uvm"] = "missing"
+    (finding,) = check(NVIDIA, node=node).findings
+    assert finding.line() == (
+        "host-devices: /dev/nvidia-uvm does not exist on pve (PVE refuses to start the container: 'Device "
+        "/dev/nvidia-uvm does not exist'). Fix: on pve: `nvidia-modprobe -u -c0` creates the NVIDIA nodes (the "
+        "generated pre-start hook runs it at every start; `modprobe nvidia` first if the driver is not loaded).")
+
+
+def test_renumbered_device_against_the_facts() -> None:
+    node = node_probe()
+    node.devices["/dev/dri/card0"] = char(226, 1, 44)
+    (finding,) = check(node=node).findings
+    assert finding.problem == (
+        "/dev/dri/card0 is 226:1 on pve, but the host facts (" + FACTS.source + ") record 226:0: renumbered after "
+        "a kernel or driver update, so the container would get another device.")
+    assert finding.fix.startswith("re-record the host facts (`ssh root@pve sh -s < "
+                                  f"{collector_script()} > stacks/facts/pve.json`)")
+
+
+def test_renumbered_gpu_by_pci_address() -> None:
+    node = node_probe()
+    node.by_path["pci-0000:00:02.0-card"] = "../card1"
+    node.by_path["pci-0000:01:00.0-card"] = "../card0"
+    (finding,) = check(node=node).findings
+    assert finding.problem.startswith("the GPU at PCI 0000:00:02.0 is /dev/dri/card1 on pve now, but the host "
+                                      "facts and this container use /dev/dri/card0")
+
+
+def test_not_a_character_device_and_no_facts() -> None:
+    node = node_probe()
+    node.devices["/dev/dri/renderD128"] = pr.Stat("file", 0, 0, 0o644, 0, 0)
+    report = check(node=node, facts=None)
+    (finding,) = report.findings
+    assert finding.problem == "/dev/dri/renderD128 on pve is a file, not a character device (devN needs a device node)."
+    assert any(n.startswith("host-devices: no host facts for node pve") for n in report.notes)
+
+
+# --- [5] inside a running container, NVIDIA -----------------------------------------------------
+
+
+def test_wrong_render_gid_inside_the_container() -> None:
+    node = node_probe(running=True)
+    node.containers[210].groups["render"] = 107
+    (finding,) = check(node=node).findings
+    assert finding.line() == (
+        "in-container: 'render' is gid 107 in the container's /etc/group, but /dev/dri/renderD128 is given gid "
+        "106: members of render cannot open it (VA-API: 'No VA display', transcoding silently falls back to the "
+        "CPU). Fix: declare the template's GID, `Template.existing(..., render_gid=107)`, and "
+        "`cdktf deploy intel-jellyfin` (devN then carries gid 107); or inside CT 210: `groupmod -g 106 render`.")
+
+
+def test_nodes_inside_the_container() -> None:
+    node = node_probe(running=True)
+    ct = node.containers[210]
+    ct.devices["/dev/dri/renderD128"] = char(1, 3, 50000, 0o600, uid=100000)
+    ct.devices["/dev/dri/card0"] = "missing"
+    del ct.groups["video"]
+    findings = check(node=node).findings
+    assert [f.problem for f in findings] == [
+        "the container's /etc/group has no 'video' group, but /dev/dri/card0 is given gid 44 (VA-API: 'No VA "
+        "display', transcoding silently falls back to the CPU).",
+        "/dev/dri/card0 is missing inside the running container (it started without it).",
+        "/dev/dri/renderD128 inside the container has group unmapped (host gid 50000: nogroup inside), "
+        "expected 106; mode 0600, expected 0660.",
+    ]
+    assert findings[1].fix == "`pct reboot 210` (PVE creates the passed nodes at every start)."
+
+
+def test_nvidia_driver_against_the_pin() -> None:
+    node = node_probe()
+    node.nvidia_sys = "580.65.06"
+    (finding,) = check(NVIDIA, node=node).findings
+    assert finding.line() == (
+        "nvidia: the host NVIDIA driver is 580.65.06, but the container is pinned to 575.64.03 (the pre-start hook "
+        "refuses the next start; a running container gets NVML 'Driver/library version mismatch'). Fix: install "
+        "driver 575.64.03 on pve, or rebuild the image for 580.65.06, set "
+        "`NvidiaGpu(driver_version=\"580.65.06\")` and `cdktf deploy intel-jellyfin`.")
+    node.nvidia_sys = None
+    (finding,) = check(NVIDIA, node=node).findings
+    assert finding.problem.startswith("the NVIDIA kernel module is not loaded on pve")
+    node.nvidia_proc = "575.64.03"  # /proc/driver/nvidia/version wins, as in the hook
+    assert check(NVIDIA, node=node).findings == []
+
+
+# --- whole-container outcomes -----------------------------------------------------------------
+
+
+def test_container_missing_errors_and_no_ssh() -> None:
+    report = compare.check_container(INTEL, None, node_probe(), FACTS, CTX)
+    (finding,) = report.findings
+    assert finding.line() == ("container: CT 210 does not exist on node pve (no /etc/pve/lxc/210.conf). Fix: "
+                              "`cdktf deploy intel-jellyfin` creates it (Terraform sees this).")
+    report = compare.check_container(INTEL, None, None, FACTS, CTX, api_error="HTTP 401 x")
+    assert report.errors == ["Proxmox API: HTTP 401 x"] and report.status == "error"
+    report = compare.check_container(INTEL, parse_config(api_config(INTEL)), None, FACTS, CTX, ssh_error="refused")
+    assert report.errors == ["SSH: refused"] and report.checked == ["devices", "idmap"]
+
+
+@pytest.mark.parametrize("path, group", [("/dev/dri/renderD129", "render"), ("/dev/kfd", "render"),
+                                         ("/dev/dri/card1", "video"), ("/dev/nvidia0", None)])
+def test_intended_group(path, group) -> None:
+    assert compare.intended_group(path) == group

@@ -1,0 +1,114 @@
+"""check.expected: what the synthesized example stacks promise per GPU container (pure)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+import pytest
+from cdktf import Testing as CdktfTesting
+
+from pve_gpu_lxc.cli.check import expected as ex
+from pve_gpu_lxc.model.hooks import NvidiaGuard, render_hookscript
+from stacks import STACKS
+
+from ..conftest import synth_json
+from ..test_idmap import SEED_LINES
+
+
+@pytest.fixture(scope="module")
+def docs() -> dict:
+    saved = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith("PROXMOX_VE_")}
+    try:
+        app = CdktfTesting.app()
+        return {name: synth_json(cls(app, name)) for name, cls in STACKS.items()}
+    finally:
+        os.environ.update(saved)
+
+
+def test_intel_jellyfin_devices_and_raw_idmap_lines(docs) -> None:
+    (ct,) = ex.containers("intel-jellyfin", docs["intel-jellyfin"])
+    assert (ct.stack, ct.name, ct.node, ct.vmid, ct.unprivileged) == ("intel-jellyfin", "jellyfin", "pve", 210, True)
+    assert ct.address == "proxmox_virtual_environment_container.jellyfin"
+    assert [(d.index, d.path, d.uid, d.gid, d.mode, d.deny_write) for d in ct.devices] == [
+        (0, "/dev/dri/card0", 0, 44, "0660", False), (1, "/dev/dri/renderD128", 0, 106, "0660", False)]
+    assert ["lxc.idmap: " + line for line in ct.idmap] == SEED_LINES
+    assert ct.effective_idmap == ct.idmap
+    assert ct.hook is None and ct.nvidia_driver is None and not ct.is_nvidia
+    assert ct.devices[1].pve_value() == "path=/dev/dri/renderD128,uid=0,gid=106,mode=0660"
+
+
+def test_nvidia_ollama_hook_content_is_the_script_bpg_uploads(docs) -> None:
+    (ct,) = ex.containers("nvidia-ollama", docs["nvidia-ollama"])
+    assert ct.idmap == () and ct.effective_idmap == ex.PVE_DEFAULT_IDMAP
+    assert [d.path for d in ct.devices] == ["/dev/nvidia0", "/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia-uvm-tools"]
+    hook = ct.hook
+    assert hook is not None
+    assert hook.volid == "local:snippets/pve-gpu-lxc-220.sh"
+    assert (hook.storage, hook.snippet) == ("local", "pve-gpu-lxc-220.sh")
+    assert hook.file_address.startswith("proxmox_virtual_environment_file.ollama_HookScript")
+    assert hook.file_mode == "0700"
+    # Terraform's escapes undone: the text on the node has ${...}, the JSON $${...}
+    assert 'sysroot="${PVE_GPU_LXC_SYSROOT:-}"' in hook.content and "$${" not in hook.content
+    assert hook.sha256 == hashlib.sha256(hook.content.encode()).hexdigest()
+    assert ct.nvidia_driver == "575.64.03" and ct.is_nvidia
+
+
+def test_provider_ssh_settings() -> None:
+    doc = {"provider": {"proxmox": [{"ssh": {"agent": True, "username": "root",
+                                              "node": [{"name": "pve", "address": "127.0.0.1", "port": 2222}]},
+                                      "insecure": True}]}}
+    settings = ex.provider_settings(doc)
+    assert settings.ssh_username == "root" and settings.ssh_agent is True and settings.insecure is True
+    assert settings.ssh_nodes == (ex.SshNode("pve", "127.0.0.1", 2222),)
+    assert ex.provider_settings({}) == ex.ProviderSettings()
+
+
+@pytest.mark.parametrize("text, value", [
+    ("plain", "plain"),
+    ("a $${b} c", "a ${b} c"),
+    ("%%{ if }", "%{ if }"),
+    ("$$$${x}", "$$${x}"),
+    ("cost: $5", "cost: $5"),
+    ("${var.x}", None),
+    ("%{ if true }x%{ endif }", None),
+])
+def test_undo_template_escapes(text, value) -> None:
+    assert ex.undo_template_escapes(text) == value
+
+
+def _container(**body) -> dict:
+    base = {"node_name": "pve", "vm_id": 300, "device_passthrough": [{"path": "/dev/dri/renderD128", "gid": 106}]}
+    base.update(body)
+    return {"resource": {"proxmox_virtual_environment_container": {"ct": base}}}
+
+
+def test_containers_without_devices_are_not_gpu_containers() -> None:
+    assert ex.containers("s", _container(device_passthrough=[])) == []
+    (ct,) = ex.containers("s", _container())
+    assert (ct.devices[0].uid, ct.devices[0].mode, ct.unprivileged) == (0, None, False)
+    assert ct.effective_idmap == ()  # privileged without a map: LXC gets none
+
+
+def test_a_literal_hookscript_volume_has_no_known_content() -> None:
+    (ct,) = ex.containers("s", _container(hook_script_file_id="local:snippets/mine.sh"))
+    assert ct.hook == ex.ExpectedHook("local:snippets/mine.sh", note=ct.hook.note)
+    assert ct.hook.sha256 is None and ct.hook.snippet == "mine.sh"
+
+
+@pytest.mark.parametrize("body, message", [
+    ({"vm_id": None}, "vm_id None is not a literal number"),
+    ({"node_name": "${var.node}"}, "is not a literal node name"),
+    ({"hook_script_file_id": "${proxmox_virtual_environment_file.gone.id}"}, "which the stack does not have"),
+    ({"idmap": [{"type": "uid", "container_id": 0}]}, "misses container_id, host_id or size"),
+])
+def test_unreadable_configurations_are_named(body, message) -> None:
+    with pytest.raises(ex.ExpectedError, match=message.replace("$", r"\$").replace("{", r"\{")):
+        ex.containers("s", _container(**body))
+
+
+def test_pin_comes_from_the_generated_hook_line_only() -> None:
+    assert ex.nvidia_pin("require_nvidia_driver() {\n") is None
+    text = render_hookscript(vmid=230, hostname="ai", nvidia=NvidiaGuard("580.65.06", gpu_indexes=(0,), modeset=False, nodes=("/dev/nvidia0",)))
+    assert ex.nvidia_pin(text) == "580.65.06"
+    assert ex.nvidia_pin(render_hookscript(vmid=230, hostname="ai")) is None
