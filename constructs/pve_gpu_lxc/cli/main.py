@@ -13,8 +13,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from .check import command as check_command
 from . import drift, image
+from .check import command as check_command
 from .exit_codes import EXIT_USAGE
 
 
@@ -72,7 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lock-timeout", metavar="DURATION",
                    help="wait this long for a state lock held by someone else (e.g. 60s)")
     p.add_argument("--live", action="store_true",
-                   help="after the refresh, also run `pve-gpu-lxc check` on the same stacks (what Terraform cannot see)")
+                   help="after the refresh, also run `pve-gpu-lxc check` on the same stacks "
+                        "(what Terraform cannot see)")
     check_command.add_parser(sub)
     image.add_arguments(sub.add_parser("image", help=image.HELP, description=image.HELP), _Parser)
     return parser

@@ -122,7 +122,9 @@ node_json() {
 devices_json() {
     d_sep=''
     printf '['
-    for d_file in "$ROOT"/dev/dri/* "$ROOT"/dev/nvidia* "$ROOT"/dev/nvidia-caps/* \
+    # .[!.]* and ..?* : names starting with a dot too (POSIX sh globs skip them), never . or ..
+    for d_file in "$ROOT"/dev/dri/* "$ROOT"/dev/dri/.[!.]* "$ROOT"/dev/dri/..?* "$ROOT"/dev/nvidia* \
+        "$ROOT"/dev/nvidia-caps/* \
         "$ROOT"/dev/nvidia-caps-imex-channels/* "$ROOT"/dev/kfd "$ROOT"/dev/accel/*; do
         [ -e "$d_file" ] || [ -L "$d_file" ] || continue
         d_obj=$(node_json "${d_file#"$ROOT"}") || continue

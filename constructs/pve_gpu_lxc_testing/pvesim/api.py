@@ -1020,28 +1020,22 @@ class PveApi:
             elif opt == "features":
                 if not unprivileged:
                     raise perm_error("changing feature flags for privileged container is only allowed for root@pam")
-                nesting_changed = other_changed = False
+                other_changed = False
                 old = (oldconf or {}).get(opt)
                 if not is_delete:
                     features = pveconf.parse_property_string(pveconf.FEATURES_SCHEMA, newconf[opt])
                     if old:
                         old_features = pveconf.parse_property_string(pveconf.FEATURES_SCHEMA, old)
                         for feature in [*old_features, *features]:
-                            if old_features.get(feature, "") != features.get(feature, ""):
-                                if feature == "nesting":
-                                    nesting_changed = True
-                                else:
-                                    other_changed = True
-                                    break
-                    elif len(features) == 1 and pveconf.parse_boolean(features.get("nesting", "0")):
-                        nesting_changed = True
-                    elif features:
+                            # nesting alone may be changed by VM.Allocate; every other flag is root@pam only
+                            if feature != "nesting" and old_features.get(feature, "") != features.get(feature, ""):
+                                other_changed = True
+                                break
+                    elif features and not (len(features) == 1 and pveconf.parse_boolean(features.get("nesting", "0"))):
                         other_changed = True
                 else:
                     features = pveconf.parse_property_string(pveconf.FEATURES_SCHEMA, old or "")
-                    if len(features) == 1 and pveconf.parse_boolean(features.get("nesting", "0")):
-                        nesting_changed = True
-                    elif features:
+                    if features and not (len(features) == 1 and pveconf.parse_boolean(features.get("nesting", "0"))):
                         other_changed = True
                 if other_changed:
                     raise perm_error("changing feature flags (except nesting) is only allowed for root@pam")

@@ -341,7 +341,7 @@ class NodeFiles:
         if storage.path is not None:
             base = storage.path.rstrip("/")
             patterns = [
-                (rf"^(\d+)/((?:base|vm|subvol|basevol)-\d+-\S+\.(raw|qcow2|vmdk|subvol))$", "images"),
+                (r"^(\d+)/((?:base|vm|subvol|basevol)-\d+-\S+\.(raw|qcow2|vmdk|subvol))$", "images"),
                 (rf"^iso/([^/]+{ISO_EXT})$", "iso"),
                 (rf"^vztmpl/([^/]+{VZTMPL_EXT})$", "vztmpl"),
                 (r"^rootdir/(\d+)$", "rootdir"),

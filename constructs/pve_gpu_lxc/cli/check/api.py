@@ -11,7 +11,8 @@ printed):
 * else `PROXMOX_VE_USERNAME` + `PROXMOX_VE_PASSWORD`: one `POST /access/ticket` per run.
 
 All requests go over one kept-alive connection (one TLS handshake per run), or through urllib
-when a proxy is set in the environment.  The config read is PVE's default (pending changes applied): what the container gets at its
+when a proxy is set in the environment.  The config read is PVE's default (pending changes
+applied): what the container gets at its
 next start.  A missing container is PVE's "Configuration file ... does not exist" (HTTP 500),
 returned here as None; every other failure raises `ApiError` with PVE's message.
 """
@@ -24,8 +25,9 @@ import ssl
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from .expected import ProviderSettings
 
@@ -128,11 +130,12 @@ class PveApi:
             reused = self._conn is not None
             if self._conn is None:
                 parts = urllib.parse.urlsplit(self.settings.endpoint)
+                host = parts.hostname or ""
                 if parts.scheme == "https":
-                    self._conn = http.client.HTTPSConnection(parts.hostname, parts.port, context=self._ssl,
+                    self._conn = http.client.HTTPSConnection(host, parts.port, context=self._ssl,
                                                              timeout=self.timeout)
                 else:
-                    self._conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=self.timeout)
+                    self._conn = http.client.HTTPConnection(host, parts.port, timeout=self.timeout)
             self.requests += 1
             try:
                 self._conn.request(method, f"/api2/json{path}", body=data, headers=headers)
@@ -197,8 +200,9 @@ class PveApi:
             self.login()
         path = f"/nodes/{urllib.parse.quote(node, safe='')}/lxc/{int(vmid)}/config"
         status, body = self._call("GET", path)
-        if status == 200 and isinstance(body.get("data"), dict):
-            return body["data"]
+        data = body.get("data")
+        if status == 200 and isinstance(data, dict):
+            return data
         message = _message(body)
         if status == 500 and "does not exist" in message and "Configuration file" in message:
             return None

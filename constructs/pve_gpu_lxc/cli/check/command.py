@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from .runner import CheckOptions, run_check
 
@@ -18,9 +19,10 @@ DESCRIPTION = (
 )
 
 
-def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    p = sub.add_parser("check", help="check the GPU containers on the node, live and read-only "
-                                     "(what Terraform cannot see)", description=DESCRIPTION)
+def add_parser(sub: argparse._SubParsersAction[Any]) -> argparse.ArgumentParser:
+    p: argparse.ArgumentParser = sub.add_parser(
+        "check", help="check the GPU containers on the node, live and read-only (what Terraform cannot see)",
+        description=DESCRIPTION)
     p.add_argument("stacks", nargs="*", metavar="STACK", help="stacks to check (default: every synthesized stack)")
     p.add_argument("--json", type=Path, metavar="FILE", dest="json_path",
                    help="also write a machine-readable report to FILE")

@@ -9,8 +9,8 @@ facts (None when there are none), and returns a `ContainerReport`.  No I/O here.
 from __future__ import annotations
 
 import posixpath
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
 from ...facts.io import collector_script
 from ...facts.model import HostFacts
@@ -119,7 +119,7 @@ def device_differences(e: ExpectedDevice, f: FoundDevice) -> list[str]:
         if found != expected:
             diffs.append(f"{name} is {found}, expected {expected}")
     if e.mode is not None and f.mode != e.mode:
-        diffs.append(f"mode is {f.mode or 'unset (the host node’s mode)'}, expected {e.mode}")
+        diffs.append(f"mode is {f.mode or 'unset (the mode of the host node)'}, expected {e.mode}")
     if f.deny_write != e.deny_write:
         diffs.append(f"deny-write is {int(f.deny_write)}, expected {int(e.deny_write)}")
     return diffs
@@ -372,7 +372,8 @@ def compare_host_devices(exp: ExpectedContainer, conf: FoundConfig | None, node:
         if facts is None:
             continue
         recorded = facts.node(path)
-        if recorded is not None and recorded.major is not None and (recorded.major, recorded.minor) != (st.major, st.minor):
+        if (recorded is not None and recorded.major is not None
+                and (recorded.major, recorded.minor) != (st.major, st.minor)):
             findings.append(Finding(
                 "host-devices", path,
                 f"{path} is {st.rdev} on {exp.node}, but the host facts ({facts.source}) record "
@@ -487,7 +488,7 @@ def compare_in_container(exp: ExpectedContainer, ct: pr.ContainerProbe, ctx: Con
                 f"{d.path} is missing inside the running container (it started without it).",
                 restart + ".", expected="char device", found=None))
             continue
-        if seen in ("symlink", "unreadable"):
+        if isinstance(seen, str):  # "symlink" or "unreadable"
             findings.append(Finding(
                 "in-container", d.path,
                 f"{d.path} inside the container is a {seen} path, not the node PVE creates.",
@@ -499,13 +500,14 @@ def compare_in_container(exp: ExpectedContainer, ct: pr.ContainerProbe, ctx: Con
                 f"{d.path} inside the container is a {seen.kind}, not a character device.",
                 restart + ".", expected="char device", found=seen.kind))
             continue
-        uid, gid = _owner(ct, seen)
+        owner_uid, owner_gid = _owner(ct, seen)
         diffs = []
-        if uid != d.uid:
-            diffs.append(f"owner {uid if uid is not None else f'unmapped (host uid {seen.uid})'}, expected {d.uid}")
-        if gid != d.gid:
-            diffs.append(f"group {gid if gid is not None else f'unmapped (host gid {seen.gid}: nogroup inside)'}, "
-                         f"expected {d.gid}")
+        if owner_uid != d.uid:
+            shown_uid = owner_uid if owner_uid is not None else f"unmapped (host uid {seen.uid})"
+            diffs.append(f"owner {shown_uid}, expected {d.uid}")
+        if owner_gid != d.gid:
+            shown_gid = owner_gid if owner_gid is not None else f"unmapped (host gid {seen.gid}: nogroup inside)"
+            diffs.append(f"group {shown_gid}, expected {d.gid}")
         if d.mode is not None and seen.mode != d.mode:
             diffs.append(f"mode {seen.mode}, expected {d.mode}")
         if diffs:
@@ -514,7 +516,7 @@ def compare_in_container(exp: ExpectedContainer, ct: pr.ContainerProbe, ctx: Con
                 f"{d.path} inside the container has {'; '.join(diffs)}.",
                 restart + "; if it stays, check the lxc.idmap covers the gid.",
                 expected={"uid": d.uid, "gid": d.gid, "mode": d.mode},
-                found={"uid": uid, "gid": gid, "mode": seen.mode}))
+                found={"uid": owner_uid, "gid": owner_gid, "mode": seen.mode}))
     return findings
 
 

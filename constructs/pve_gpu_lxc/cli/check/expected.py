@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 CONTAINER_TYPE = "proxmox_virtual_environment_container"
 FILE_TYPE = "proxmox_virtual_environment_file"

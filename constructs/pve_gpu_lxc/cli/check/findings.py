@@ -6,8 +6,9 @@ matters, and the fix.  Errors (the node could not be asked) are not findings: th
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Literal, Sequence
+from typing import Any, Literal
 
 EXIT_CLEAN = 0
 EXIT_ERROR = 1
@@ -25,7 +26,8 @@ Item = Literal[
     "in-container",  # [5] render/video GIDs and the nodes inside a running container
     "nvidia",        # [5] host driver against the pinned version
 ]
-ITEMS: tuple[Item, ...] = ("container", "devices", "idmap", "subids", "hookscript", "host-devices", "in-container", "nvidia")
+ITEMS: tuple[Item, ...] = ("container", "devices", "idmap", "subids", "hookscript", "host-devices", "in-container",
+                           "nvidia")
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,9 @@ already applied: this is the configuration the container gets at its next start.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 _DEV_KEY = re.compile(r"^dev(\d+)$")
 

@@ -27,8 +27,9 @@ from __future__ import annotations
 
 import re
 import stat
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable, Literal
+from typing import Literal
 
 DATA_END = "PVE_GPU_LXC_PROBE_DATA"
 PROBE_VERSION = "1"

@@ -15,11 +15,11 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
-from .. import drift
 from ...core.errors import ValidationError
 from ...facts.model import HostFacts
+from .. import drift
 from . import api as pve_api
 from . import compare, expected, findings, nodeconf, probe
 from . import ssh as pve_ssh
@@ -152,7 +152,7 @@ def check_stacks(options: CheckOptions, names: Sequence[str]) -> tuple[list[find
         for c in s.containers:
             key = (c.node, c.vmid)
             ctx = compare.Context(stack=s.name, stack_dir=_display_dir(s.dir),
-                                  facts_file=str(facts[c.node].source) if facts.get(c.node) else None)
+                                  facts_file=_facts_source(facts.get(c.node)))
             result.containers.append(compare.check_container(
                 c, configs.get(key), probes.get(c.node), facts.get(c.node), ctx,
                 api_error=api_errors.get(key), ssh_error=ssh_errors.get(c.node)))
@@ -221,7 +221,11 @@ def run_check(options: CheckOptions, *, run: drift.Runner = drift.run_subprocess
     return findings.exit_code(results)
 
 
-def _write_json(path: Path | None, doc: dict, err: TextIO) -> bool:
+def _facts_source(facts: HostFacts | None) -> str | None:
+    return str(facts.source) if facts is not None else None
+
+
+def _write_json(path: Path | None, doc: dict[str, Any], err: TextIO) -> bool:
     if path is None:
         return True
     try:

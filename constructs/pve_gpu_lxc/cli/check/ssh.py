@@ -24,9 +24,9 @@ import shutil
 import subprocess
 import tempfile
 import urllib.parse
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
 
 from .expected import ProviderSettings
 
@@ -108,7 +108,7 @@ class SshRunner:
         self._dir: str | None = None
         self._key: Path | None = None
 
-    def __enter__(self) -> "SshRunner":
+    def __enter__(self) -> SshRunner:
         return self
 
     def __exit__(self, *exc: object) -> None:
