@@ -381,3 +381,18 @@ def test_image_subcommand_errors_exit_1(capsys) -> None:
 
     assert main(["image", "definition", "--driver", "575.64.03; reboot", "--source-url", "file:///x.tar.xz"], environ={}) == 1
     assert capsys.readouterr().err.startswith("error: ")
+
+
+def test_an_initialised_stack_is_not_initialised_again(tmp_path: Path) -> None:
+    """Terraform re-hashes the provider on every init (~0.2 s a stack): skip it when init ran
+    after this synthesis, and init again when the synthesis is newer."""
+    workdir = tmp_path / "stacks" / "a"
+    (workdir / ".terraform").mkdir(parents=True)
+    (workdir / "cdk.tf.json").write_text("{}")
+    assert not drift.is_initialised(workdir)
+    (workdir / ".terraform" / "terraform.tfstate").write_text("{}")
+    (workdir / ".terraform.lock.hcl").write_text("")
+    assert drift.is_initialised(workdir)
+    later = (workdir / ".terraform.lock.hcl").stat().st_mtime + 10
+    os.utime(workdir / "cdk.tf.json", (later, later))  # synthesized again
+    assert not drift.is_initialised(workdir)

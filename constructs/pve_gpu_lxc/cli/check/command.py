@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .runner import CheckOptions, run_check
+if TYPE_CHECKING:
+    from .runner import CheckOptions
+
 
 DESCRIPTION = (
     "Read-only live check of every GPU container in the synthesized stacks against the node: devN, "
@@ -43,6 +45,8 @@ def add_parser(sub: argparse._SubParsersAction[Any]) -> argparse.ArgumentParser:
 
 
 def options_from_args(args: argparse.Namespace, environ: Mapping[str, str]) -> CheckOptions:
+    from .runner import CheckOptions  # the runner (API, SSH, compare) loads only when `check` runs
+
     project_dir = args.project_dir.resolve()
     outdir = args.outdir.resolve() if args.outdir is not None else \
         project_dir / (environ.get("CDKTF_OUTDIR") or "cdktf.out")
@@ -68,4 +72,6 @@ def run(args: argparse.Namespace, environ: Mapping[str, str], parser: argparse.A
         options = options_from_args(args, environ)
     except ValueError as err:
         parser.error(str(err))
+    from .runner import run_check
+
     return run_check(options)
