@@ -1,7 +1,8 @@
 """Typed CDKTF constructs for GPU-enabled Proxmox LXC containers (bpg/proxmox).
 
 Pure model (no cdktf): IdMap, Device, IntelGpu/AmdGpu/NvidiaGpu, Hooks, TemplateGids,
-HostFacts (recorded node facts), NvidiaImage (distrobuilder definitions).
+HostFacts (recorded node facts), NvidiaImage (distrobuilder definitions; userspace from
+NvidiaRunFile or DebianNvidiaPackages).
 Constructs: GpuContainer, Template, ProxmoxProvider, HookScript.
 
 Names are imported on first use (PEP 562), so the pure model, the CLI and the
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 _EXPORTS = {
     "AmdGpu": "gpus",
     "ContainerModel": "model",
+    "DebianNvidiaPackages": "image",
     "Device": "devices",
     "Disk": "props",
     "Features": "props",
@@ -31,6 +33,7 @@ _EXPORTS = {
     "Network": "props",
     "NvidiaGpu": "gpus",
     "NvidiaImage": "image",
+    "NvidiaRunFile": "image",
     "ProxmoxProvider": "provider",
     "ProxmoxSsh": "provider",
     "Template": "template",
@@ -64,7 +67,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, eagerly
     from .hookscript import Hooks
     from .hostfacts import HostFacts
     from .idmap import IdMap, IdMapEntry
-    from .image import NvidiaImage
+    from .image import DebianNvidiaPackages, NvidiaImage, NvidiaRunFile
     from .model import ContainerModel, build_model
     from .props import Disk, Features, GpuContainerProps, Network
     from .provider import ProxmoxProvider, ProxmoxSsh
