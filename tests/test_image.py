@@ -214,3 +214,185 @@ def test_cli_build_without_distrobuilder_exits_2_with_the_message(tmp_path, caps
     err = capsys.readouterr().err
     assert err.startswith("error: cannot build the image on this machine: distrobuilder is not installed")
     assert (tmp_path / "out" / "ubuntu-noble-amd64-nvidia-575.64.03.yaml").exists()  # definition kept for elsewhere
+
+
+# --------------------------------------------------------------------------- userspace sources
+
+from pve_gpu_lxc.image.nvidia import APT_PIN_FILE, STAGED_RUN_FILE, DebianNvidiaPackages, NvidiaRunFile  # noqa: E402
+
+DEBIAN = {"distribution": "debian", "release": "bookworm"}
+
+
+def debian_image(**overrides) -> NvidiaImage:
+    return image(**{"nvidia_driver": "535.261.03", **DEBIAN,
+                    "userspace": DebianNvidiaPackages(version="535.261.03-1"), **overrides})
+
+
+def test_default_userspace_is_nvidias_run_file_from_nvidias_server():
+    img = image()
+    assert img.userspace == NvidiaRunFile()
+    assert img.run_file_url.startswith("https://us.download.nvidia.com/XFree86/Linux-x86_64/575.64.03/")
+
+
+def test_run_file_from_a_mirror_and_its_checksum():
+    digest = "b" * 64
+    img = image(userspace=NvidiaRunFile(url="https://mirror.example/nvidia/NVIDIA-Linux-x86_64-575.64.03.run",
+                                        sha256=digest))
+    script = img.nvidia_script()
+    assert "wget -q -O /tmp/nvidia.run 'https://mirror.example/nvidia/NVIDIA-Linux-x86_64-575.64.03.run'" in script
+    assert f"echo '{digest}  /tmp/nvidia.run' | sha256sum -c -" in script
+    assert {a["trigger"] for a in img.definition()["actions"]} == {"post-packages"}
+
+
+def test_local_run_file_is_copied_in_and_installed_by_the_same_step():
+    img = image(userspace=NvidiaRunFile(url="file:///srv/nvidia/NVIDIA-Linux-x86_64-575.64.03.run", sha256="c" * 64))
+    doc = img.definition()
+    copy = doc["files"][-1]
+    assert copy == {"generator": "copy", "source": "/srv/nvidia/NVIDIA-Linux-x86_64-575.64.03.run",
+                    "path": STAGED_RUN_FILE, "mode": "0700", "uid": "0", "gid": "0"}
+    # the files section runs after the packages: the install step moves to post-files
+    assert [a["trigger"] for a in doc["actions"]] == ["post-packages", "post-files"]
+    script = doc["actions"][1]["action"]
+    assert script.index(f"mv {STAGED_RUN_FILE} /tmp/nvidia.run") < script.index("sha256sum -c -")
+    assert "wget" not in script
+    assert "sh /tmp/nvidia.run --no-kernel-modules --no-systemd -s" in script
+    same = image(run_file_sha256="c" * 64).nvidia_script()  # from NVIDIA's server: the same install step
+    assert same.split("\n")[4:] == script.split("\n")[4:]
+
+
+def test_library_check_does_not_need_every_candidate_directory():
+    # `ls a b` fails when either is missing; Debian and Ubuntu have no /usr/lib64
+    script = image().nvidia_script()
+    assert "ls " not in script
+    assert 'if [ -e "$library" ]; then found=$library; fi' in script
+
+
+def test_run_file_sha256_given_twice_must_agree():
+    assert image(run_file_sha256="a" * 64, userspace=NvidiaRunFile(sha256="a" * 64)).run_file_sha256_expected == "a" * 64
+    with pytest.raises(ValidationError, match="run_file_sha256 'aaa.*' differs from userspace NvidiaRunFile sha256"):
+        image(run_file_sha256="a" * 64, userspace=NvidiaRunFile(sha256="b" * 64))
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda: NvidiaRunFile(url="ftp://x/NVIDIA.run"), "NvidiaRunFile url 'ftp://x/NVIDIA.run' is not a run-file URL"),
+        (lambda: NvidiaRunFile(url="file:///tmp/a b.run"), "is not a run-file URL"),
+        (lambda: NvidiaRunFile(url="https://x/dir/"), "is not a run-file URL"),
+        (lambda: NvidiaRunFile(sha256="xyz"), "NvidiaRunFile sha256 'xyz' is not a sha256"),
+        (lambda: DebianNvidiaPackages(version="535.261.03"), "version '535.261.03' is not an exact Debian package"),
+        (lambda: DebianNvidiaPackages(version="535.261.03-1; reboot"), "is not an exact Debian package version"),
+        (lambda: DebianNvidiaPackages(version="535.261.03-1", packages="libcuda1"), "must be a non-empty tuple"),
+        (lambda: DebianNvidiaPackages(version="535.261.03-1", packages=()), "must be a non-empty tuple"),
+        (lambda: DebianNvidiaPackages(version="535.261.03-1", packages=("libcuda1=535.261.03-1", "libnvidia-ml1")),
+         "without versions"),
+        (lambda: DebianNvidiaPackages(version="535.261.03-1", packages=("libcuda1",)), "lack 'libnvidia-ml1'"),
+        (lambda: DebianNvidiaPackages(version="535.261.03-1", source_package="Nvidia Drivers"),
+         "source_package 'Nvidia Drivers' is not a Debian source package name"),
+        (lambda: DebianNvidiaPackages(version="535.261.03-1", mirror="deb.debian.org"),
+         "mirror 'deb.debian.org' is not an apt mirror URL"),
+        (lambda: image(userspace="debian"), "userspace 'debian' is not allowed; use NvidiaRunFile"),
+        (lambda: image(nvidia_driver="535.261.03", userspace=DebianNvidiaPackages(version="535.261.03-1")),
+         "userspace DebianNvidiaPackages needs distribution 'debian'.*got distribution 'ubuntu'"),
+        (lambda: debian_image(nvidia_driver="575.64.03"),
+         "version '535.261.03-1' carries driver 535.261.03, not nvidia_driver 575.64.03"),
+        (lambda: debian_image(run_file_sha256="a" * 64), "userspace is DebianNvidiaPackages"),
+    ],
+)
+def test_bad_userspace_is_rejected_naming_field_and_value(make, message):
+    with pytest.raises(ValidationError, match=message):
+        make()
+
+
+def test_debian_packages_come_pinned_from_non_free():
+    img = debian_image()
+    doc = img.definition()
+    assert doc["packages"]["repositories"] == [{
+        "name": "pve-gpu-lxc-nvidia-non-free",
+        "url": "deb http://deb.debian.org/debian bookworm contrib non-free non-free-firmware\n"
+               "deb http://deb.debian.org/debian bookworm-updates contrib non-free non-free-firmware\n"
+               "deb http://deb.debian.org/debian-security bookworm-security contrib non-free non-free-firmware\n",
+    }]
+    assert doc["packages"]["sets"] == [{"packages": ["ca-certificates", "wget"], "action": "install"}]
+    script = doc["actions"][1]["action"]
+    pin = script.index(f"'Package: src:nvidia-graphics-drivers' 'Pin: version 535.261.03-1' 'Pin-Priority: 1001' "
+                       f"> {APT_PIN_FILE}")
+    install = script.index("apt-get install -y -q --no-install-recommends "
+                           "libcuda1=535.261.03-1 libnvidia-ml1=535.261.03-1 nvidia-smi=535.261.03-1")
+    assert pin < install < script.index("dpkg-query -W -f='${Version}' \"$package\"")
+    assert "/usr/lib/*/nvidia/current/libnvidia-ml.so.535.261.03" in script
+    assert "wget" not in script and "nvidia.run" not in script
+    assert not [f for f in doc["files"] if f["generator"] == "copy"]
+    assert "Debian packages 535.261.03-1" in doc["image"]["description"]
+    assert img.template_file_name == "debian-bookworm-nvidia-535.261.03_amd64.tar.xz"
+    subprocess.run(["sh", "-n"], input=script, text=True, check=True)
+
+
+def test_debian_packages_options():
+    userspace = DebianNvidiaPackages(version="1:535.261.03-1+b1", packages=("libnvidia-ml1",), security_mirror=None,
+                                     mirror="http://ftp.de.debian.org/debian", source_package="nvidia-graphics-drivers-tesla")
+    assert userspace.driver_version == "535.261.03"
+    doc = debian_image(userspace=userspace).definition()
+    assert doc["packages"]["repositories"][0]["url"].splitlines() == [
+        "deb http://ftp.de.debian.org/debian bookworm contrib non-free non-free-firmware",
+        "deb http://ftp.de.debian.org/debian bookworm-updates contrib non-free non-free-firmware",
+    ]
+    assert "'Package: src:nvidia-graphics-drivers-tesla'" in doc["actions"][1]["action"]
+
+
+def test_source_override_replaces_only_the_source_section():
+    debootstrap = {"downloader": "debootstrap", "url": "http://deb.debian.org/debian", "variant": "minbase",
+                   "components": ["main", "contrib"]}
+    stock, overridden = debian_image().definition(), debian_image().definition(source=debootstrap)
+    assert overridden["source"] == debootstrap
+    assert {k: v for k, v in overridden.items() if k != "source"} == {k: v for k, v in stock.items() if k != "source"}
+    assert yaml.safe_load(debian_image().to_yaml(debootstrap))["source"] == debootstrap
+
+
+@pytest.mark.parametrize("source", [{"url": "http://x"}, {"downloader": "debootstrap", "url": "http://x/ {{ a }}"},
+                                    {"downloader": "debootstrap", "Bad Key": "x"}, "debootstrap"])
+def test_bad_source_overrides_are_rejected(source):
+    with pytest.raises(ValidationError, match="source"):
+        image().definition(source=source)
+
+
+def test_build_with_a_given_distrobuilder_source_and_arguments(tmp_path):
+    calls = []
+
+    def fake_run(command, check):
+        calls.append(command)
+        Path(command[3], "rootfs.tar.xz").write_bytes(b"rootfs")
+
+    source = {"downloader": "debootstrap", "url": "http://deb.debian.org/debian"}
+    target = build(debian_image(), tmp_path, run=fake_run, which=lambda p: p, euid=lambda: 0, source=source,
+                   distrobuilder="/opt/db/distrobuilder", build_args=["--compression", "xz-0"])
+    definition = tmp_path / "debian-bookworm-amd64-nvidia-535.261.03.yaml"
+    assert calls == [["/opt/db/distrobuilder", "build-lxc", str(definition), str(tmp_path), "--compression", "xz-0"]]
+    assert yaml.safe_load(definition.read_text())["source"] == source
+    assert target.name == "debian-bookworm-nvidia-535.261.03_amd64.tar.xz"
+
+
+def test_build_refuses_a_local_run_file_that_is_not_there(tmp_path):
+    img = image(userspace=NvidiaRunFile(url=f"file://{tmp_path}/NVIDIA-Linux-x86_64-575.64.03.run"))
+    with pytest.raises(ValidationError, match=r"run file .*NVIDIA-Linux-x86_64-575.64.03.run .* does not exist"):
+        build(img, tmp_path / "out", run=lambda *a, **k: None, which=lambda p: p, euid=lambda: 0)
+
+
+def test_missing_distrobuilder_at_a_given_path_is_named(tmp_path):
+    with pytest.raises(BuildToolsMissing, match="/opt/db/distrobuilder is not an executable"):
+        check_build_tools(tmp_path / "d.yaml", tmp_path, which=lambda _: None, euid=lambda: 0,
+                          distrobuilder="/opt/db/distrobuilder")
+
+
+def test_cli_debian_packages_and_run_file_url(capsys):
+    assert main(["definition", "--driver", "535.261.03", "--debian-packages", "535.261.03-1", "--distribution",
+                 "debian", "--release", "bookworm", "--source-url", ROOTFS]) == 0
+    doc = yaml.safe_load(capsys.readouterr().out)
+    assert "libcuda1=535.261.03-1" in doc["actions"][1]["action"]
+    assert main(["definition", "--driver", "575.64.03", "--run-file-url", "file:///srv/NVIDIA-Linux-x86_64-575.64.03.run",
+                 "--source-url", ROOTFS]) == 0
+    doc = yaml.safe_load(capsys.readouterr().out)
+    assert doc["files"][-1]["source"] == "/srv/NVIDIA-Linux-x86_64-575.64.03.run"
+    assert main(["definition", "--driver", "535.261.03", "--debian-packages", "535.261.03-1", "--run-file-sha256",
+                 "a" * 64, "--distribution", "debian", "--source-url", ROOTFS]) == 1
+    assert "--debian-packages installs no run file" in capsys.readouterr().err

@@ -2,7 +2,7 @@
 
 Pure model (no cdktf): IdMap, Device, IntelGpu/AmdGpu/NvidiaGpu, Hooks, Template,
 GpuContainerProps, TemplateGids, HostFacts (recorded node facts), NvidiaImage
-(distrobuilder definitions), ProxmoxSsh.
+(distrobuilder definitions; userspace from NvidiaRunFile or DebianNvidiaPackages), ProxmoxSsh.
 Constructs: GpuContainer, ProxmoxProvider, HookScript, configure_backend.
 
 The pure names are imported here; the constructs load on first use (PEP 562), so the
@@ -17,7 +17,9 @@ from typing import TYPE_CHECKING
 
 from .core.errors import ValidationError as ValidationError
 from .facts.model import HostFacts as HostFacts
+from .image.nvidia import DebianNvidiaPackages as DebianNvidiaPackages
 from .image.nvidia import NvidiaImage as NvidiaImage
+from .image.nvidia import NvidiaRunFile as NvidiaRunFile
 from .model.container import ContainerModel as ContainerModel
 from .model.container import build_model as build_model
 from .model.devices import Device as Device
@@ -45,6 +47,7 @@ if TYPE_CHECKING:  # loaded on first use at run time (they start cdktf): see __g
 __all__ = [
     "AmdGpu",
     "ContainerModel",
+    "DebianNvidiaPackages",
     "Device",
     "Disk",
     "Features",
@@ -59,6 +62,7 @@ __all__ = [
     "Network",
     "NvidiaGpu",
     "NvidiaImage",
+    "NvidiaRunFile",
     "ProxmoxProvider",
     "ProxmoxSsh",
     "Template",

@@ -304,3 +304,11 @@ def test_container_missing_errors_and_no_ssh() -> None:
                                          ("/dev/dri/card1", "video"), ("/dev/nvidia0", None)])
 def test_intended_group(path, group) -> None:
     assert compare.intended_group(path) == group
+
+
+def test_running_without_a_readable_root_is_a_note_not_a_finding() -> None:
+    node = node_probe()
+    node.containers[210] = pr.ContainerProbe(state="RUNNING", pid=None)
+    report = check(node=node)
+    assert report.findings == [] and report.running is True and "in-container" not in report.checked
+    assert "in-container: skipped: running, but lxc-info gave no pid whose root is readable" in report.notes

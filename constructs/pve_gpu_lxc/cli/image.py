@@ -15,6 +15,7 @@ from ..core.errors import ValidationError
 from ..core.files import sha256_file
 from ..facts import HostFacts
 from ..image import BuildToolsMissing, NvidiaImage, build
+from ..image.nvidia import DebianNvidiaPackages, NvidiaRunFile
 from .exit_codes import EXIT_ERROR, EXIT_OK
 
 HELP = "print or build the NVIDIA distrobuilder image definition"
@@ -35,6 +36,10 @@ def add_arguments(parser: argparse.ArgumentParser, parser_class: type[argparse.A
         cmd.add_argument("--video-gid", type=int, default=44)
         cmd.add_argument("--render-gid", type=int, default=993)
         cmd.add_argument("--run-file-sha256", help="expected sha256 of the NVIDIA .run file")
+        cmd.add_argument("--run-file-url", help="the .run file: an https:// mirror or file:///path (default: NVIDIA's)")
+        cmd.add_argument("--debian-packages", metavar="VERSION",
+                         help="install Debian's non-free NVIDIA packages pinned to VERSION (e.g. 535.261.03-1) "
+                              "instead of the .run file (--distribution debian)")
         if name == "build":
             cmd.add_argument("--out-dir", type=Path, required=True)
 
@@ -53,10 +58,17 @@ def image_from_args(args: argparse.Namespace) -> NvidiaImage:
         driver = recorded
     if not driver:
         raise ValidationError("give --facts stacks/facts/<node>.json or --driver <version>")
+    userspace: NvidiaRunFile | DebianNvidiaPackages
+    if args.debian_packages:
+        if args.run_file_url or args.run_file_sha256:
+            raise ValidationError("--debian-packages installs no run file; drop --run-file-url/--run-file-sha256")
+        userspace = DebianNvidiaPackages(version=args.debian_packages)
+    else:
+        userspace = NvidiaRunFile(url=args.run_file_url)
     return NvidiaImage(
         nvidia_driver=driver, source_url=args.source_url, distribution=args.distribution, release=args.release,
         architecture=args.architecture, video_gid=args.video_gid, render_gid=args.render_gid,
-        run_file_sha256=args.run_file_sha256,
+        run_file_sha256=args.run_file_sha256, userspace=userspace,
     )
 
 

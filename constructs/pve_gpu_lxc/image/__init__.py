@@ -5,6 +5,7 @@ build   running distrobuilder on it (I/O)
 """
 
 from .build import BuildToolsMissing, build, check_build_tools
-from .nvidia import NvidiaImage, linuxcontainers_rootfs_url
+from .nvidia import RUN_FILE_OPTIONS, DebianNvidiaPackages, NvidiaImage, NvidiaRunFile, linuxcontainers_rootfs_url
 
-__all__ = ["BuildToolsMissing", "NvidiaImage", "build", "check_build_tools", "linuxcontainers_rootfs_url"]
+__all__ = ["RUN_FILE_OPTIONS", "BuildToolsMissing", "DebianNvidiaPackages", "NvidiaImage", "NvidiaRunFile", "build",
+           "check_build_tools", "linuxcontainers_rootfs_url"]

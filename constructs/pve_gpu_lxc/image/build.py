@@ -9,10 +9,11 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..core.errors import ValidationError
 from .nvidia import NvidiaImage
 
 
@@ -22,14 +23,15 @@ class BuildToolsMissing(RuntimeError):
 
 def check_build_tools(
     definition_path: Path, out_dir: Path, which: Callable[[str], str | None] = shutil.which,
-    euid: Callable[[], int] = os.geteuid,
+    euid: Callable[[], int] = os.geteuid, distrobuilder: str = "distrobuilder", build_args: Sequence[str] = (),
 ) -> list[str]:
     """The distrobuilder command line, or BuildToolsMissing explaining what is missing here."""
-    command = ["distrobuilder", "build-lxc", str(definition_path), str(out_dir)]
+    command = [distrobuilder, "build-lxc", str(definition_path), str(out_dir), *build_args]
     problems = []
-    if which("distrobuilder") is None:
+    if which(distrobuilder) is None:
+        where = "not found on PATH" if distrobuilder == "distrobuilder" else f"{distrobuilder} is not an executable"
         problems.append(
-            "distrobuilder is not installed (not found on PATH); install it with `apt install distrobuilder` "
+            f"distrobuilder is not installed ({where}); install it with `apt install distrobuilder` "
             "(Debian 13 and later) or `snap install distrobuilder --classic`"
         )
     if euid() != 0:
@@ -43,12 +45,25 @@ def check_build_tools(
 
 
 def build(image: NvidiaImage, out_dir: Path, run: Callable[..., Any] = subprocess.run,
-          which: Callable[[str], str | None] = shutil.which, euid: Callable[[], int] = os.geteuid) -> Path:
-    """Write the definition, run distrobuilder build-lxc, name the rootfs after the image."""
+          which: Callable[[str], str | None] = shutil.which, euid: Callable[[], int] = os.geteuid, *,
+          source: Mapping[str, Any] | None = None, distrobuilder: str = "distrobuilder",
+          build_args: Sequence[str] = ()) -> Path:
+    """Write the definition, run distrobuilder build-lxc, name the rootfs after the image.
+
+    source: replaces the definition's ``source`` section (see `NvidiaImage.definition`).
+    distrobuilder / build_args: the binary and extra ``build-lxc`` arguments (e.g. ``--cache-dir``).
+    The LXC metadata archive stays ``out_dir/meta.tar.xz``.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     definition_path = out_dir / f"{image.name}.yaml"
-    definition_path.write_text(image.to_yaml(), encoding="utf-8")
-    command = check_build_tools(definition_path, out_dir, which, euid)
+    definition_path.write_text(image.to_yaml(source), encoding="utf-8")
+    command = check_build_tools(definition_path, out_dir, which, euid, distrobuilder, build_args)
+    local = image._local_run_file
+    if local is not None and not Path(local).is_file():
+        raise ValidationError(
+            f"run file {local} (userspace url {image.run_file_url}) does not exist on this machine; distrobuilder "
+            "copies it into the image from here"
+        )
     run(command, check=True)
     rootfs = out_dir / "rootfs.tar.xz"
     if not rootfs.exists():

@@ -10,16 +10,13 @@ printed):
 * else `PROXMOX_VE_AUTH_TICKET` (a ticket bpg would reuse), no login request;
 * else `PROXMOX_VE_USERNAME` + `PROXMOX_VE_PASSWORD`: one `POST /access/ticket` per run.
 
-All requests go over one kept-alive connection (one TLS handshake per run), or through urllib
-when a proxy is set in the environment.  The config read is PVE's default (pending changes
-applied): what the container gets at its
+The config read is PVE's default (pending changes applied): what the container gets at its
 next start.  A missing container is PVE's "Configuration file ... does not exist" (HTTP 500),
 returned here as None; every other failure raises `ApiError` with PVE's message.
 """
 
 from __future__ import annotations
 
-import http.client
 import json
 import ssl
 import urllib.error
@@ -91,7 +88,6 @@ class PveApi:
         self.requests = 0
         self.logins = 0
         self._ticket = settings.ticket
-        self._conn: http.client.HTTPConnection | None = None
         if settings.insecure:
             self._ssl = ssl.create_default_context()
             self._ssl.check_hostname = False
@@ -102,6 +98,7 @@ class PveApi:
     # ------------------------------------------------------------------------------------------
     def _call(self, method: str, path: str, *, form: Mapping[str, str] | None = None,
               auth: bool = True) -> tuple[int, dict[str, Any]]:
+        url = f"{self.settings.endpoint}/api2/json{path}"
         headers = {"Accept": "application/json"}
         data = None
         if form is not None:
@@ -112,54 +109,6 @@ class PveApi:
                 headers["Authorization"] = f"PVEAPIToken={self.settings.token}"
             else:
                 headers["Cookie"] = f"PVEAuthCookie={self._ticket}"
-        if self._proxied:
-            return self._call_urllib(method, path, data, headers)
-        return self._call_kept_alive(method, path, data, headers)
-
-    @property
-    def _proxied(self) -> bool:
-        """A proxy in the environment: urllib honours it (as bpg's Go client does); else keep-alive."""
-        host = urllib.parse.urlsplit(self.settings.endpoint).hostname or ""
-        proxies = urllib.request.getproxies()
-        return bool(proxies.get("https") or proxies.get("http")) and not urllib.request.proxy_bypass(host)
-
-    def _call_kept_alive(self, method: str, path: str, data: bytes | None,
-                         headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
-        """One connection for the whole run (pveproxy keeps it alive): one TLS handshake, not one per request."""
-        for attempt in (1, 2):
-            reused = self._conn is not None
-            if self._conn is None:
-                parts = urllib.parse.urlsplit(self.settings.endpoint)
-                host = parts.hostname or ""
-                if parts.scheme == "https":
-                    self._conn = http.client.HTTPSConnection(host, parts.port, context=self._ssl,
-                                                             timeout=self.timeout)
-                else:
-                    self._conn = http.client.HTTPConnection(host, parts.port, timeout=self.timeout)
-            self.requests += 1
-            try:
-                self._conn.request(method, f"/api2/json{path}", body=data, headers=headers)
-                response = self._conn.getresponse()
-                raw = response.read()
-            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError) as err:
-                self._close()
-                if reused and attempt == 1:  # the node closed an idle connection: once more, on a new one
-                    continue  # (counted twice here; the node never saw the first)
-                raise ApiError(f"cannot reach {self.settings.endpoint}: {err}") from None
-            except (OSError, http.client.HTTPException) as err:
-                self._close()
-                raise ApiError(f"cannot reach {self.settings.endpoint}: {getattr(err, 'reason', err)}") from None
-            if response.will_close:
-                self._close()
-            body = _json(raw)
-            if response.status != 200:
-                body = {**body, "_reason": response.reason}
-            return response.status, body
-        raise AssertionError("unreachable")
-
-    def _call_urllib(self, method: str, path: str, data: bytes | None,
-                     headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
-        url = f"{self.settings.endpoint}/api2/json{path}"
         request = urllib.request.Request(url, data=data, headers=headers, method=method)
         self.requests += 1
         try:
@@ -171,14 +120,6 @@ class PveApi:
         except (urllib.error.URLError, OSError) as err:
             reason = getattr(err, "reason", err)
             raise ApiError(f"cannot reach {self.settings.endpoint}: {reason}") from None
-
-    def _close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
-
-    def close(self) -> None:
-        self._close()
 
     def login(self) -> None:
         """Get a ticket (password auth only); a no-op with a token or a given ticket."""

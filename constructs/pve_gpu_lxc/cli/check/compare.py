@@ -85,7 +85,7 @@ def check_container(
     run("host-devices", host_findings)
     report.notes.extend(host_notes)
     ct = node.containers.get(exp.vmid)
-    report.running = ct.running if ct is not None and ct.state != "UNKNOWN" else None
+    report.running = ct.state == "RUNNING" if ct is not None and ct.state != "UNKNOWN" else None
     if ct is not None and ct.running:
         run("in-container", compare_in_container(exp, ct, ctx))
     elif ct is not None and ct.state == "RUNNING":

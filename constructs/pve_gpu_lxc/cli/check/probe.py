@@ -227,8 +227,9 @@ EOF_INFO
         rec ct "$1" state STOPPED - "$c_first"
         return 0
     fi
+    [ -n "$c_pid" ] && [ -d "/proc/$c_pid/root/" ] || c_pid=''  # no pid whose root is readable
     rec ct "$1" state "$c_state" "${c_pid:--}"
-    [ "$c_state" = RUNNING ] && [ -n "$c_pid" ] && [ -d "/proc/$c_pid/root/" ] || return 0
+    [ "$c_state" = RUNNING ] && [ -n "$c_pid" ] || return 0
     ct_pid=$c_pid
     file_lines "ct${T}$1${T}uidmap" "/proc/$c_pid/uid_map"
     file_lines "ct${T}$1${T}gidmap" "/proc/$c_pid/gid_map"

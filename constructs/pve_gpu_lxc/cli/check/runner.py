@@ -120,7 +120,6 @@ def check_stacks(options: CheckOptions, names: Sequence[str]) -> tuple[list[find
                 except pve_api.ApiError as err:
                     api_errors[key] = str(err)
         if client is not None:
-            client.close()
             cost.api_requests, cost.api_logins = client.requests, client.logins
     cost.api_seconds = time.monotonic() - phase
 

@@ -1,0 +1,1 @@
+"""Images built from NvidiaImage with real distrobuilder, and their test infrastructure."""
