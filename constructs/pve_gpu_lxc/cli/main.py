@@ -16,6 +16,7 @@ from typing import NoReturn
 from . import drift, image
 from .check import command as check_command
 from .exit_codes import EXIT_USAGE
+from .project_args import add_project_arguments
 
 
 class _Parser(argparse.ArgumentParser):
@@ -55,17 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also write a machine-readable report to FILE")
     p.add_argument("--plan-dir", type=Path, metavar="DIR",
                    help="keep the plan files as DIR/<stack>.tfplan (for `terraform apply <file>`)")
-    synth = p.add_mutually_exclusive_group()
-    synth.add_argument("--no-synth", dest="synth", action="store_const", const="never",
-                       help="use cdktf.out as it is")
-    synth.add_argument("--synth", dest="synth", action="store_const", const="always",
-                       help="synthesize even when cdktf.out looks current")
-    p.set_defaults(synth="auto")
-    p.add_argument("--project-dir", type=Path, default=Path("."), metavar="DIR",
-                   help="the CDKTF project: its cdktf.json names the app command that synthesizes "
-                        "(default: current directory)")
-    p.add_argument("--outdir", type=Path, metavar="DIR",
-                   help="synthesis output (default: $CDKTF_OUTDIR or <project-dir>/cdktf.out)")
+    add_project_arguments(p)
     p.add_argument("--terraform", default=None, metavar="PATH",
                    help="terraform or tofu executable, a name on PATH or a path (default: "
                         "$TERRAFORM_BINARY_NAME, else `terraform` on PATH, else `tofu` on PATH)")

@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..project_args import add_project_arguments
+
 if TYPE_CHECKING:
     from .runner import CheckOptions
 
@@ -31,16 +33,7 @@ def add_parser(sub: argparse._SubParsersAction[Any]) -> argparse.ArgumentParser:
     p.add_argument("--facts", action="append", default=[], metavar="NODE=FILE",
                    help="host facts of NODE (repeatable; default: <project-dir>/stacks/facts/<node>.json "
                         "when it exists)")
-    synth = p.add_mutually_exclusive_group()
-    synth.add_argument("--no-synth", dest="synth", action="store_const", const="never",
-                       help="use cdktf.out as it is")
-    synth.add_argument("--synth", dest="synth", action="store_const", const="always",
-                       help="synthesize even when cdktf.out looks current")
-    p.set_defaults(synth="auto")
-    p.add_argument("--project-dir", type=Path, default=Path("."), metavar="DIR",
-                   help="the directory holding main.py (default: current directory)")
-    p.add_argument("--outdir", type=Path, metavar="DIR",
-                   help="synthesis output (default: $CDKTF_OUTDIR or <project-dir>/cdktf.out)")
+    add_project_arguments(p)
     return p
 
 
