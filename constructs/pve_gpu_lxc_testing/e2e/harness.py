@@ -116,19 +116,13 @@ class SimEnv:
         path.chmod(mode)
         return path
 
-    def node_snapshot(self) -> dict[str, bytes]:
-        """Every regular file of the node (relative path -> bytes), to prove a command wrote nothing."""
-        root = self.node_root
-        return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
-                if p.is_file() and not p.is_symlink() and "run" not in p.relative_to(root).parts[:1]}
-
     def node_fingerprint(self, *, hash_limit: int = 16 << 20) -> dict[str, tuple[object, ...]]:
         """Every entry of the node but run/: relative path -> (mode, uid, gid, rdev, size, mtime_ns,
         ctime_ns, symlink target, sha256 of a regular file up to `hash_limit` bytes).
 
         Proof that a command changed no file, mode, owner or device node: any write, chmod, chown
-        or re-creation moves ctime.  Unlike `node_snapshot` it never reads a sparse 64 GiB disk
-        image (size and times prove it unwritten).
+        or re-creation moves ctime.  It never reads a sparse 64 GiB disk image in full (size and
+        times prove it unwritten).
         """
         root = self.node_root
         result: dict[str, tuple[object, ...]] = {}
