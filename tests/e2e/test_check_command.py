@@ -21,7 +21,7 @@ import pytest
 
 from pve_gpu_lxc import cli
 from pve_gpu_lxc.facts.io import collector_script
-from pve_gpu_lxc_testing.e2e.harness import FACTS, REPO_ROOT, SimEnv, stack_dir, synth_app
+from pve_gpu_lxc_testing.e2e.harness import FACTS, REPO_ROOT, SimEnv, edited, stack_dir, sub, synth_app
 
 pytestmark = pytest.mark.e2e
 
@@ -78,24 +78,6 @@ def node(shared_sim: SimEnv) -> Node:
     for stack in STACKS:
         shared_sim.apply(stack_dir(out, stack))
     return Node(shared_sim, out)
-
-
-@contextmanager
-def edited(path: Path, edit: Callable[[str], str]) -> Iterator[None]:
-    original = path.read_bytes()
-    path.write_text(edit(original.decode()))
-    try:
-        yield
-    finally:
-        path.write_bytes(original)
-
-
-def sub(pattern: str, repl: str) -> Callable[[str], str]:
-    def edit(text: str) -> str:
-        new, n = re.subn(pattern, repl, text, count=1, flags=re.M)
-        assert n == 1, f"{pattern!r} not found in:\n{text}"
-        return new
-    return edit
 
 
 @contextmanager

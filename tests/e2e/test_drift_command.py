@@ -10,12 +10,9 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +20,7 @@ import pytest
 
 from pve_gpu_lxc import cli
 from pve_gpu_lxc_testing.pg.scratch_app import write_scratch_project
-from pve_gpu_lxc_testing.e2e.harness import SimEnv
+from pve_gpu_lxc_testing.e2e.harness import SimEnv, edited, sub
 
 pytestmark = pytest.mark.e2e
 
@@ -68,24 +65,6 @@ def deployed(project: Project) -> Project:
     return project
 
 
-@contextmanager
-def edited(path: Path, edit: Callable[[str], str]) -> Iterator[None]:
-    original = path.read_text()
-    path.write_text(edit(original))
-    try:
-        yield
-    finally:
-        path.write_text(original)
-
-
-def _sub(pattern: str, repl: str) -> Callable[[str], str]:
-    def edit(text: str) -> str:
-        new, n = re.subn(pattern, repl, text, count=1, flags=re.M)
-        assert n == 1, f"{pattern!r} not found in:\n{text}"
-        return new
-    return edit
-
-
 # --- tests ----------------------------------------------------------------------------------
 
 
@@ -99,7 +78,7 @@ def test_clean_after_deploy_exit_0_with_progress_per_stack(deployed: Project, ca
 def test_edit_on_the_node_is_drift_exit_2_naming_resource_path_and_values(deployed: Project, capsys, tmp_path):
     conf = deployed.sim.conf_path(210)
     report = tmp_path / "drift.json"
-    with edited(conf, _sub(r"(dev0: .*)gid=44,", r"\1gid=45,")):
+    with edited(conf, sub(r"(dev0: .*)gid=44,", r"\1gid=45,")):
         code, out, err = deployed.drift("--no-synth", "--stack", "intel-jellyfin", "--json", str(report),
                                         capsys=capsys)
     assert code == 2, out + err
@@ -130,7 +109,7 @@ def test_deleted_container_is_drift(deployed: Project, capsys):
 
 def test_configuration_change_is_not_drift_but_plan_shows_it(deployed: Project, capsys):
     stack_json = deployed.outdir / "stacks" / "intel-jellyfin" / "cdk.tf.json"
-    with edited(stack_json, _sub(r'"cores": 4\b', '"cores": 6')):
+    with edited(stack_json, sub(r'"cores": 4\b', '"cores": 6')):
         drift_code, _, _ = deployed.drift("--no-synth", "--stack", "intel-jellyfin", capsys=capsys)
         plan_code, out, _ = deployed.drift("--no-synth", "--plan", "--stack", "intel-jellyfin", capsys=capsys)
     assert drift_code == 0
@@ -141,7 +120,7 @@ def test_configuration_change_is_not_drift_but_plan_shows_it(deployed: Project, 
 
 def test_plan_replacing_a_gpu_container_exits_3_unless_allowed(deployed: Project, capsys):
     conf = deployed.sim.conf_path(210)
-    with edited(conf, _sub(r"^unprivileged: 1$", "unprivileged: 0")):
+    with edited(conf, sub(r"^unprivileged: 1$", "unprivileged: 0")):
         code, out, _ = deployed.drift("--no-synth", "--plan", "--stack", "intel-jellyfin", capsys=capsys)
         allowed, out_allowed, _ = deployed.drift("--no-synth", "--plan", "--allow-replace",
                                                  "--stack", "intel-jellyfin", capsys=capsys)
@@ -155,7 +134,7 @@ def test_plan_replacing_a_gpu_container_exits_3_unless_allowed(deployed: Project
 def test_plan_dir_keeps_an_applicable_plan_file(deployed: Project, capsys, tmp_path):
     conf = deployed.sim.conf_path(210)
     original = conf.read_text()
-    conf.write_text(_sub(r"^cores: 4$", "cores: 1")(original))
+    conf.write_text(sub(r"^cores: 4$", "cores: 1")(original))
     code, _, _ = deployed.drift("--no-synth", "--plan", "--stack", "intel-jellyfin",
                                 "--plan-dir", str(tmp_path), capsys=capsys)
     assert code == 2

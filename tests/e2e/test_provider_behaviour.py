@@ -10,9 +10,7 @@ checked.
 from __future__ import annotations
 
 import hashlib
-import http.server
 import json
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +20,7 @@ from cdktf import App, LocalBackend, TerraformStack
 
 from pve_gpu_lxc import GpuContainer, IdMap, IntelGpu, ProxmoxProvider, Template
 from pve_gpu_lxc_testing.e2e.harness import SimEnv, warnings_in
+from pve_gpu_lxc_testing.webfiles import serve_directory
 
 pytestmark = pytest.mark.e2e
 
@@ -89,24 +88,13 @@ def test_blind_spot_shrinking_the_device_list_leaves_the_trailing_devn(sim: SimE
 
 # --- a downloaded template, served from loopback ------------------------------------------------
 
-class _Files(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args: Any) -> None:  # keep pytest's output clean
-        pass
-
-
 @pytest.fixture
 def http_files(tmp_path: Path) -> Iterator[tuple[Path, str]]:
     """A directory served over http://127.0.0.1:<port>/ (PVE's download-url fetches from it)."""
     root = tmp_path / "www"
     root.mkdir()
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), lambda *a: _Files(*a, directory=str(root)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield root, f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve_directory(root) as url:
+        yield root, url
 
 
 def _download_stack(sim: SimEnv, out: Path, url: str, data: bytes) -> Path:

@@ -7,13 +7,11 @@ and the JSON body, with PVE's own wording.
 from __future__ import annotations
 
 import hashlib
-import http.server
 import json
 import os
 import re
 import socket
 import ssl
-import threading
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -23,6 +21,7 @@ from typing import Any, Iterator
 
 import pytest
 
+from pve_gpu_lxc_testing.webfiles import serve_directory
 from pve_gpu_lxc_testing.pvesim import Simulator
 
 REPO = Path(__file__).resolve().parents[2]
@@ -542,19 +541,8 @@ def test_storage_config_is_read_on_every_request(root, storage_cfg):
 @pytest.fixture(scope="module")
 def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     directory = tmp_path_factory.mktemp("www")
-
-    class Handler(http.server.SimpleHTTPRequestHandler):
-        def __init__(self, *args: Any, **kwargs: Any):
-            super().__init__(*args, directory=str(directory), **kwargs)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}", directory
-    server.shutdown()
-    server.server_close()
+    with serve_directory(directory) as url:
+        yield url, directory
 
 
 def download(root: Client, url: str, name: str, checksum: str) -> Reply:

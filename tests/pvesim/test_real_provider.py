@@ -15,7 +15,6 @@ conf and no volume; an API token is refused for devN with PVE's message.
 from __future__ import annotations
 
 import hashlib
-import http.server
 import io
 import json
 import os
@@ -23,12 +22,12 @@ import re
 import shutil
 import subprocess
 import tarfile
-import threading
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
 
+from pve_gpu_lxc_testing.webfiles import serve_directory
 from pve_gpu_lxc_testing.pvesim import Simulator
 
 pytestmark = pytest.mark.e2e
@@ -133,19 +132,8 @@ def workspace(tmp_path: Path) -> Iterator[Workspace]:
 def web(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     directory = tmp_path / "www"
     directory.mkdir()
-
-    class Handler(http.server.SimpleHTTPRequestHandler):
-        def __init__(self, *args: Any, **kwargs: Any):
-            super().__init__(*args, directory=str(directory), **kwargs)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}", directory
-    server.shutdown()
-    server.server_close()
+    with serve_directory(directory) as url:
+        yield url, directory
 
 
 def config(ws: Workspace, web: tuple[str, Path], *, with_ssh: bool) -> dict[str, Any]:

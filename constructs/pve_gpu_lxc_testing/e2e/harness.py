@@ -21,6 +21,8 @@ import re
 import shutil
 import stat
 import subprocess
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -270,3 +272,24 @@ def stack_dir(out_dir: Path, stack: str) -> Path:
         found = sorted(p.name for p in (out_dir / "stacks").glob("*")) if (out_dir / "stacks").exists() else []
         raise FileNotFoundError(f"no synthesized stack {stack!r} in {out_dir} (found: {found})")
     return path
+
+
+@contextmanager
+def edited(path: Path, edit: Callable[[str], str]) -> Iterator[None]:
+    """An out-of-band edit of a node (or stack) file for the duration of the block; the file's
+    bytes are put back afterwards, whatever the block did."""
+    original = path.read_bytes()
+    path.write_text(edit(original.decode()))
+    try:
+        yield
+    finally:
+        path.write_bytes(original)
+
+
+def sub(pattern: str, repl: str) -> Callable[[str], str]:
+    """An edit replacing the first match of a multi-line regex; it fails when nothing matches."""
+    def edit(text: str) -> str:
+        new, n = re.subn(pattern, repl, text, count=1, flags=re.M)
+        assert n == 1, f"{pattern!r} not found in:\n{text}"
+        return new
+    return edit
