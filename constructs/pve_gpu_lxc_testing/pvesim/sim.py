@@ -16,12 +16,10 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from .. import tools
 from .api import ApiServer, PveApi
 from .node import NodeFiles
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
-TF_CLI_CONFIG = REPO_ROOT / ".tools" / "terraformrc"
-TOFU = REPO_ROOT / ".tools" / "bin" / "tofu"
 
 
 class Simulator:
@@ -118,14 +116,14 @@ class Simulator:
             "PROXMOX_VE_PASSWORD": self.password,
             "PROXMOX_VE_INSECURE": "true",
             "HOME": str(self.home_dir),
-            "TF_CLI_CONFIG_FILE": str(TF_CLI_CONFIG),
+            "TF_CLI_CONFIG_FILE": str(tools.CLI_CONFIG),
         }
         if self.ssh is not None:
             env["PROXMOX_VE_SSH_USERNAME"] = "root"
             env["PROXMOX_VE_SSH_PRIVATE_KEY"] = Path(self.ssh.client_key_path).read_text()
             env["PVE_GPU_LXC_SSH_NODES"] = f"{self.node}={self.ssh.address}:{self.ssh.port}"
         if shutil.which("terraform") is None:
-            env["TERRAFORM_BINARY_NAME"] = str(TOFU)
+            env["TERRAFORM_BINARY_NAME"] = str(tools.TOFU_BINARY)
         return env
 
     def ssh_logins(self) -> int:
