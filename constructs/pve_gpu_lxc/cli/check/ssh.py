@@ -28,13 +28,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from ...core.errors import ValidationError
+from ...model.provider import SSH_NODES_ENV, parse_node_address, ssh_nodes_from_env
 from .expected import ProviderSettings
 
-SSH_NODES_ENV = "PVE_GPU_LXC_SSH_NODES"
 TIMEOUT_S = 120.0
 _USER = re.compile(r"^[a-z_][a-z0-9_.-]{0,31}$")
 _HOST = re.compile(r"^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,253})|[0-9A-Fa-f:.]+)$")
-_NODE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
 
 
 class SshError(Exception):
@@ -53,17 +53,13 @@ class SshTarget:
 
 
 def parse_ssh_nodes(raw: str) -> dict[str, tuple[str, int | None]]:
-    """`pve=192.0.2.10:2222,pve2=[2001:db8::1]:22,pve3=host` -> {node: (address, port)}."""
-    nodes: dict[str, tuple[str, int | None]] = {}
-    for item in filter(None, (part.strip() for part in raw.split(","))):
-        name, sep, text = item.partition("=")
-        match = re.fullmatch(r"\[([0-9A-Fa-f:.]+)\](?::(\d+))?|([^:\[\]]+)(?::(\d+))?|([0-9A-Fa-f:]+)", text)
-        if not sep or not _NODE.match(name) or match is None:
-            raise SshError(f"{SSH_NODES_ENV}: {item!r} is not 'node=address[:port]'")
-        address = match.group(1) or match.group(3) or match.group(5)
-        port = match.group(2) or match.group(4)
-        nodes[name] = (address, int(port) if port else None)
-    return nodes
+    """`pve=192.0.2.10:2222,pve2=[2001:db8::1]:22,pve3=host` -> {node: (address, port)}, read
+    with the same rules as `ProxmoxProvider` applies at synth time."""
+    try:
+        nodes = ssh_nodes_from_env({SSH_NODES_ENV: raw})
+        return {name: parse_node_address(f"{SSH_NODES_ENV} node {name!r}", text) for name, text in nodes.items()}
+    except ValidationError as err:
+        raise SshError(str(err)) from None
 
 
 def resolve_target(node: str, provider: ProviderSettings, environ: Mapping[str, str],
