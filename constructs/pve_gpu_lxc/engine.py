@@ -24,6 +24,7 @@ from cdktf import (
     TerraformResource,
     TerraformResourceLifecycle,
     TerraformStack,
+    Testing,
 )
 
 from constructs import Construct, IConstruct, IValidation
@@ -51,5 +52,6 @@ __all__ = [
     "TerraformResource",
     "TerraformResourceLifecycle",
     "TerraformStack",
+    "Testing",
     "implements",
 ]
