@@ -7,9 +7,8 @@ Invalid input exits with status 1 and the message, without a traceback.
 
 import sys
 
-from cdktf import App
-
 from pve_gpu_lxc import ValidationError
+from pve_gpu_lxc.engine import App
 from stacks import add_all
 
 

@@ -1,6 +1,6 @@
 """Example stacks: concrete nodes wired from the library's constructs (no logic here)."""
 
-from cdktf import App
+from pve_gpu_lxc.engine import App
 
 from .intel_jellyfin import IntelJellyfinStack
 from .nvidia_ollama import NvidiaOllamaStack

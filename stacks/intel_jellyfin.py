@@ -11,10 +11,8 @@ The GPU is selected by PCI address through the node's recorded facts
 
 from pathlib import Path
 
-from cdktf import TerraformStack
-from constructs import Construct
-
 from pve_gpu_lxc import GpuContainer, HostFacts, IdMap, IntelGpu, Network, ProxmoxProvider, Template, configure_backend
+from pve_gpu_lxc.engine import Construct, TerraformStack
 
 FACTS = Path(__file__).parent / "facts" / "pve.json"
 

@@ -9,10 +9,8 @@ node's recorded facts, synthesis also fails when the node runs another driver.
 
 from pathlib import Path
 
-from cdktf import TerraformStack
-from constructs import Construct
-
 from pve_gpu_lxc import Disk, GpuContainer, HostFacts, Network, NvidiaGpu, ProxmoxProvider, Template, configure_backend
+from pve_gpu_lxc.engine import Construct, TerraformStack
 
 FACTS = Path(__file__).parent / "facts" / "pve.json"
 
