@@ -152,8 +152,14 @@ def check_provider(body: dict[str, Any]) -> list[str]:
     return block_errors(body, provider_block(), "provider.proxmox", allow_meta=False)
 
 
+def check_data_source(data_type: str, name: str, body: dict[str, Any]) -> list[str]:
+    """Schema errors of one data source body (empty when it conforms); `data_type` must be kept."""
+    block: dict[str, Any] = provider_schemas().get("data_source_schemas", {})[data_type]["block"]
+    return block_errors(body, block, f"data.{data_type}.{name}", allow_meta=True)
+
+
 def check_synthesized(doc: dict[str, Any]) -> list[str]:
-    """Schema errors of every bpg resource and provider block in one synthesized stack."""
+    """Schema errors of every bpg resource, data source and provider block in one synthesized stack."""
     errors: list[str] = []
     known = provider_schemas()["resource_schemas"]
     for rtype, instances in doc.get("resource", {}).items():
@@ -166,6 +172,21 @@ def check_synthesized(doc: dict[str, Any]) -> list[str]:
             errors.append(f"{rtype}: resource type {_DEPRECATED}")
         for name, body in instances.items():
             errors.extend(check_resource(rtype, name, body))
+    # The kept schema holds the types this library emits (no data source today): a bpg data
+    # source it does not hold cannot be checked, which is reported rather than passed unseen.
+    known_data = provider_schemas().get("data_source_schemas", {})
+    for dtype, instances in doc.get("data", {}).items():
+        if not dtype.startswith("proxmox_"):
+            continue
+        if dtype not in known_data:
+            kept = ", ".join(sorted(known_data)) or "none"
+            errors.append(
+                f"data.{dtype}: data source type not in the kept bpg/proxmox {PROVIDER_VERSION} schema "
+                f"(data sources kept: {kept})"
+            )
+            continue
+        for name, body in instances.items():
+            errors.extend(check_data_source(dtype, name, body))
     for body in _as_list(doc.get("provider", {}).get("proxmox", [])):
         cleaned = {k: v for k, v in body.items() if k != "alias"}
         errors.extend(check_provider(cleaned))
