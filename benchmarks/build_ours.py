@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cdktf import App, TerraformStack
+from pve_gpu_lxc.engine import App, TerraformStack
 
 from pve_gpu_lxc import AmdGpu, GpuContainer, IdMap, IntelGpu, Network, NvidiaGpu, ProxmoxProvider, Template
 

@@ -14,14 +14,16 @@ one the benchmark reports (the faster on this machine, see docs/benchmarks.md):
     top-level attribute (no callback, more calls at construction).
 
 Input data that a raw user would keep in files (the NVIDIA hookscript text) is
-prepared by `prepare()` before the clock starts.
+prepared by `prepare()` before the clock starts.  The engine's classes come through
+`pve_gpu_lxc.engine` (no construct of the library), so the comparison runs under
+cdktf or cdktn, whichever the library synthesizes with.
 """
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
-from cdktf import (
+from pve_gpu_lxc.engine import (
     App,
     TerraformOutput,
     TerraformProvider,
@@ -29,7 +31,7 @@ from cdktf import (
     TerraformResource,
     TerraformStack,
 )
-from constructs import Construct
+from pve_gpu_lxc.engine import Construct
 
 from .workload import NVIDIA_DRIVER, ContainerSpec, stacks
 

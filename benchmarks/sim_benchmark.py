@@ -98,7 +98,7 @@ def mix(specs: Sequence[Spec]) -> dict[str, int]:
 
 def synth_stack(env: SimEnv, out: Path, specs: Sequence[Spec]) -> Path:
     """One stack of the given containers for the simulated node; returns the stack directory."""
-    from cdktf import App, LocalBackend, TerraformStack
+    from pve_gpu_lxc.engine import App, LocalBackend, TerraformStack
 
     from pve_gpu_lxc import Disk, GpuContainer, IdMap, IntelGpu, Network, NvidiaGpu, ProxmoxProvider, Template
 

@@ -69,7 +69,7 @@ def descendants_peak_kib(pid: int) -> int:
 
 
 def run(impl: str, n: int, outdir: str) -> dict:
-    from cdktf import App
+    from pve_gpu_lxc.engine import App
 
     from .compare import json_bytes
     from .workload import plan

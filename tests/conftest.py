@@ -8,9 +8,9 @@ from typing import Any, Callable
 import os
 
 import pytest
-from cdktf import TerraformStack
+from pve_gpu_lxc.engine import TerraformStack
 from hypothesis import settings
-from cdktf import Testing as CdktfTesting  # renamed: pytest would try to collect `Testing*`
+from pve_gpu_lxc.engine import Testing as CdktfTesting  # renamed: pytest would try to collect `Testing*`
 
 from pve_gpu_lxc import ProxmoxProvider
 from pve_gpu_lxc.l1.schema import check_synthesized

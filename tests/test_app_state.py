@@ -16,8 +16,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from cdktf import TerraformStack
-from cdktf import Testing as CdktfTesting  # renamed: pytest would try to collect `Testing*`
+from pve_gpu_lxc.engine import TerraformStack
+from pve_gpu_lxc.engine import Testing as CdktfTesting  # renamed: pytest would try to collect `Testing*`
 
 from pve_gpu_lxc import GpuContainer, IntelGpu, Template, ValidationError
 
@@ -27,7 +27,7 @@ UBUNTU = Template.existing("local:vztmpl/ubuntu-24.04-standard_24.04-2_amd64.tar
 TWO_HUNDRED_APPS = r'''
 import gc, json, sys, tempfile, tracemalloc, weakref
 import jsii._reference_map as reference_map
-from cdktf import App, TerraformStack
+from pve_gpu_lxc.engine import App, TerraformStack
 from pve_gpu_lxc import GpuContainer, IntelGpu, ProxmoxProvider, Template
 
 TEMPLATE = Template.existing("local:vztmpl/ubuntu-24.04-standard_24.04-2_amd64.tar.zst")

@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-from cdktf import App, TerraformStack
-from cdktf import Testing as CdktfTesting
+from pve_gpu_lxc.engine import App, TerraformStack
+from pve_gpu_lxc.engine import Testing as CdktfTesting
 
 from pve_gpu_lxc import configure_backend
 from pve_gpu_lxc.model.backend import pg_schema_name

@@ -8,8 +8,8 @@ fresh-process workers as the real benchmark.
 from __future__ import annotations
 
 import pytest
-from cdktf import TerraformStack
-from cdktf import Testing as CdktfTesting  # renamed: pytest would try to collect `Testing*`
+from pve_gpu_lxc.engine import TerraformStack
+from pve_gpu_lxc.engine import Testing as CdktfTesting  # renamed: pytest would try to collect `Testing*`
 
 from benchmarks.compare import diff
 from benchmarks.synth_benchmark import markdown_table, run_size

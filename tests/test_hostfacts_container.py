@@ -10,7 +10,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from cdktf import TerraformStack
+from pve_gpu_lxc.engine import TerraformStack
 
 from pve_gpu_lxc import Device, GpuContainer, IdMap, IntelGpu, AmdGpu, NvidiaGpu, Template, ValidationError
 from pve_gpu_lxc.facts import DeviceNode, HostFacts, IdRange

@@ -6,8 +6,8 @@ import json
 import re
 
 import pytest
-from cdktf import TerraformStack
-from cdktf import Testing as CdktfTesting
+from pve_gpu_lxc.engine import TerraformStack
+from pve_gpu_lxc.engine import Testing as CdktfTesting
 
 from pve_gpu_lxc import GpuContainer, IdMap, IntelGpu, NvidiaGpu, ProxmoxProvider, ProxmoxSsh, Template, ValidationError
 from pve_gpu_lxc.model.auth import detect_auth

@@ -6,7 +6,7 @@ import io
 import tarfile
 
 import pytest
-from cdktf import TerraformStack
+from pve_gpu_lxc.engine import TerraformStack
 
 from pve_gpu_lxc import GpuContainer, IntelGpu, Template, ValidationError
 

@@ -18,8 +18,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from cdktf import TerraformStack
-from cdktf import Testing as CdktfTesting  # renamed: pytest would try to collect `Testing*`
+from pve_gpu_lxc.engine import TerraformStack
+from pve_gpu_lxc.engine import Testing as CdktfTesting  # renamed: pytest would try to collect `Testing*`
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

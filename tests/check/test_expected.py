@@ -6,7 +6,7 @@ import hashlib
 import os
 
 import pytest
-from cdktf import Testing as CdktfTesting
+from pve_gpu_lxc.engine import Testing as CdktfTesting
 
 from pve_gpu_lxc.cli.check import expected as ex
 from pve_gpu_lxc.model.hooks import NvidiaGuard, render_hookscript

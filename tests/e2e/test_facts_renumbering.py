@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 import pytest
-from cdktf import App
+from pve_gpu_lxc.engine import App
 
 import stacks.intel_jellyfin as intel_stack
 from pve_gpu_lxc_testing.e2e.harness import SimEnv

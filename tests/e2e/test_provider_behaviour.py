@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cdktf import App, LocalBackend, TerraformStack
+from pve_gpu_lxc.engine import App, LocalBackend, TerraformStack
 
 from pve_gpu_lxc import GpuContainer, IdMap, IntelGpu, ProxmoxProvider, Template
 from pve_gpu_lxc_testing.e2e.harness import SimEnv, warnings_in

@@ -16,7 +16,7 @@ REPO = Path(__file__).resolve().parents[3]
 MAIN_PY = """\
 import sys
 sys.path.insert(0, {repo!r})
-from cdktf import App, TerraformBackend
+from pve_gpu_lxc.engine import App, TerraformBackend
 from stacks import STACKS
 from pve_gpu_lxc.cdk.backend import configure_backend
 
