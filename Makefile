@@ -64,7 +64,7 @@ node-deps: node_modules/.installed
 
 $(VENV)/.installed: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q -c requirements.lock -e '.[dev]'
+	$(PY) -m pip install -q -c requirements.lock -e '.[cdktf,dev]'
 	touch $@
 
 node_modules/.installed: package.json package-lock.json
