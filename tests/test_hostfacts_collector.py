@@ -113,8 +113,9 @@ def test_busybox_gives_the_same_document(node_root, fake_bin, tmp_path):
         pytest.skip("busybox is not installed (scripts/system-packages.txt lists it)")
     applets = tmp_path / "busybox-bin"
     applets.mkdir()
-    for applet in ("sh", "awk", "sed", "stat", "readlink", "cat", "date", "uname", "printf"):
+    for applet in ("sh", "awk", "sed", "stat", "readlink", "cat", "date", "uname", "printf", "tar", "grep"):
         (applets / applet).symlink_to(busybox)
+    (applets / "zstd").symlink_to(shutil.which("zstd") or "/usr/bin/zstd")  # busybox has no zstd applet
     env = {"PATH": f"{applets}:{fake_bin}"}
     result = subprocess.run([str(applets / "sh"), str(COLLECTOR), str(node_root)], capture_output=True, text=True,
                             env=env, timeout=60)

@@ -8,9 +8,11 @@
 # node's dev/, sys/, proc/ and etc/ trees; every path below is read under it.
 # `pveversion` is run from PATH when present (it is not looked up under ROOT).
 #
-# Read-only: it runs stat, readlink, cat, awk, sed, uname and date, writes nothing
-# and changes nothing, so it is safe as root.  POSIX sh + coreutils or busybox.
+# Read-only: it runs stat, readlink, cat, awk, sed, uname, date, tar and zstd/xz/gzip/bzip2,
+# writes nothing and changes nothing, so it is safe as root.  POSIX sh + coreutils or busybox.
 # Majors and minors are printed in DECIMAL (stat's %t/%T are hex and converted here).
+# Templates in the node's template caches are streamed (decompressor | tar -xO, to stdout
+# only) to read the video/render GIDs of their /etc/group; nothing is unpacked to disk.
 # Schema: docs/host-facts.md; parser: pve_gpu_lxc.facts (HostFacts.load).
 set -u
 LC_ALL=C
@@ -245,6 +247,191 @@ subid_json() {
         END { printf "[%s]", out }' "$1"
 }
 
+# ---------------------------------------------------------------- container templates
+TAB=$(printf '\t')
+
+# "<storeid><TAB><template cache directory>" for every enabled storage with vztmpl content that
+# node $1 may use, read from /etc/pve/storage.cfg with PVE::Storage::Plugin::parse_config's rules:
+# `local` is always a dir storage at /var/lib/vz (the default, with vztmpl, when it is missing or
+# different) and has no node restriction; a storage without `content` has its plugin's default,
+# which never includes vztmpl; nfs/cifs/cephfs/glusterfs mount at /mnt/pve/<storeid> unless `path`
+# is set; `content-dirs vztmpl=<dir>` moves the cache from template/cache.
+template_dirs() {
+    { [ -r "$ROOT/etc/pve/storage.cfg" ] && cat -- "$ROOT/etc/pve/storage.cfg"; } | awk -v node="$1" '
+        function flush() { if (id != "") { n++; ids[n] = id; typ[id] = t } id = "" }
+        /^[ \t]*#/ { next }
+        /^[ \t]*$/ { flush(); next }
+        /^[^ \t][^ \t]*:[ \t]*[^ \t]+[ \t]*$/ {
+            flush(); t = $0; sub(/:.*/, "", t); id = $0; sub(/^[^:]*:[ \t]*/, "", id); sub(/[ \t]+$/, "", id)
+            if (id in typ) id = ""   # a duplicate section: PVE keeps the first
+            next
+        }
+        /^[ \t]/ && id != "" {
+            line = $0; sub(/^[ \t]+/, "", line); sub(/[ \t]+$/, "", line)
+            key = line; sub(/[ \t].*/, "", key)
+            val = substr(line, length(key) + 1); sub(/^[ \t]+/, "", val)
+            if (val == "") val = "1"
+            prop[id, key] = val
+        }
+        END {
+            flush()
+            if (!("local" in typ) || typ["local"] != "dir" || (prop["local", "path"] != "" && prop["local", "path"] != "/var/lib/vz")) {
+                if (!("local" in typ)) { n++; ids[n] = "local" }
+                typ["local"] = "dir"
+                split("path nodes disable content-dirs", drop, " ")
+                for (d in drop) delete prop["local", drop[d]]
+                prop["local", "content"] = "vztmpl,iso,backup,snippets,images,rootdir"
+            }
+            if (prop["local", "path"] == "") prop["local", "path"] = "/var/lib/vz"
+            delete prop["local", "nodes"]
+            for (i = 1; i <= n; i++) {
+                s = ids[i]; t = typ[s]
+                if (("," prop[s, "content"] ",") !~ /,[ \t]*vztmpl[ \t]*,/) continue
+                if (prop[s, "disable"] != "" && prop[s, "disable"] != "0") continue
+                if (prop[s, "nodes"] != "" && ("," prop[s, "nodes"] ",") !~ ("," node ",")) continue
+                if (t == "dir" || t == "btrfs") path = prop[s, "path"]
+                else if (t == "nfs" || t == "cifs" || t == "cephfs" || t == "glusterfs")
+                    path = prop[s, "path"] != "" ? prop[s, "path"] : "/mnt/pve/" s
+                else continue
+                if (path == "") continue
+                sub_dir = "template/cache"
+                cd = "," prop[s, "content-dirs"] ","
+                if (match(cd, /,[ \t]*vztmpl=[^,]*,/)) {
+                    sub_dir = substr(cd, RSTART + 1, RLENGTH - 2); sub(/^[ \t]*vztmpl=/, "", sub_dir)
+                }
+                sub(/\/+$/, "", path)
+                printf "%s\t%s/%s\n", s, path, sub_dir
+            }
+        }'
+}
+
+# GNU tar stops reading at the member with --occurrence=1; busybox tar lacks it and reads on.
+tar_stop=''
+if tar --help 2>/dev/null | grep -q -e '--occurrence'; then tar_stop=--occurrence=1; fi
+
+# Template file $1 decompressed to stdout with tool $2 ('' for a plain .tar).  The tool's
+# stderr is dropped: it complains about the closed pipe when tar stops early; tar reports
+# a damaged stream itself.
+decompress() {
+    if [ -n "$2" ]; then "$2" -dc -- "$1" 2>/dev/null; else cat -- "$1" 2>/dev/null; fi
+}
+
+# The first member name of template $1 (tool $2): "./" when dab-style `tar -C rootfs .` names.
+first_member() {
+    decompress "$1" "$2" | tar -tf - 2>/dev/null | sed -n '1{p;q;}'
+}
+
+# Member $3 of template $1 (tool $2) through tar -xO, reduced to lines "gid <video|render> N",
+# "rc <tar's exit status>", "dec <the tool's exit status>" and "err <tar's first message>".
+# With GNU tar the rest of the archive is never decompressed ($tar_stop).
+# shellcheck disable=SC2086 # $tar_stop is one option or none
+member_groups() {
+    { { decompress "$1" "$2"; printf 'dec %s\n' "$?" >&3; } \
+        | { tar -xOf - $tar_stop -- "$3" 2>&1; printf '\nrc %s\n' "$?"; } \
+        | awk -F: '
+            /^rc [0-9]+$/ { rc = substr($0, 4); next }
+            /^tar: / { if (err == "" && $0 !~ /Exiting with failure status/) err = substr($0, 6); next }
+            ($1 == "video" || $1 == "render") && $3 ~ /^[0-9]+$/ && !($1 in gid) { gid[$1] = $3 + 0 }
+            END { for (g in gid) print "gid " g " " gid[g]; print "rc " rc; if (err != "") print "err " err }'
+    } 3>&1
+}
+
+# Value of the first "<key> <value>" line of $1.
+field() {
+    printf '%s\n' "$1" | sed -n "s/^$2 //p" | sed -n '1p'
+}
+
+# One template object: storage $1, node path $2 of the file.
+template_json() {
+    p_store=$1 p_path=$2 p_file=$ROOT$2
+    p_name=${p_path##*/}
+    case $p_name in
+        *.tar.zst) p_tool=zstd ;;
+        *.tar.xz) p_tool=xz ;;
+        *.tar.gz) p_tool=gzip ;;
+        *.tar.bz2) p_tool=bzip2 ;;
+        *.tar) p_tool='' ;;
+        *) return 1 ;;
+    esac
+    p_video='' p_render='' p_video_from='' p_render_from='' p_error='' p_found=''
+    if [ -n "$p_tool" ] && ! command -v "$p_tool" >/dev/null 2>&1; then
+        p_error="$p_tool is not installed on the node"
+    elif [ ! -r "$p_file" ]; then
+        p_error="not readable"
+    else
+        case $(first_member "$p_file" "$p_tool") in
+            . | ./*) p_prefixes='./ -' ;;
+            *) p_prefixes='- ./' ;;
+        esac
+        for p_prefix in $p_prefixes; do
+            [ "$p_prefix" = - ] && p_prefix=''
+            p_member=${p_prefix}etc/group
+            p_out=$(member_groups "$p_file" "$p_tool" "$p_member")
+            p_rc=$(field "$p_out" rc)
+            if [ "$p_rc" = 0 ]; then
+                p_found=$p_prefix
+                p_video=$(field "$p_out" 'gid video') p_render=$(field "$p_out" 'gid render')
+                [ -n "$p_video" ] && p_video_from=$p_member
+                [ -n "$p_render" ] && p_render_from=$p_member
+                break
+            fi
+            p_err=$(field "$p_out" err)
+            case $p_err in
+                *[Nn]'ot found in archive'*) continue ;;
+            esac
+            p_dec=$(field "$p_out" dec)
+            p_error="tar -x ${p_member}: ${p_err:-exit status $p_rc}"
+            case $p_dec in
+                '' | 0 | 141) ;;
+                *) p_error="$p_tool -dc failed (exit status $p_dec); $p_error" ;;
+            esac
+            break
+        done
+        if [ -z "$p_error" ] && [ -z "$p_found" ] && [ "$p_rc" != 0 ]; then
+            p_error="no ./etc/group or etc/group member: not a container template"
+        fi
+        # systemd's sysusers defaults or a distro's split files: /usr/lib/group for what /etc lacks
+        if [ -z "$p_error" ] && { [ -z "$p_video" ] || [ -z "$p_render" ]; }; then
+            p_member=${p_found}usr/lib/group
+            p_out=$(member_groups "$p_file" "$p_tool" "$p_member")
+            if [ "$(field "$p_out" rc)" = 0 ]; then
+                if [ -z "$p_video" ]; then
+                    p_video=$(field "$p_out" 'gid video')
+                    [ -n "$p_video" ] && p_video_from=$p_member
+                fi
+                if [ -z "$p_render" ]; then
+                    p_render=$(field "$p_out" 'gid render')
+                    [ -n "$p_render" ] && p_render_from=$p_member
+                fi
+            fi
+        fi
+    fi
+    printf '{"volid": %s, "storage": %s, "file": %s, "path": %s, ' \
+        "$(json_str "$p_store:vztmpl/$p_name")" "$(json_str "$p_store")" "$(json_str "$p_name")" \
+        "$(json_str "$p_path")"
+    printf '"video": %s, "render": %s, "video_member": %s, "render_member": %s, "error": %s}' \
+        "$(json_int_or_null "$p_video")" "$(json_int_or_null "$p_render")" \
+        "$(json_str_or_null "$p_video_from")" "$(json_str_or_null "$p_render_from")" \
+        "$(json_str_or_null "$p_error")"
+}
+
+# Every template in the node's template caches, as a JSON array.
+templates_json() {
+    template_dirs "$1" | {
+        t_sep=''
+        printf '['
+        while IFS=$TAB read -r t_store t_dir; do
+            for t_file in "$ROOT$t_dir"/*; do
+                [ -f "$t_file" ] || continue
+                t_obj=$(template_json "$t_store" "${t_file#"$ROOT"}") || continue
+                printf '%s\n    %s' "$t_sep" "$t_obj"
+                t_sep=','
+            done
+        done
+        close_array "$t_sep" '  '
+    }
+}
+
 # nvidia-modprobe creates the on-demand NVIDIA nodes (the generated pre-start hook runs it).
 nvidia_modprobe=''
 for m_dir in /usr/local/sbin /usr/local/bin /usr/sbin /usr/bin /sbin /bin; do
@@ -253,6 +440,10 @@ for m_dir in /usr/local/sbin /usr/local/bin /usr/sbin /usr/bin /sbin /bin; do
         break
     fi
 done
+
+# The node name; /etc/hostname where /proc is not mounted (a chroot).
+hostname=$(read_line "$ROOT/proc/sys/kernel/hostname")
+[ -n "$hostname" ] || hostname=$(read_line "$ROOT/etc/hostname")
 
 pve_version=''
 if command -v pveversion >/dev/null 2>&1; then
@@ -263,7 +454,7 @@ printf '{\n'
 printf '  "schema": "pve-gpu-lxc/host-facts",\n'
 printf '  "schema_version": %s,\n' "$SCHEMA_VERSION"
 printf '  "collected_at": %s,\n' "$(json_str "$(date -u +%Y-%m-%dT%H:%M:%SZ)")"
-printf '  "hostname": %s,\n' "$(json_str_or_null "$(read_line "$ROOT/proc/sys/kernel/hostname")")"
+printf '  "hostname": %s,\n' "$(json_str_or_null "$hostname")"
 printf '  "kernel": %s,\n' "$(json_str_or_null "$(read_line "$ROOT/proc/sys/kernel/osrelease")")"
 printf '  "pve_version": %s,\n' "$(json_str_or_null "$pve_version")"
 printf '  "devices": %s,\n' "$(devices_json)"
@@ -275,5 +466,6 @@ printf '  "nvidia_modprobe": %s,\n' "$(json_str_or_null "$nvidia_modprobe")"
 printf '  "groups": {"video": %s, "render": %s},\n' \
     "$(json_int_or_null "$(group_gid video)")" "$(json_int_or_null "$(group_gid render)")"
 printf '  "subuid": %s,\n' "$(subid_json "$ROOT/etc/subuid")"
-printf '  "subgid": %s\n' "$(subid_json "$ROOT/etc/subgid")"
+printf '  "subgid": %s,\n' "$(subid_json "$ROOT/etc/subgid")"
+printf '  "templates": %s\n' "$(templates_json "${hostname%%.*}")"
 printf '}\n'

@@ -14,6 +14,8 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..templates import build_template
+
 NVIDIA_VERSION = "575.64.03"
 NVIDIA_VERSION_FILE = (
     "NVRM version: NVIDIA UNIX Open Kernel Module for x86_64  575.64.03  Release Build  "
@@ -206,6 +208,22 @@ def _sysfs(root: Path) -> None:
     _write(root, "sys/class/drm/version", "drm 1.1.0 20060810\n")
 
 
+# The example stacks' templates in `local`'s cache, real tarballs holding the /etc/group the
+# observed builds have (video 44; render 106 in Debian 12.2-1, 993 in Ubuntu 24.04-2).
+TEMPLATES = {
+    "debian-12-standard_12.2-1_amd64.tar.zst": "root:x:0:\nvideo:x:44:\n_ssh:x:104:\nrender:x:106:\n",
+    "ubuntu-24.04-standard_24.04-2_amd64.tar.zst": "root:x:0:\nvideo:x:44:\n_ssh:x:101:\nrender:x:993:\n",
+}
+STORAGE_CFG = "dir: local\n\tpath /var/lib/vz\n\tcontent iso,vztmpl,backup,snippets\n\nlvmthin: local-lvm\n" \
+    "\tthinpool data\n\tvgname pve\n\tcontent rootdir,images\n"
+
+
+def _templates(root: Path) -> None:
+    _write(root, "etc/pve/storage.cfg", STORAGE_CFG)
+    for name, group in TEMPLATES.items():
+        build_template(root / "var/lib/vz/template/cache" / name, etc_group=group, filler_bytes=4096)
+
+
 def build_pve_node(root: Path) -> Path:
     """Populate ``root`` (an empty directory) as the Intel + NVIDIA node "pve"."""
     for rel, text in ETC.items():
@@ -215,6 +233,7 @@ def build_pve_node(root: Path) -> Path:
     for link, target in BY_PATH.items():
         _symlink(root, f"dev/dri/by-path/{link}", target)
     _sysfs(root)
+    _templates(root)
     tool = root / "usr/bin/nvidia-modprobe"  # installed by the NVIDIA .run driver on the host
     _write(root, "usr/bin/nvidia-modprobe", "#!/bin/sh\nexit 0\n")
     tool.chmod(0o755)
