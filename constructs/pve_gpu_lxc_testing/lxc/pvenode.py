@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 from typing import Callable
 
-from pve_gpu_lxc_testing.pvesim import conf as pveconf
+from pve_gpu_lxc.pve import conf as pveconf
 
 from .model import ContainerSpec, HarnessError, IdRange, PassthroughDevice
 

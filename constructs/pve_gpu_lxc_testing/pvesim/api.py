@@ -42,8 +42,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from . import conf as pveconf
-from .conf import PropertyStringError
+from pve_gpu_lxc.pve import conf as pveconf
+from pve_gpu_lxc.pve.conf import PropertyStringError, format_size, parse_size, unique_tags
+
 from .node import NodeFiles, PveError, Storage, param_error, parse_volume_id, perm_error
 
 VERSION = {"version": "9.1.1", "release": "9.1", "repoid": "42db4a6cf33dac83"}
@@ -148,29 +149,6 @@ def validate_params(params: dict[str, str], extras: dict[str, pveconf.Prop]) -> 
         raise param_error(errors)
 
 
-def format_size(size: int) -> str:
-    """PVE::JSONSchema::format_size."""
-    kb = size // 1024
-    if kb * 1024 != size:
-        return str(size)
-    mb = kb // 1024
-    if mb * 1024 != kb:
-        return f"{kb}K"
-    gb = mb // 1024
-    if gb * 1024 != mb:
-        return f"{mb}M"
-    tb = gb // 1024
-    if tb * 1024 != gb:
-        return f"{gb}G"
-    return f"{tb}T"
-
-
-def parse_size(text: str) -> int | None:
-    match = re.fullmatch(r"(\d+(?:\.\d+)?)([KMGT])?", text)
-    if not match:
-        return None
-    factor = {None: 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}[match.group(2)]
-    return int(float(match.group(1)) * factor)
 
 
 def normalize_content_filename(name: str) -> str:
@@ -1653,15 +1631,6 @@ def print_lxc_network(vmid: int, key: str, value: str) -> str:
         data["hwaddr"] = mac_address(vmid, int(key[3:]))
     return pveconf.print_property_string(pveconf.NET_SCHEMA, data)
 
-
-def unique_tags(value: str) -> str:
-    seen: set[str] = set()
-    result = []
-    for tag in pveconf.split_list(value):
-        if tag.lower() not in seen:
-            seen.add(tag.lower())
-            result.append(tag)
-    return ";".join(result)
 
 
 def detect_ostype(ostemplate: str) -> str:

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import conf as pveconf
+from pve_gpu_lxc.pve import conf as pveconf
 
 log = logging.getLogger("pvesim")
 log.propagate = False

@@ -14,6 +14,10 @@ Mirrors pve-container `src/PVE/LXC/Config.pm` (`parse_pct_config`, `write_pct_co
 Values are kept as the strings found in the file; `typed_value` gives the JSON type PVE's
 `check_type` returns for the API.  Lines PVE would refuse are collected in `warnings` and
 skipped, as PVE does in non-strict mode.
+
+One writer for the product and the tests: `pve-gpu-lxc explain` renders the file it predicts
+with `render`, and the simulated node (pve_gpu_lxc_testing.pvesim) reads and writes its
+`etc/pve/lxc/<vmid>.conf` files with `parse` and `render`.
 """
 
 from __future__ import annotations
@@ -92,7 +96,7 @@ def is_valid_lxc_key(key: str) -> int | str:
         return 1
     if key in _VALID_LXC_KEYS:
         return _VALID_LXC_KEYS[key]
-    if re.match(r"^lxc\.cgroup2?\.", key) or key.startswith("lxc.prlimit.") or key.startswith("lxc.net."):
+    if re.match(r"^lxc\.cgroup2?\.", key) or key.startswith(("lxc.prlimit.", "lxc.net.")):
         return 1
     return 0
 
@@ -284,6 +288,44 @@ def check_value(key: str, value: str) -> str | None:
     return None
 
 
+def format_size(size: int) -> str:
+    """PVE::JSONSchema::format_size: bytes as the largest exact unit (`8589934592` -> `8G`)."""
+    kb = size // 1024
+    if kb * 1024 != size:
+        return str(size)
+    mb = kb // 1024
+    if mb * 1024 != kb:
+        return f"{kb}K"
+    gb = mb // 1024
+    if gb * 1024 != mb:
+        return f"{mb}M"
+    tb = gb // 1024
+    if tb * 1024 != gb:
+        return f"{gb}G"
+    return f"{tb}T"
+
+
+def parse_size(text: str) -> int | None:
+    """`8G` -> bytes (PVE::JSONSchema::parse_size), None when it is not a size."""
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)([KMGT])?", text)
+    if not match:
+        return None
+    factor = {None: 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}[match.group(2)]
+    return int(float(match.group(1)) * factor)
+
+
+def unique_tags(value: str) -> str:
+    """The `tags` value PVE stores: split like split_list, duplicates (case-insensitive) dropped,
+    joined with ';' (PVE::GuestHelpers::get_unique_tags)."""
+    seen: set[str] = set()
+    result = []
+    for tag in split_list(value):
+        if tag.lower() not in seen:
+            seen.add(tag.lower())
+            result.append(tag)
+    return ";".join(result)
+
+
 def typed_value(key: str, value: str) -> Any:
     """The JSON value PVE's API returns for a stored option (check_type: booleans and integers
     become numbers, 'number' options stay the matched string, everything else is a string)."""
@@ -325,19 +367,18 @@ def check_prop(name: str, prop: Prop, value: str) -> str | None:
             return f"value must have a minimum value of {prop.minimum}"
         if prop.maximum is not None and int(value) > prop.maximum:
             return f"value must have a maximum value of {prop.maximum}"
-    elif prop.type == "number":
-        if not re.fullmatch(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?", value):
-            return f"type check ('number') failed - got '{value}'"
+    elif prop.type == "number" and not re.fullmatch(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?", value):
+        return f"type check ('number') failed - got '{value}'"
     if prop.enum and value not in prop.enum:
         return f"value '{value}' does not have a value in the enumeration '{', '.join(prop.enum)}'"
     if prop.pattern and not re.fullmatch(prop.pattern, value):
         return "value does not match the regex pattern"
-    if prop.format == "pve-lxc-dev-string":
-        if re.search(r"/\.\.?(?:/|$)", value) or not value.startswith("/dev/"):
-            return f"invalid format - {value} is not a valid device path"
-    if prop.format == "pve-lxc-mp-string":
-        if re.search(r"/\.\.?/", value) or re.search(r"/\.\.?$", value) or value.startswith("../"):
-            return f"invalid format - {value} contains illegal character sequences"
+    dev_path = prop.format == "pve-lxc-dev-string"
+    if dev_path and (re.search(r"/\.\.?(?:/|$)", value) or not value.startswith("/dev/")):
+        return f"invalid format - {value} is not a valid device path"
+    mp_path = prop.format == "pve-lxc-mp-string"
+    if mp_path and (re.search(r"/\.\.?/", value) or re.search(r"/\.\.?$", value) or value.startswith("../")):
+        return f"invalid format - {value} contains illegal character sequences"
     return None
 
 

@@ -1,10 +1,11 @@
-"""pvesim.conf: PVE container config files (pve-container Config.pm parse_pct_config/write_pct_config)."""
+"""pve_gpu_lxc.pve.conf: PVE container config files (pve-container Config.pm parse_pct_config/write_pct_config),
+the one reader and writer the product (`explain`) and the simulated node share."""
 
 from __future__ import annotations
 
 import pytest
 
-from pve_gpu_lxc_testing.pvesim import conf as pveconf
+from pve_gpu_lxc.pve import conf as pveconf
 
 HAND_WRITTEN = """\
 #Media server%3A jellyfin
