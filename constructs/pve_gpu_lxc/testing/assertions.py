@@ -30,6 +30,7 @@ def containers(doc: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
 
 def container(doc: Mapping[str, Any], key: str | int) -> dict[str, Any]:
     """One container's JSON body, by resource name (its construct id) or by vm_id (an int)."""
+    __tracebackhide__ = True  # pytest shows the caller's line, not this helper's
     return _find(doc, key)[1]
 
 
@@ -48,6 +49,7 @@ def assert_device(
     `mode` is the four-digit octal string bpg takes (`"0660"`).  A value left as None is not
     compared.
     """
+    __tracebackhide__ = True  # pytest shows the caller's line, not this helper's
     if not isinstance(path, str) or not path:
         raise TypeError(f"path must be a device path such as '/dev/dri/renderD128', got {path!r}")
     for name, value in (("gid", gid), ("uid", uid)):
@@ -85,6 +87,7 @@ def assert_idmap(doc: Mapping[str, Any], container: str | int, lines: Iterable[s
     A line may carry the config key as PVE (`lxc.idmap: u 0 100000 65536`) or LXC
     (`lxc.idmap = u 0 100000 65536`) writes it.  An empty list asserts there is no idmap.
     """
+    __tracebackhide__ = True  # pytest shows the caller's line, not this helper's
     if isinstance(lines, str):
         raise TypeError(f"lines must be a list of idmap lines, got one string {lines!r}")
     expected = [_idmap_line(line) for line in lines]
@@ -115,6 +118,7 @@ _NOT_SET = _NotSet()
 
 
 def _find(doc: Mapping[str, Any], key: str | int) -> tuple[str, dict[str, Any]]:
+    __tracebackhide__ = True  # pytest shows the caller's line, not this helper's
     if isinstance(key, bool) or not isinstance(key, (str, int)):
         raise TypeError(f"a container is named by its resource name (str) or vm_id (int), got {key!r}")
     found = containers(doc)

@@ -42,6 +42,7 @@ def synth(stack: TerraformStack, *, validate: bool = True, check_schema: bool = 
     nesting, deprecated attributes): all violations are raised as `SchemaViolation`.
     Turn either off to look at the JSON of a stack that fails it.
     """
+    __tracebackhide__ = True  # pytest shows the caller's line, not this helper's
     from ..engine import TerraformStack, Testing
 
     if not isinstance(stack, TerraformStack):
