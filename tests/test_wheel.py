@@ -46,3 +46,7 @@ def test_the_wheel_holds_the_product_only(tmp_path: Path) -> None:
     # every module of the package source is in the wheel
     sources = {str(p.relative_to(ROOT / "constructs")) for p in (ROOT / "constructs" / "pve_gpu_lxc").rglob("*.py")}
     assert sources <= set(product)
+    # the test helpers for users' stacks ship too, with the pytest plugin's entry point
+    assert {"pve_gpu_lxc/testing/__init__.py", "pve_gpu_lxc/testing/plugin.py"} <= set(product)
+    entry_points = zipfile.ZipFile(wheel).read("pve_gpu_lxc-0.1.0.dist-info/entry_points.txt").decode()
+    assert "[pytest11]\npve_gpu_lxc = pve_gpu_lxc.testing.plugin\n" in entry_points
