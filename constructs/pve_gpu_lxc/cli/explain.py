@@ -1,0 +1,320 @@
+"""`pve-gpu-lxc explain [STACK[/CONTAINER]...]`: what lands on the node after an apply.
+
+From the synthesized JSON alone (no node, no Terraform run), for each GPU container:
+
+* `/etc/pve/lxc/<vmid>.conf` as PVE writes it after bpg's create, its SSH idmap step and the
+  start (pve.bpg builds bpg's request, pve.create applies PVE's create to it, pve.conf writes
+  the file with the writer the simulated node uses); values PVE decides at create time are
+  listed under the file, attributes explain does not model too;
+* the `/etc/subuid` and `/etc/subgid` lines the idmap needs beyond PVE's stock
+  `root:100000:65536` (and, with host facts that record them, which are missing on the node);
+* each `devN`: the host device, its major:minor from the host facts, and owner, group and
+  mode inside the container;
+* the idmap as a table of container ranges -> host ranges with the passthrough holes marked,
+  and with `--svg FILE` as a drawing (one container per file: select exactly one).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from ..facts import HostFacts
+from ..model.idmap import IdMap, IdMapEntry, Kind
+from ..model.idmap_picture import svg, table
+from ..pve import bpg, create
+from . import drift
+from .check import expected
+from .exit_codes import EXIT_ERROR, EXIT_OK
+from .project_args import add_project_arguments
+
+PROG = "pve-gpu-lxc explain"
+NOT_RECORDED = "(not recorded)"
+HELP = "show what an apply puts on the node for each GPU container: conf file, subuid/subgid, devices, idmap"
+DESCRIPTION = (
+    "For each GPU container of the synthesized stacks: /etc/pve/lxc/<vmid>.conf as Proxmox VE will "
+    "write it after `terraform apply` (bpg/proxmox 0.111.1, PVE >= 9.1), the /etc/subuid and "
+    "/etc/subgid lines to add, which host device each devN is (major:minor from the host facts) "
+    "and the idmap as a table; --svg draws the idmap of one container. Reads only the synthesized "
+    "JSON: no node, no Terraform. Exit codes: 0 ok, 1 error."
+)
+
+
+class ExplainError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class DeviceLine:
+    key: str  # dev0
+    path: str
+    major_minor: str  # "226:128" or NOT_RECORDED
+    uid: int
+    gid: int
+    mode: str
+
+
+@dataclass
+class Explanation:
+    stack: str
+    name: str
+    node: str
+    vmid: int
+    conf: str | None = None  # None: not predictable (see problem)
+    problem: str | None = None
+    decided_by_pve: list[tuple[str, str]] = field(default_factory=list)
+    unmodelled: list[str] = field(default_factory=list)
+    subuid: list[str] = field(default_factory=list)
+    subgid: list[str] = field(default_factory=list)
+    missing_on_node: list[str] = field(default_factory=list)
+    facts_source: str | None = None
+    devices: list[DeviceLine] = field(default_factory=list)
+    idmap_kind: str = "none"  # "lxc.idmap" | "PVE default" | "none" (privileged)
+    idmap: tuple[IdMapEntry, ...] = ()
+    idmap_error: str | None = None
+
+    @property
+    def label(self) -> str:
+        return f"{self.stack}/{self.name}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "stack": self.stack, "container": self.name, "node": self.node, "vmid": self.vmid,
+            "conf_path": f"/etc/pve/lxc/{self.vmid}.conf", "conf": self.conf, "problem": self.problem,
+            "decided_by_pve": [{"key": k, "note": n} for k, n in self.decided_by_pve],
+            "not_modelled": self.unmodelled, "subuid": self.subuid, "subgid": self.subgid,
+            "missing_on_node": self.missing_on_node, "facts": self.facts_source,
+            "devices": [vars(d) for d in self.devices],
+            "idmap": {"source": self.idmap_kind, "error": self.idmap_error,
+                      "entries": [{"kind": e.kind, "container_id": e.container_id, "host_id": e.host_id,
+                                   "size": e.size} for e in self.idmap]},
+        }
+
+
+def add_parser(sub: argparse._SubParsersAction[Any]) -> argparse.ArgumentParser:
+    p: argparse.ArgumentParser = sub.add_parser("explain", help=HELP, description=DESCRIPTION)
+    p.add_argument("targets", nargs="*", metavar="STACK[/CONTAINER]",
+                   help="stacks or one container of a stack (default: every synthesized stack)")
+    p.add_argument("--svg", type=Path, metavar="FILE",
+                   help="draw the idmap of the one selected container into FILE")
+    p.add_argument("--json", type=Path, metavar="FILE", dest="json_path",
+                   help="also write everything shown as JSON to FILE")
+    p.add_argument("--facts", action="append", default=[], metavar="NODE=FILE",
+                   help="host facts of NODE for the devices' major:minor (repeatable; default: "
+                        "<project-dir>/stacks/facts/<node>.json when it exists)")
+    add_project_arguments(p)
+    return p
+
+
+# --- building ----------------------------------------------------------------------------------
+
+
+def _facts_for(node: str, given: Mapping[str, Path], project_dir: Path) -> HostFacts | None:
+    path = given.get(node) or project_dir / "stacks" / "facts" / f"{node}.json"
+    if node not in given and not path.is_file():
+        return None
+    try:
+        return HostFacts.load(path)
+    except (OSError, ValueError) as err:  # ValidationError is a ValueError
+        raise ExplainError(f"host facts for node {node!r}: {err}") from None
+
+
+def explain_container(stack: str, c: expected.ExpectedContainer, body: Mapping[str, Any],
+                      facts: HostFacts | None) -> Explanation:
+    """Everything `explain` shows for one container (pure but for what `facts` holds)."""
+    out = Explanation(stack, c.name, c.node, c.vmid, facts_source=str(facts.source) if facts else None)
+    try:
+        hook = c.hook.volid if c.hook is not None else None
+        if hook is not None and hook.endswith(":snippets/?"):
+            raise bpg.Unknown(f"the hookscript's volume id ({c.hook.note if c.hook else ''})")
+        request = bpg.create_request(body, hookscript=hook)
+        predicted = create.created_conf(request)
+        out.conf = predicted.text
+        out.decided_by_pve = [(n.key, n.text) for n in predicted.notes]
+        out.unmodelled = list(request.unmodelled)
+    except (bpg.Unknown, ValueError) as err:
+        out.problem = f"the file cannot be predicted: {err}"
+    for d in c.devices:
+        node = facts.node(d.path) if facts is not None else None
+        numbers = f"{node.major}:{node.minor}" if node is not None and node.major is not None else NOT_RECORDED
+        out.devices.append(DeviceLine(f"dev{d.index}", d.path, numbers, d.uid, d.gid, d.mode or "0660"))
+    lines = c.effective_idmap
+    if lines:
+        out.idmap_kind = "lxc.idmap" if c.idmap else "PVE default"
+        try:
+            idmap = IdMap.from_lxc_lines(lines)
+        except ValueError as err:
+            out.idmap_error = str(err)
+        else:
+            out.idmap = idmap.entries
+            out.subuid = idmap.subuid_lines()
+            out.subgid = idmap.subgid_lines()
+            if facts is not None:
+                subid_files: tuple[tuple[Kind, str], ...] = (("u", "subuid"), ("g", "subgid"))
+                for kind, name in subid_files:
+                    if facts.subids(kind) is None:
+                        continue
+                    ranges = [(e.host_id, e.size) for e in idmap.entries if e.kind == kind]
+                    out.missing_on_node += [f"/etc/{name}: root:{r.start}:{r.count}"
+                                            for r in facts.uncovered_subids(kind, ranges)]
+    return out
+
+
+def explain_stack(stack: str, doc: Mapping[str, Any], facts_for: Any) -> list[Explanation]:
+    bodies = (doc.get("resource") or {}).get(expected.CONTAINER_TYPE) or {}
+    return [explain_container(stack, c, bodies[c.name], facts_for(c.node))
+            for c in expected.containers(stack, doc)]
+
+
+# --- formatting --------------------------------------------------------------------------------
+
+
+def _indent(text: str, prefix: str = "    ") -> str:
+    return "".join(prefix + line + "\n" for line in text.splitlines())
+
+
+def format_explanation(e: Explanation) -> str:
+    out = [f"{e.label}: CT {e.vmid} on node {e.node}"]
+    path = f"/etc/pve/lxc/{e.vmid}.conf"
+    if e.conf is None:
+        out.append(f"  {path}: {e.problem}")
+    else:
+        out.append(f"  {path} after apply (between the lines, exactly as PVE writes it):")
+        out.append("-" * 8 + " begin " + path)
+        out.append(e.conf.rstrip("\n"))
+        out.append("-" * 8 + " end " + path)
+        for key, note in e.decided_by_pve:
+            out.append(f"  decided by PVE at create: {key}: {note}")
+        if e.unmodelled:
+            out.append(f"  not modelled by explain (the file may differ there): {', '.join(e.unmodelled)}")
+    if e.idmap_kind == "none":
+        out.append("  /etc/subuid, /etc/subgid: nothing (a privileged container maps no ids)")
+    else:
+        for name, lines in (("/etc/subuid", e.subuid), ("/etc/subgid", e.subgid)):
+            text = ", ".join(lines) if lines else "nothing beyond PVE's stock root:100000:65536"
+            out.append(f"  {name} on {e.node}: add {text}" if lines else f"  {name} on {e.node}: {text}")
+        for line in e.missing_on_node:
+            out.append(f"  missing on the node per the host facts: {line}")
+    source = e.facts_source or "no host facts for this node"
+    out.append(f"  devices ({source}):")
+    if e.devices:
+        width = max(len(d.path) for d in e.devices)
+        for d in e.devices:
+            out.append(f"    {d.key:<5} {d.path:<{width}}  {d.major_minor:<14}  in the container: "
+                       f"uid {d.uid}, gid {d.gid}, mode {d.mode}")
+    if e.idmap_kind == "none":
+        out.append("  idmap: none (privileged: container ids are host ids)")
+    elif e.idmap_error:
+        out.append(f"  idmap ({e.idmap_kind}): {e.idmap_error}")
+    else:
+        out.append(f"  idmap ({e.idmap_kind}), container -> host:")
+        out.append(_indent(table(e.idmap)).rstrip("\n"))
+    return "\n".join(out) + "\n"
+
+
+# --- the command -------------------------------------------------------------------------------
+
+
+def _split_targets(targets: Sequence[str]) -> tuple[list[str], dict[str, set[str]]]:
+    stacks: list[str] = []
+    containers: dict[str, set[str]] = {}
+    for target in targets:
+        stack, _, name = target.partition("/")
+        if not stack or (name == "" and target.endswith("/")):
+            raise ExplainError(f"{target!r} is not STACK or STACK/CONTAINER")
+        if stack not in stacks:
+            stacks.append(stack)
+        if name:
+            containers.setdefault(stack, set()).add(name)
+        else:
+            containers.setdefault(stack, set()).add("*")
+    return stacks, containers
+
+
+def run(args: argparse.Namespace, environ: Mapping[str, str], *, run_command: drift.Runner = drift.run_subprocess,
+        out: TextIO | None = None, err: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    err = err or sys.stderr
+    try:
+        results = _explain(args, environ, run_command, err)
+        if args.svg is not None:
+            _write_svg(args.svg, results)
+    except (ExplainError, drift.DriftError, expected.ExpectedError) as exc:
+        print(f"{PROG}: error: {exc}", file=err)
+        return EXIT_ERROR
+    for e in results:
+        print(format_explanation(e), file=out)
+    if not results:
+        print("no GPU containers in the selected stacks", file=out)
+    if args.json_path is not None:
+        try:
+            args.json_path.write_text(json.dumps({"containers": [e.to_json() for e in results]}, indent=2) + "\n")
+        except OSError as exc:
+            print(f"{PROG}: error: cannot write {args.json_path}: {exc}", file=err)
+            return EXIT_ERROR
+    return EXIT_OK
+
+
+def _explain(args: argparse.Namespace, environ: Mapping[str, str], run_command: drift.Runner,
+             err: TextIO) -> list[Explanation]:
+    project_dir = args.project_dir.resolve()
+    outdir = args.outdir.resolve() if args.outdir is not None else \
+        project_dir / (environ.get("CDKTF_OUTDIR") or "cdktf.out")
+    given: dict[str, Path] = {}
+    for item in args.facts:
+        node, sep, path = item.partition("=")
+        if not sep or not node or not path:
+            raise ExplainError(f"--facts {item!r} is not NODE=FILE")
+        if not Path(path).is_file():
+            raise ExplainError(f"--facts {item}: no such file")
+        given[node] = Path(path).resolve()
+    stacks, wanted = _split_targets(args.targets)
+    if args.synth == "always" or (args.synth == "auto" and drift.needs_synth(project_dir, outdir)):
+        print("synthesizing ...", file=err)
+        drift.synthesize(drift.DriftOptions(project_dir=project_dir, outdir=outdir), run_command,
+                         drift.terraform_env(environ))
+    names = drift.select_stacks(drift.synthesized_stacks(outdir), stacks, outdir)
+    facts_cache: dict[str, HostFacts | None] = {}
+
+    def facts_for(node: str) -> HostFacts | None:
+        if node not in facts_cache:
+            facts_cache[node] = _facts_for(node, given, project_dir)
+        return facts_cache[node]
+
+    results: list[Explanation] = []
+    for stack in names:
+        path = outdir / "stacks" / stack / "cdk.tf.json"
+        try:
+            doc = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise ExplainError(f"cannot read {path}: {exc}") from None
+        found = explain_stack(stack, doc, facts_for)
+        selected = wanted.get(stack, {"*"})
+        if "*" not in selected:
+            unknown = sorted(selected - {e.name for e in found})
+            if unknown:
+                have = ", ".join(e.name for e in found) or "none"
+                raise ExplainError(f"{stack}: no GPU container {unknown[0]!r} (GPU containers: {have})")
+            found = [e for e in found if e.name in selected]
+        results += found
+    return results
+
+
+def _write_svg(path: Path, results: Sequence[Explanation]) -> None:
+    if len(results) != 1:
+        labels = ", ".join(e.label for e in results) or "none"
+        raise ExplainError(f"--svg draws one container's idmap: select one as STACK/CONTAINER (selected: {labels})")
+    e = results[0]
+    if not e.idmap:
+        why = e.idmap_error or "a privileged container has no idmap"
+        raise ExplainError(f"--svg: {e.label} has no idmap to draw ({why})")
+    title = f"{e.label}: CT {e.vmid} on {e.node}, idmap ({e.idmap_kind})"
+    try:
+        path.write_text(svg(e.idmap, title=title))
+    except OSError as exc:
+        raise ExplainError(f"cannot write {path}: {exc}") from None
