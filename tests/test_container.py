@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from cdktf import TerraformStack
-
 from pve_gpu_lxc import (
     AmdGpu, Device, Disk, Features, GpuContainer, GpuContainerProps, Hooks, IdMap, IntelGpu, Network,
     NvidiaGpu, Template, ValidationError,
 )
-
-from .conftest import container_of
+from pve_gpu_lxc.engine import TerraformStack
+from pve_gpu_lxc.testing import assert_device, assert_idmap, container
 
 UBUNTU = Template.existing("local:vztmpl/ubuntu-24.04-standard_24.04-2_amd64.tar.zst")
 DEBIAN13 = Template.existing("local:vztmpl/debian-13-standard_13.1-2_amd64.tar.zst")
@@ -22,15 +20,19 @@ def make(stack: TerraformStack, id: str = "ct", **overrides) -> GpuContainer:
 
 
 def devices(doc: dict, name: str = "ct") -> list[tuple]:
-    return [(d["path"], d["uid"], d["gid"], d["mode"], d["deny_write"]) for d in container_of(doc, name)["device_passthrough"]]
+    return [(d["path"], d["uid"], d["gid"], d["mode"], d["deny_write"]) for d in container(doc, name)["device_passthrough"]]
+
+
+def paths(doc: dict, name: str = "ct") -> list[str]:
+    return [d["path"] for d in container(doc, name)["device_passthrough"]]
 
 
 def test_intel_on_ubuntu_2404_uses_render_993_and_video_44(stack, synth) -> None:
     make(stack, gpus=[IntelGpu()])
-    assert devices(synth(stack)) == [
-        ("/dev/dri/card0", 0, 44, "0660", False),
-        ("/dev/dri/renderD128", 0, 993, "0660", False),
-    ]
+    doc = synth(stack)
+    assert paths(doc) == ["/dev/dri/card0", "/dev/dri/renderD128"]
+    assert_device(doc, "ct", "/dev/dri/card0", uid=0, gid=44, mode="0660", deny_write=False)
+    assert_device(doc, "ct", "/dev/dri/renderD128", uid=0, gid=993, mode="0660", deny_write=False)
 
 
 def test_amd_rocm_on_debian_13_gives_kfd_the_render_gid(stack, synth) -> None:
@@ -45,7 +47,10 @@ def test_explicit_gid_overrides_the_table(stack, synth) -> None:
 
 def test_plain_device_and_gpu_together(stack, synth) -> None:
     make(stack, gpus=[IntelGpu(card=None)], devices=[Device("/dev/net/tun", mode="0666"), Device("/dev/ttyUSB0", gid=20, deny_write=True)])
-    assert devices(synth(stack))[1:] == [("/dev/net/tun", 0, 0, "0666", False), ("/dev/ttyUSB0", 0, 20, "0660", True)]
+    doc = synth(stack)
+    assert paths(doc) == ["/dev/dri/renderD128", "/dev/net/tun", "/dev/ttyUSB0"]
+    assert_device(doc, "ct", "/dev/net/tun", uid=0, gid=0, mode="0666", deny_write=False)
+    assert_device(doc, "ct", "/dev/ttyUSB0", uid=0, gid=20, mode="0660", deny_write=True)
 
 
 def test_container_basics(stack, synth) -> None:
@@ -60,7 +65,7 @@ def test_container_basics(stack, synth) -> None:
         tags=["media", "gpu", "media"],
         start_on_boot=False,
     )
-    ct = container_of(synth(stack), "ct")
+    ct = container(synth(stack), "ct")
     assert ct["node_name"] == "pve" and ct["vm_id"] == 200 and ct["unprivileged"] is True
     assert ct["cpu"] == {"cores": 4}
     assert ct["memory"] == {"dedicated": 4096, "swap": 0}
@@ -82,16 +87,15 @@ def test_nesting_defaults_on_for_unprivileged_only(stack, synth) -> None:
     make(stack, "b", vm_id=202, unprivileged=False)
     make(stack, "c", vm_id=203, features=Features(nesting=False, keyctl=True))
     doc = synth(stack)
-    assert container_of(doc, "a")["features"] == {"nesting": True}
-    assert "features" not in container_of(doc, "b") and container_of(doc, "b")["unprivileged"] is False
-    assert container_of(doc, "c")["features"] == {"keyctl": True}
+    assert container(doc, "a")["features"] == {"nesting": True}
+    assert "features" not in container(doc, "b") and container(doc, "b")["unprivileged"] is False
+    assert container(doc, "c")["features"] == {"keyctl": True}
 
 
 def test_idmap_blocks_are_the_seeds_lines(stack, synth) -> None:
     make(stack, gpus=[IntelGpu()], template=Template.existing("local:vztmpl/debian-12-standard_12.2-1_amd64.tar.zst"), idmap=IdMap.passthrough(gids={44: 44, 106: 108}))
     doc = synth(stack)
-    lines = [f"{b['type'][0]} {b['container_id']} {b['host_id']} {b['size']}" for b in container_of(doc, "ct")["idmap"]]
-    assert lines == ["u 0 100000 65536", "g 0 100000 44", "g 44 44 1", "g 45 100045 61", "g 106 108 1", "g 107 100107 65429"]
+    assert_idmap(doc, "ct", ["u 0 100000 65536", "g 0 100000 44", "g 44 44 1", "g 45 100045 61", "g 106 108 1", "g 107 100107 65429"])
     assert doc["output"]["ct_host_subid_lines"]["value"] == {"subuid": [], "subgid": ["root:44:1", "root:108:1"]}
 
 
@@ -100,7 +104,7 @@ def test_nvidia_adds_hookscript_snippet_and_reference(stack, synth) -> None:
     doc = synth(stack)
     files = doc["resource"]["proxmox_virtual_environment_file"]
     (name, hook), = files.items()
-    assert container_of(doc, "ct")["hook_script_file_id"] == f"${{proxmox_virtual_environment_file.{name}.id}}"
+    assert container(doc, "ct")["hook_script_file_id"] == f"${{proxmox_virtual_environment_file.{name}.id}}"
     assert hook["content_type"] == "snippets" and hook["file_mode"] == "0700" and hook["datastore_id"] == "local"
     assert hook["source_raw"]["file_name"] == "pve-gpu-lxc-200.sh"
     # Terraform un-escapes $${ to ${: what reaches the node is exactly the rendered script.
@@ -117,13 +121,13 @@ def test_user_hooks_without_gpu_make_a_hookscript(stack, synth) -> None:
 
 def test_description_is_escaped_for_terraform(stack, synth) -> None:
     make(stack, description="uses ${HOME} and %{ if }")
-    assert container_of(synth(stack), "ct")["description"] == "uses $${HOME} and %%{ if }"
+    assert container(synth(stack), "ct")["description"] == "uses $${HOME} and %%{ if }"
 
 
 def test_escape_hatch_reaches_the_primary_resource(stack, synth) -> None:
     ct = make(stack)
     ct.resource.add_override("protection", True)
-    assert container_of(synth(stack), "ct")["protection"] is True
+    assert container(synth(stack), "ct")["protection"] is True
 
 
 def test_props_object_form(stack, synth) -> None:
@@ -143,9 +147,11 @@ def test_unknown_template_with_gpu_and_no_gid(stack) -> None:
     message = refused(stack, template=Template.existing("local:vztmpl/my-image.tar.gz"), gpus=[IntelGpu(card=None)])
     assert message == (
         "GpuContainer 'test/ct': template 'my-image.tar.gz' has no known 'render' GID, and /dev/dri/renderD128 must "
-        "belong to the container's 'render' group. Read it from the template (tar -xOf <template> ./etc/group | "
-        "grep '^render:') and pass Template.existing(..., render_gid=N) — or create the group with a fixed GID "
-        "in your image. Never use the host's GID: inside the container that number names another group"
+        "belong to the container's 'render' group. Record the node's templates with `pve-gpu-lxc facts --node pve "
+        "--ssh root@<host>` (it reads /etc/group out of every template on 'pve', writing nothing there) and pass "
+        "host_facts=HostFacts.load('stacks/facts/pve.json'); or read it from the template (tar -xOf <template> "
+        "./etc/group | grep '^render:') and pass Template.existing(..., render_gid=N). Never use the host's GID: "
+        "inside the container that number names another group"
     )
 
 
@@ -156,7 +162,7 @@ def test_predicted_build_is_a_hint_never_a_value(stack) -> None:
 
 def test_unknown_template_without_gpu_is_fine(stack, synth) -> None:
     make(stack, template=Template.existing("local:vztmpl/my-image.tar.gz"))
-    assert container_of(synth(stack), "ct")["operating_system"]["type"] == "unmanaged"
+    assert container(synth(stack), "ct")["operating_system"]["type"] == "unmanaged"
 
 
 def test_duplicate_vm_id_on_a_node_within_the_app(app) -> None:

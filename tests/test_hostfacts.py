@@ -341,7 +341,8 @@ def test_bad_documents_are_rejected_with_the_reason(document, message):
 
 
 def test_missing_facts_file_says_how_to_record_it(tmp_path):
-    with pytest.raises(ValidationError, match=r"does not exist; record it on the node with `ssh root@<node> sh -s <"):
+    with pytest.raises(ValidationError, match=r"does not exist; record it on the node with `pve-gpu-lxc facts "
+                       rf"--node nope --ssh root@<host> --out {tmp_path}/nope.json` \(or by hand: `ssh root@<host> sh -s <"):
         HostFacts.load(tmp_path / "nope.json")
 
 

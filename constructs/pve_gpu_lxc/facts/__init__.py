@@ -8,7 +8,7 @@ selection which PCI GPUs the node has, and picking one by address or id
 verify    does a container fit the node as recorded
 """
 
-from .io import SCHEMA, SCHEMA_VERSION, collector_script, record_command
+from .io import SCHEMA, SCHEMA_VERSION, collector_script, manual_record_command, record_command
 from .model import DrmMinor, GpuFacts, HostFacts, NvidiaFacts
 from .parsers import (
     normalize_pci,
@@ -28,6 +28,7 @@ from .records import (
     NvidiaGpuInfo,
     NvidiaVersion,
     ProcDevices,
+    TemplateFacts,
     Vendor,
 )
 
@@ -46,8 +47,10 @@ __all__ = [
     "NvidiaGpuInfo",
     "NvidiaVersion",
     "ProcDevices",
+    "TemplateFacts",
     "Vendor",
     "collector_script",
+    "manual_record_command",
     "normalize_pci",
     "parse_group_file",
     "parse_ls",

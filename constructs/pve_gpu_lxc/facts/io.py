@@ -26,7 +26,7 @@ from .parsers import (
     parse_proc_devices,
     parse_subid,
 )
-from .records import NODE_TYPES, DeviceNode, IdRange, NvidiaGpuInfo, ProcDevices
+from .records import NODE_TYPES, DeviceNode, IdRange, NvidiaGpuInfo, ProcDevices, TemplateFacts
 
 SCHEMA = "pve-gpu-lxc/host-facts"
 SCHEMA_VERSION = 1
@@ -37,9 +37,25 @@ def collector_script() -> Path:
     return Path(__file__).with_name("collect-host-facts.sh")
 
 
-def record_command(target: str | Path = "stacks/facts/<node>.json") -> str:
-    """The command that records a node's facts, naming the installed collector."""
-    return f"ssh root@<node> sh -s < {collector_script()} > {target}"
+DEFAULT_TARGET = "stacks/facts/<node>.json"
+
+
+def record_command(target: str | Path = DEFAULT_TARGET, node: str | None = None) -> str:
+    """The command that records a node's facts: `pve-gpu-lxc facts` runs the collector over SSH.
+
+    ``node`` defaults to the file's stem (``stacks/facts/pve.json`` -> ``pve``).
+    """
+    target = str(target)
+    if node is not None and target == DEFAULT_TARGET:
+        target = f"stacks/facts/{node}.json"
+    node = node or Path(target).name.removesuffix(".json")
+    out = "" if target == f"stacks/facts/{node}.json" else f" --out {target}"
+    return f"pve-gpu-lxc facts --node {node} --ssh root@<host>{out}"
+
+
+def manual_record_command(target: str | Path = DEFAULT_TARGET) -> str:
+    """The same by hand: the installed collector piped through ssh."""
+    return f"ssh root@<host> sh -s < {collector_script()} > {target}"
 
 
 def load(path: str | Path) -> HostFacts:
@@ -52,7 +68,8 @@ def load(path: str | Path) -> HostFacts:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ValidationError(
-            f"host facts file {str(path)!r} does not exist; record it on the node with `{record_command(path)}`"
+            f"host facts file {str(path)!r} does not exist; record it on the node with `{record_command(path)}` "
+            f"(or by hand: `{manual_record_command(path)}`)"
         ) from None
     except UnicodeDecodeError as err:
         raise ValidationError(f"host facts file {str(path)!r} is not UTF-8 ({err}); re-run the collector") from None
@@ -93,6 +110,7 @@ def from_json(data: object, source: str = "(in memory)") -> HostFacts:
             groups=tuple(sorted((k, int(v)) for k, v in (doc.get("groups") or {}).items() if v is not None)),
             subuid=_subids_from_json(doc.get("subuid")),
             subgid=_subids_from_json(doc.get("subgid")),
+            templates=_templates_from_json(doc.get("templates")),
             kernel=doc.get("kernel"),
             pve_version=doc.get("pve_version"),
             collected_at=doc.get("collected_at"),
@@ -167,6 +185,7 @@ def to_json(facts: HostFacts) -> dict[str, object]:
         "groups": {"video": facts.group_gid("video"), "render": facts.group_gid("render")},
         "subuid": _subids_to_json(facts.subuid),
         "subgid": _subids_to_json(facts.subgid),
+        **({"templates": [_template_to_json(t) for t in facts.templates]} if facts.templates is not None else {}),
     }
 
 
@@ -187,6 +206,44 @@ def _subids_from_json(value: Any) -> tuple[IdRange, ...] | None:
 
 def _subids_to_json(value: tuple[IdRange, ...] | None) -> list[dict[str, int]] | None:
     return None if value is None else [{"start": r.start, "count": r.count} for r in value]
+
+
+def _optional_int(value: Any, what: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{what} {value!r} is not a GID")
+    return value
+
+
+def _optional_str(value: Any, what: str) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise ValueError(f"{what} {value!r} is not a string")
+    return value
+
+
+def _templates_from_json(value: Any) -> tuple[TemplateFacts, ...] | None:
+    if value is None:  # recorded before the collector read the template caches
+        return None
+    templates = []
+    for t in value:
+        volid = t["volid"]
+        if not isinstance(volid, str) or ":vztmpl/" not in volid:
+            raise ValueError(f"template volid {volid!r} is not '<storage>:vztmpl/<file>'")
+        templates.append(TemplateFacts(
+            volid=volid, storage=str(t["storage"]), file=str(t["file"]), path=_optional_str(t.get("path"), "path"),
+            video=_optional_int(t.get("video"), f"{volid} video"),
+            render=_optional_int(t.get("render"), f"{volid} render"),
+            video_member=_optional_str(t.get("video_member"), "video_member"),
+            render_member=_optional_str(t.get("render_member"), "render_member"),
+            error=_optional_str(t.get("error"), "error"),
+        ))
+    return tuple(templates)
+
+
+def _template_to_json(t: TemplateFacts) -> dict[str, object]:
+    return {"volid": t.volid, "storage": t.storage, "file": t.file, "path": t.path, "video": t.video,
+            "render": t.render, "video_member": t.video_member, "render_member": t.render_member, "error": t.error}
 
 
 def _device_from_json(d: Mapping[str, Any]) -> DeviceNode:

@@ -19,7 +19,16 @@ from typing import Literal
 
 from ..core.errors import ValidationError
 from .parsers import normalize_pci, parse_nvidia_version
-from .records import VENDOR_LABELS, DeviceNode, IdRange, NvidiaGpuInfo, NvidiaVersion, ProcDevices, Vendor
+from .records import (
+    VENDOR_LABELS,
+    DeviceNode,
+    IdRange,
+    NvidiaGpuInfo,
+    NvidiaVersion,
+    ProcDevices,
+    TemplateFacts,
+    Vendor,
+)
 
 
 @dataclass(frozen=True)
@@ -102,6 +111,8 @@ class HostFacts:
     groups: tuple[tuple[str, int], ...] = ()
     subuid: tuple[IdRange, ...] | None = None  # None: not recorded (pasted facts without the file)
     subgid: tuple[IdRange, ...] | None = None
+    # the node's template caches; None: not recorded (a document from before the collector read them)
+    templates: tuple[TemplateFacts, ...] | None = None
     kernel: str | None = None
     pve_version: str | None = None
     collected_at: str | None = None
@@ -171,6 +182,10 @@ class HostFacts:
     @property
     def nvidia_driver_version(self) -> str | None:
         return None if self.nvidia is None else self.nvidia.driver_version
+
+    def template(self, volid: str) -> TemplateFacts | None:
+        """The recorded template with this volume id (``local:vztmpl/<file>``), or None."""
+        return next((t for t in self.templates or () if t.volid == volid), None)
 
     def subids(self, kind: Literal["u", "g"]) -> tuple[IdRange, ...] | None:
         return self.subuid if kind == "u" else self.subgid

@@ -105,3 +105,30 @@ class DeviceNode:
             text += f" -> {self.target}"
         return text
 
+
+
+@dataclass(frozen=True)
+class TemplateFacts:
+    """One template tarball in a template cache of the node, with the GIDs of its own groups.
+
+    ``video``/``render`` are None when the template has no such group; ``error`` says why the
+    collector could not read the tarball (the GIDs are unknown then, not absent).
+    """
+
+    volid: str  # local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst
+    storage: str
+    file: str
+    path: str | None = None  # on the node
+    video: int | None = None
+    render: int | None = None
+    video_member: str | None = None  # the archive member the value came from: ./etc/group, ./usr/lib/group
+    render_member: str | None = None
+    error: str | None = None
+
+    def describe(self) -> str:
+        """``local:vztmpl/x.tar.zst: video 44, render 104`` (or the collector's error)."""
+        if self.error is not None:
+            return f"{self.volid}: not readable ({self.error})"
+        values = ", ".join(f"{name} {'none' if gid is None else gid}"
+                           for name, gid in (("video", self.video), ("render", self.render)))
+        return f"{self.volid}: {values}"

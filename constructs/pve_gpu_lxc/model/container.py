@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..core.errors import ValidationError
+from ..facts import HostFacts, record_command
 from .auth import ProviderAuth, provider_problems
 from .devices import ResolvedDevice, resolve_devices
 from .gpus import Gpu, NvidiaGpu, nvidia_driver_version, resolve_gpus
@@ -111,13 +112,14 @@ def build_model(
         raise ValidationError(f"build_model takes a GpuContainerProps, got {type(props).__name__}")
     props = _with_resolved_gpus(props)
     if gids is _FROM_TEMPLATE:
-        gids = props.template.gids()
+        gids = props.template.gids(_node_facts(props))
     name = props.template.file_name if template_name is None else template_name
     wanted = [d for gpu in props.gpus for d in gpu.devices()] + list(props.devices)
     group_gids = {"render": gids.render if gids else None, "video": gids.video if gids else None}
     for role in sorted({d.group for d in wanted if d.group}):
         if group_gids[role] is None:
-            raise ValidationError(_unknown_gid_message(role, name, gids, [d.path for d in wanted if d.group == role]))
+            raise ValidationError(
+                _unknown_gid_message(role, name, gids, [d.path for d in wanted if d.group == role], props))
     devices = resolve_devices(wanted, group_gids)
     nvidia = _nvidia_guard(props.gpus, devices)
     commands = props.hooks.commands if props.hooks else ()
@@ -168,16 +170,47 @@ def _check_fit(model: ContainerModel) -> None:
     )
 
 
-def _unknown_gid_message(role: str, template_name: str, gids: TemplateGids | None, paths: list[str]) -> str:
+def _node_facts(props: GpuContainerProps) -> HostFacts | None:
+    """The host facts when they describe the container's node: another node's templates prove nothing."""
+    facts = props.host_facts
+    return facts if facts is not None and facts.hostname == props.node_name else None
+
+
+def _unknown_gid_message(role: str, template_name: str, gids: TemplateGids | None, paths: list[str],
+                         props: GpuContainerProps) -> str:
+    template = props.template
+    node = props.node_name
+    explicit = f"Template.{template.kind}(..., {role}_gid=N)"
+    never = "Never use the host's GID: inside the container that number names another group"
+    where = f"{', '.join(paths)} must belong to the container's '{role}' group"
+    if gids is not None and gids.source != "explicit":  # read from the template: the group is not there
+        return (f"template {template_name!r} has no '{role}' group ({gids.source}), and {where}. Create the group "
+                f"with a fixed GID in your image, or pass {explicit} and create it in the container with that GID "
+                f"(groupadd -r -g N {role}). {never}")
     hint = ""
     predicted = predicted_gids(template_name)
     if predicted and getattr(predicted, role) is not None:
         hint = f" (an emulated build predicts {getattr(predicted, role)}, unverified)"
-    missing = "has no" if gids is not None else "has no known"
+    command = f"`{record_command(node=node)}`"
+    facts, volid = props.host_facts, template.node_volid
+    if facts is None:
+        fix = (f"Record the node's templates with {command} (it reads /etc/group out of every template on "
+               f"{node!r}, writing nothing there) and pass host_facts=HostFacts.load('stacks/facts/{node}.json')")
+    elif facts.hostname != node:
+        fix = (f"The host facts passed ({facts.source}) describe node {facts.hostname!r}, not {node!r}: record "
+               f"{node!r} with {command} and pass those")
+    elif facts.templates is None:
+        fix = f"{facts.source} was recorded before the collector read templates: re-record it with {command}"
+    elif (recorded := facts.template(volid)) is not None and recorded.error is not None:
+        fix = (f"the collector could not read {volid} on {node!r} ({recorded.error}): check the file there, "
+               f"then re-record with {command}")
+    elif template.kind != "existing":
+        fix = (f"{volid} is not on {node!r} yet ({template.kind}ed at apply); once it is, re-record the facts "
+               f"with {command}")
+    else:
+        fix = (f"{facts.source} lists no {volid} on {node!r}: put it there (pveam download "
+               f"{template.datastore_id} {template.file_name}), then re-record with {command}")
     return (
-        f"template {template_name!r} {missing} '{role}' GID, and {', '.join(paths)} must belong to the "
-        f"container's '{role}' group{hint}. Read it from the template "
-        f"(tar -xOf <template> ./etc/group | grep '^{role}:') and pass "
-        f"Template.existing(..., {role}_gid=N) — or create the group with a fixed GID in your image. "
-        "Never use the host's GID: inside the container that number names another group"
+        f"template {template_name!r} has no known '{role}' GID, and {where}{hint}. {fix}; or read it from "
+        f"the template (tar -xOf <template> ./etc/group | grep '^{role}:') and pass {explicit}. {never}"
     )

@@ -18,6 +18,7 @@ from typing import Literal, TypedDict
 from ..core.errors import ValidationError
 from ..core.files import sha256_file
 from ..core.rules import driver_version, got
+from ..facts import HostFacts
 from ..image import NvidiaImage
 from . import validation
 from .template_gids import TemplateGids, known_gids, read_template_gids, template_key
@@ -219,9 +220,15 @@ class Template:
                       source if unknown_gids and Path(source).is_file() else None),
         )
 
-    def gids(self) -> TemplateGids | None:
-        """Explicit values first, then the local tarball, then the table of known builds."""
-        base = read_template_gids(self.template_file) if self.template_file else known_gids(self.file_name)
+    @property
+    def node_volid(self) -> str:
+        """The volume id on the node: the given one, or where a download/upload puts the file."""
+        return self.volid or f"{self.datastore_id}:vztmpl/{self.file_name}"
+
+    def gids(self, facts: HostFacts | None = None) -> TemplateGids | None:
+        """Explicit values first, then the local tarball, then the template as recorded on the node
+        (`facts`: the host facts of the container's node), then the table of known builds."""
+        base = self._base_gids(facts)
         if self.render_gid is None and self.video_gid is None:
             return base
         return TemplateGids(
@@ -229,6 +236,15 @@ class Template:
             render=self.render_gid if self.render_gid is not None else (base.render if base else None),
             source="explicit",
         )
+
+    def _base_gids(self, facts: HostFacts | None) -> TemplateGids | None:
+        if self.template_file:
+            return read_template_gids(self.template_file)
+        if facts is not None:
+            recorded = facts.template(self.node_volid)
+            if recorded is not None and recorded.error is None:  # the node's own copy, read there
+                return TemplateGids(recorded.video, recorded.render, f"{recorded.volid} as recorded in {facts.source}")
+        return known_gids(self.file_name)
 
     @property
     def operating_system_type(self) -> str:

@@ -11,7 +11,6 @@ fallback: it names a different group inside the container.
 
 from __future__ import annotations
 
-import io
 import lzma
 import os
 import re
@@ -19,6 +18,8 @@ import tarfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+
+import zstandard
 
 from ..core.errors import ValidationError
 from ..core.rules import got
@@ -94,44 +95,53 @@ def gids_from_group_file(text: str, source: str = "/etc/group") -> TemplateGids:
 
 
 def read_template_gids(path: str | os.PathLike[str]) -> TemplateGids:
-    """Read /etc/group out of a template tarball (.tar, .tar.gz, .tar.xz; .tar.zst with `zstandard`).
+    """Read the groups out of a template tarball (.tar, .tar.gz, .tar.xz, .tar.zst).
 
-    Streams the archive and stops at the member, which comes early in Proxmox templates.
+    Streams the archive (nothing is unpacked) and stops at ./etc/group, which comes early in
+    Proxmox templates; a group /etc/group lacks is looked up in ./usr/lib/group, where some
+    distributions keep their system groups (the node's collector does the same).
     """
     if not isinstance(path, (str, os.PathLike)):
         raise ValidationError(f"template file must be a path to a template tarball, got {got(path)}")
     path = Path(path)
     try:
-        return _read_group_member(path)
+        return _read_group_members(path)
     except ValidationError:
         raise
-    except (OSError, ValueError, EOFError, tarfile.TarError, lzma.LZMAError, zlib.error) as err:
+    except (OSError, ValueError, EOFError, tarfile.TarError, lzma.LZMAError, zlib.error, zstandard.ZstdError) as err:
         raise ValidationError(
             f"{path} is not a readable template tarball ({type(err).__name__}: {err}); pass the template "
             "file itself, or render_gid=/video_gid= explicitly"
         ) from None
 
 
-def _read_group_member(path: Path) -> TemplateGids:
+_GROUP_FILES = ("etc/group", "usr/lib/group")
+_MAX_GROUP_FILE = 16 << 20  # a group file is kilobytes; never read an absurd member into memory
+
+
+def _read_group_members(path: Path) -> TemplateGids:
+    found: dict[str, tuple[str, TemplateGids]] = {}  # etc/group|usr/lib/group -> (member name, its GIDs)
     with path.open("rb") as raw:
-        archive: tarfile.TarFile
-        if path.name.endswith(".zst"):
-            try:
-                import zstandard  # type: ignore[import-not-found, unused-ignore]
-            except ImportError:
-                raise ValidationError(
-                    f"{path.name} is zstd-compressed; install the 'zstandard' package to read its "
-                    "/etc/group, or pass render_gid=/video_gid= explicitly"
-                ) from None
-            stream: io.RawIOBase | io.BufferedIOBase = zstandard.ZstdDecompressor().stream_reader(raw)
-            archive = tarfile.open(fileobj=stream, mode="r|")
-        else:
-            archive = tarfile.open(fileobj=raw, mode="r|*")
+        archive = (tarfile.open(fileobj=zstandard.ZstdDecompressor().stream_reader(raw), mode="r|")
+                   if path.name.endswith(".zst") else tarfile.open(fileobj=raw, mode="r|*"))
         with archive:
             for member in archive:
-                if member.name in ("./etc/group", "etc/group") and member.isfile():
-                    data = archive.extractfile(member)
-                    if data is None:  # pragma: no cover - isfile() members always have data
-                        break
-                    return gids_from_group_file(data.read().decode("utf-8", "replace"), f"{path.name}:/etc/group")
-    raise ValidationError(f"{path} has no ./etc/group member; is it an LXC template?")
+                name = member.name.removeprefix("./")
+                if name not in _GROUP_FILES or name in found or not member.isfile():
+                    continue
+                data = archive.extractfile(member)
+                if data is None:  # pragma: no cover - isfile() members always have data
+                    continue
+                text = data.read(_MAX_GROUP_FILE).decode("utf-8", "replace")
+                found[name] = (member.name, gids_from_group_file(text, f"{path.name}:{member.name}"))
+                etc = found.get("etc/group")
+                if len(found) == 2 or (etc is not None and None not in (etc[1].video, etc[1].render)):
+                    break  # stop decompressing: nothing later can change the answer
+    if "etc/group" not in found:
+        raise ValidationError(f"{path} has no ./etc/group member; is it an LXC template?")
+    etc_member, etc_gids = found["etc/group"]
+    lib_member, lib_gids = found.get("usr/lib/group", ("", TemplateGids(None, None)))
+    video = etc_gids.video if etc_gids.video is not None else lib_gids.video
+    render = etc_gids.render if etc_gids.render is not None else lib_gids.render
+    from_lib = (video, render) != (etc_gids.video, etc_gids.render)
+    return TemplateGids(video, render, f"{path.name}:{etc_member}" + (f" + {lib_member}" if from_lib else ""))
