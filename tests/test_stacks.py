@@ -9,40 +9,38 @@ import sys
 from pathlib import Path
 
 import pytest
-from cdktf import Testing as CdktfTesting
 
 from pve_gpu_lxc.l1.schema import check_synthesized
+from pve_gpu_lxc.testing import assert_device, assert_idmap, container, synth
 from stacks import STACKS
 
-from .conftest import container_of, synth_json
 from .test_idmap import SEED_LINES
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
-def stacks(monkeypatch) -> dict:
+def stacks(monkeypatch, pve_app) -> dict:
+    """Both example stacks in one App (as main.py builds them), synthesized: validations and the bpg schema pass."""
     for key in [k for k in os.environ if k.startswith("PROXMOX_VE_")]:
         monkeypatch.delenv(key)
-    app = CdktfTesting.app()
-    return {name: synth_json(cls(app, name)) for name, cls in STACKS.items()}
+    return {name: synth(cls(pve_app, name)) for name, cls in STACKS.items()}
 
 
 def test_intel_jellyfin_matches_seed_1(stacks) -> None:
-    ct = container_of(stacks["intel-jellyfin"], "jellyfin")
-    assert [(d["path"], d["gid"], d["mode"]) for d in ct["device_passthrough"]] == [
-        ("/dev/dri/card0", 44, "0660"),
-        ("/dev/dri/renderD128", 106, "0660"),
-    ]
-    lines = [f"lxc.idmap: {b['type'][0]} {b['container_id']} {b['host_id']} {b['size']}" for b in ct["idmap"]]
-    assert lines == SEED_LINES
+    doc = stacks["intel-jellyfin"]
+    ct = container(doc, "jellyfin")
+    assert [d["path"] for d in ct["device_passthrough"]] == ["/dev/dri/card0", "/dev/dri/renderD128"]
+    assert_device(doc, "jellyfin", "/dev/dri/card0", gid=44, mode="0660")
+    assert_device(doc, "jellyfin", "/dev/dri/renderD128", gid=106, mode="0660")
+    assert_idmap(doc, "jellyfin", SEED_LINES)  # the recipe's lines, "lxc.idmap: g 44 44 1" as in the PVE config
     assert ct["unprivileged"] is True and ct["vm_id"] == 210 and ct["node_name"] == "pve"
     assert stacks["intel-jellyfin"]["output"]["jellyfin_host_subid_lines"]["value"]["subgid"] == ["root:44:1", "root:108:1"]
 
 
 def test_nvidia_ollama_matches_seed_2(stacks) -> None:
     doc = stacks["nvidia-ollama"]
-    ct = container_of(doc, "ollama")
+    ct = container(doc, "ollama")
     assert [d["path"] for d in ct["device_passthrough"]] == ["/dev/nvidia0", "/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia-uvm-tools"]
     assert {(d["gid"], d["mode"]) for d in ct["device_passthrough"]} == {(0, "0666")}
     assert ct["operating_system"]["template_file_id"] == "local:vztmpl/ubuntu-24.04-standard_24.04-2_amd64.tar.zst"
