@@ -5,8 +5,9 @@
 
 The tree looks like a Proxmox template's (etc/, usr/lib/, bin/, a large file before and after
 etc/ so a reader that stops early is distinguishable from one that reads everything), packed the
-way `dab` packs it (`tar -C rootfs .`, members named `./etc/group`) or, with `dot_prefix=False`,
-without the `./` (members `etc/group`, as some image builders write them).
+way `dab` packs it (members named `./etc/group`, etc/ first) or, with `dot_prefix=False`, without
+the `./` (members `etc/group`, as some image builders write them).  `truncate_after_etc=True` cuts
+the tar stream in the filler after etc/: only a reader that stops at ./etc/group can read it.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ def suffix_of(name: str) -> str:
 
 
 def build_template(path: Path, *, etc_group: str | None = DEBIAN_GROUP, usr_lib_group: str | None = None,
-                   dot_prefix: bool = True, filler_bytes: int = 256 << 10) -> Path:
+                   dot_prefix: bool = True, filler_bytes: int = 256 << 10, truncate_after_etc: bool = False) -> Path:
     """Write a template tarball to `path`; its compression follows the file name's suffix."""
     path = Path(path)
     suffix = suffix_of(path.name)
@@ -53,16 +54,22 @@ def build_template(path: Path, *, etc_group: str | None = DEBIAN_GROUP, usr_lib_
         for rel in ("bin/aaa-filler", "var/zzz-filler"):
             (root / rel).parent.mkdir(parents=True, exist_ok=True)
             (root / rel).write_bytes(os.urandom(filler_bytes))
-        members = ["."] if dot_prefix else sorted(p.name for p in root.iterdir())
+        # etc/ first, as in Proxmox templates, so a reader can stop long before the end
+        top = ["etc"] + sorted(p.name for p in root.iterdir() if p.name != "etc")
+        members = [f"./{name}" for name in top] if dot_prefix else top
         tar = subprocess.run(["tar", "-c", "-f", "-", "--numeric-owner", "--owner=0", "--group=0",
                               "-C", str(root), *members], check=True, capture_output=True)
+    data = tar.stdout
+    if truncate_after_etc:
+        end_of_etc = data.index(b"aaa-filler")  # bin/aaa-filler's header follows etc/
+        data = data[:end_of_etc + 512 + filler_bytes // 2]
     path.parent.mkdir(parents=True, exist_ok=True)
     compressor = COMPRESSORS[suffix]
     if compressor is None:
-        path.write_bytes(tar.stdout)
+        path.write_bytes(data)
     else:
         if shutil.which(compressor[0]) is None:
             raise RuntimeError(f"{compressor[0]} is not installed (Debian: apt-get install {compressor[0]})")
-        packed = subprocess.run(compressor, input=tar.stdout, check=True, capture_output=True)
+        packed = subprocess.run(compressor, input=data, check=True, capture_output=True)
         path.write_bytes(packed.stdout)
     return path
