@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -35,6 +36,7 @@ from .project_args import add_project_arguments
 
 PROG = "pve-gpu-lxc explain"
 NOT_RECORDED = "(not recorded)"
+DEFAULT_PVE_VERSION = (9, 1)
 HELP = "show what an apply puts on the node for each GPU container: conf file, subuid/subgid, devices, idmap"
 DESCRIPTION = (
     "For each GPU container of the synthesized stacks: /etc/pve/lxc/<vmid>.conf as Proxmox VE will "
@@ -77,6 +79,7 @@ class Explanation:
     idmap_kind: str = "none"  # "lxc.idmap" | "PVE default" | "none" (privileged)
     idmap: tuple[IdMapEntry, ...] = ()
     idmap_error: str | None = None
+    pve_version: str = ""
 
     @property
     def label(self) -> str:
@@ -85,7 +88,8 @@ class Explanation:
     def to_json(self) -> dict[str, Any]:
         return {
             "stack": self.stack, "container": self.name, "node": self.node, "vmid": self.vmid,
-            "conf_path": f"/etc/pve/lxc/{self.vmid}.conf", "conf": self.conf, "problem": self.problem,
+            "conf_path": f"/etc/pve/lxc/{self.vmid}.conf", "pve_version": self.pve_version, "conf": self.conf,
+            "problem": self.problem,
             "decided_by_pve": [{"key": k, "note": n} for k, n in self.decided_by_pve],
             "not_modelled": self.unmodelled, "subuid": self.subuid, "subgid": self.subgid,
             "missing_on_node": self.missing_on_node, "facts": self.facts_source,
@@ -107,8 +111,25 @@ def add_parser(sub: argparse._SubParsersAction[Any]) -> argparse.ArgumentParser:
     p.add_argument("--facts", action="append", default=[], metavar="NODE=FILE",
                    help="host facts of NODE for the devices' major:minor (repeatable; default: "
                         "<project-dir>/stacks/facts/<node>.json when it exists)")
+    p.add_argument("--pve-version", metavar="X.Y", type=_version,
+                   help="the node's Proxmox VE version (bpg sends a NIC's host-managed flag only to 9.1 and "
+                        f"later; default: the host facts' pve_version, else {DEFAULT_PVE_VERSION[0]}."
+                        f"{DEFAULT_PVE_VERSION[1]})")
     add_project_arguments(p)
     return p
+
+
+def _version(text: str) -> tuple[int, int]:
+    match = re.fullmatch(r"(\d+)\.(\d+)(?:\.\d+)?", text)
+    if not match:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a version like 9.1")
+    return int(match.group(1)), int(match.group(2))
+
+
+def facts_pve_version(facts: HostFacts | None) -> tuple[int, int] | None:
+    """`pve-manager/8.4.1/...` as pveversion prints it (the facts' pve_version) -> (8, 4)."""
+    match = re.match(r"pve-manager/(\d+)\.(\d+)", (facts.pve_version or "") if facts else "")
+    return (int(match.group(1)), int(match.group(2))) if match else None
 
 
 # --- building ----------------------------------------------------------------------------------
@@ -125,14 +146,18 @@ def _facts_for(node: str, given: Mapping[str, Path], project_dir: Path) -> HostF
 
 
 def explain_container(stack: str, c: expected.ExpectedContainer, body: Mapping[str, Any],
-                      facts: HostFacts | None) -> Explanation:
-    """Everything `explain` shows for one container (pure but for what `facts` holds)."""
+                      facts: HostFacts | None, pve_version: tuple[int, int] | None = None) -> Explanation:
+    """Everything `explain` shows for one container (pure but for what `facts` holds).
+
+    `pve_version`: the node's, else the facts' recorded one, else DEFAULT_PVE_VERSION."""
     out = Explanation(stack, c.name, c.node, c.vmid, facts_source=str(facts.source) if facts else None)
+    version = pve_version or facts_pve_version(facts) or DEFAULT_PVE_VERSION
+    out.pve_version = f"{version[0]}.{version[1]}"
     try:
         hook = c.hook.volid if c.hook is not None else None
         if hook is not None and hook.endswith(":snippets/?"):
             raise bpg.Unknown(f"the hookscript's volume id ({c.hook.note if c.hook else ''})")
-        request = bpg.create_request(body, hookscript=hook)
+        request = bpg.create_request(body, hookscript=hook, pve_version=version)
         predicted = create.created_conf(request)
         out.conf = predicted.text
         out.decided_by_pve = [(n.key, n.text) for n in predicted.notes]
@@ -165,9 +190,10 @@ def explain_container(stack: str, c: expected.ExpectedContainer, body: Mapping[s
     return out
 
 
-def explain_stack(stack: str, doc: Mapping[str, Any], facts_for: Any) -> list[Explanation]:
+def explain_stack(stack: str, doc: Mapping[str, Any], facts_for: Callable[[str], HostFacts | None],
+                  pve_version: tuple[int, int] | None = None) -> list[Explanation]:
     bodies = (doc.get("resource") or {}).get(expected.CONTAINER_TYPE) or {}
-    return [explain_container(stack, c, bodies[c.name], facts_for(c.node))
+    return [explain_container(stack, c, bodies[c.name], facts_for(c.node), pve_version)
             for c in expected.containers(stack, doc)]
 
 
@@ -184,7 +210,7 @@ def format_explanation(e: Explanation) -> str:
     if e.conf is None:
         out.append(f"  {path}: {e.problem}")
     else:
-        out.append(f"  {path} after apply (between the lines, exactly as PVE writes it):")
+        out.append(f"  {path} after apply on PVE {e.pve_version} (between the lines, exactly as PVE writes it):")
         out.append("-" * 8 + " begin " + path)
         out.append(e.conf.rstrip("\n"))
         out.append("-" * 8 + " end " + path)
@@ -293,7 +319,7 @@ def _explain(args: argparse.Namespace, environ: Mapping[str, str], run_command: 
             doc = json.loads(path.read_text())
         except (OSError, ValueError) as exc:
             raise ExplainError(f"cannot read {path}: {exc}") from None
-        found = explain_stack(stack, doc, facts_for)
+        found = explain_stack(stack, doc, facts_for, args.pve_version)
         selected = wanted.get(stack, {"*"})
         if "*" not in selected:
             unknown = sorted(selected - {e.name for e in found})
