@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from . import drift, explain, image
+from . import facts as facts_command
 from .check import command as check_command
 from .exit_codes import EXIT_USAGE
 from .project_args import add_project_arguments
@@ -67,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "(what Terraform cannot see)")
     check_command.add_parser(sub)
     explain.add_parser(sub)
+    facts_command.add_parser(sub)
     image.add_arguments(sub.add_parser("image", help=image.HELP, description=image.HELP), _Parser)
     return parser
 
@@ -106,6 +108,8 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         return explain.run(args, env)
     if args.command == "check":
         return check_command.run(args, env, parser)
+    if args.command == "facts":
+        return facts_command.run(args, env)
     if args.allow_replace and not args.plan:
         parser.error("--allow-replace only applies with --plan")
     return drift.run_drift(drift_options(args, env))

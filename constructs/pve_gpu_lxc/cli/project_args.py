@@ -14,8 +14,13 @@ def add_project_arguments(p: argparse.ArgumentParser) -> None:
     synth.add_argument("--synth", dest="synth", action="store_const", const="always",
                        help="synthesize even when cdktf.out looks current")
     p.set_defaults(synth="auto")
+    add_project_dir_argument(p)
+    p.add_argument("--outdir", type=Path, metavar="DIR",
+                   help="synthesis output (default: $CDKTF_OUTDIR or <project-dir>/cdktf.out)")
+
+
+def add_project_dir_argument(p: argparse.ArgumentParser) -> None:
+    """--project-dir alone, for commands that read or write the project but never synthesize (facts)."""
     p.add_argument("--project-dir", type=Path, default=Path("."), metavar="DIR",
                    help="the CDKTF project: its cdktf.json names the app command that synthesizes "
                         "(default: current directory)")
-    p.add_argument("--outdir", type=Path, metavar="DIR",
-                   help="synthesis output (default: $CDKTF_OUTDIR or <project-dir>/cdktf.out)")

@@ -62,6 +62,20 @@ def parse_ssh_nodes(raw: str) -> dict[str, tuple[str, int | None]]:
         raise SshError(str(err)) from None
 
 
+def parse_target(node: str, text: str, what: str = "--ssh") -> SshTarget:
+    """`root@192.0.2.10`, `root@pve.lan:2222` or `root@[2001:db8::1]:22` (port 22 when not given)."""
+    user, sep, host = text.partition("@") if isinstance(text, str) else ("", "", "")
+    if not sep or not _USER.match(user):
+        raise SshError(f"{what} {text!r} is not USER@HOST[:PORT] with a Unix user name, e.g. root@192.0.2.10")
+    try:
+        address, port = parse_node_address(what, host)
+    except ValidationError as err:
+        raise SshError(str(err)) from None
+    if not _HOST.match(address):
+        raise SshError(f"{what} {text!r}: {address!r} is not a host name or IP address")
+    return SshTarget(node=node, address=address, port=port or 22, username=user)
+
+
 def resolve_target(node: str, provider: ProviderSettings, environ: Mapping[str, str],
                    endpoint: str | None) -> SshTarget:
     address: str | None = None
@@ -97,9 +111,14 @@ def known_hosts_path(environ: Mapping[str, str]) -> Path:
 class SshRunner:
     """Runs the probe on nodes; `sessions` counts the SSH connections made."""
 
-    def __init__(self, environ: Mapping[str, str], *, timeout: float = TIMEOUT_S):
+    def __init__(self, environ: Mapping[str, str], *, timeout: float = TIMEOUT_S,
+                 identity_file: Path | None = None, default_keys: bool = False):
+        """identity_file: a private key to use before the environment's; default_keys: without a key
+        or an agent, let ssh try the user's own keys (~/.ssh/id_*) instead of refusing."""
         self.environ = dict(environ)
         self.timeout = timeout
+        self.identity_file = identity_file
+        self.default_keys = default_keys
         self.sessions = 0
         self._dir: str | None = None
         self._key: Path | None = None
@@ -116,6 +135,8 @@ class SshRunner:
             self._dir = self._key = None
 
     def _identity(self) -> list[str]:
+        if self.identity_file is not None:
+            return ["-i", str(self.identity_file), "-o", "IdentitiesOnly=yes", "-o", "IdentityAgent=none"]
         key = self.environ.get("PROXMOX_VE_SSH_PRIVATE_KEY", "")
         if key.strip():
             if self._key is None:
@@ -126,7 +147,7 @@ class SshRunner:
                     f.write(key if key.endswith("\n") else key + "\n")
                 self._key = path
             return ["-i", str(self._key), "-o", "IdentitiesOnly=yes", "-o", "IdentityAgent=none"]
-        if self.environ.get("SSH_AUTH_SOCK"):
+        if self.environ.get("SSH_AUTH_SOCK") or self.default_keys:
             return []
         if self.environ.get("PROXMOX_VE_SSH_PASSWORD"):
             raise SshError("SSH password login (PROXMOX_VE_SSH_PASSWORD) is not supported by the check: "
@@ -147,8 +168,9 @@ class SshRunner:
             "--", target.address, "sh -s",
         ]
 
-    def run(self, target: SshTarget, script: str) -> str:
-        """The probe's stdout; raises SshError when the session failed or the output is cut short."""
+    def run(self, target: SshTarget, script: str, *, end: str = "end") -> str:
+        """The script's stdout; raises SshError when the session failed or the output does not end
+        with `end` (the probe's last line; the facts collector's closing brace)."""
         argv = self.argv(target)
         self.sessions += 1
         try:
@@ -158,9 +180,9 @@ class SshRunner:
             raise SshError(f"{target}: the probe did not finish within {self.timeout:.0f} s") from None
         if proc.returncode == 255:
             raise SshError(self._explain(target, proc.stderr))
-        if not proc.stdout.rstrip("\n").endswith("end"):
+        if not proc.stdout.rstrip("\n").endswith(end):
             last = _last_line(proc.stderr) or f"exit code {proc.returncode}"
-            raise SshError(f"{target}: the probe ended early: {last}")
+            raise SshError(f"{target}: the script ended early: {last}")
         return proc.stdout
 
     def _explain(self, target: SshTarget, stderr: str) -> str:
@@ -169,11 +191,15 @@ class SshRunner:
         if "Host key verification failed" in text or "REMOTE HOST IDENTIFICATION HAS CHANGED" in text \
                 or "No ED25519 host key is known" in text or "host key is known" in text:
             host = target.address if target.port == 22 else f"[{target.address}]:{target.port}"
-            return (f"{target}: the node's host key is not in {known} or has changed (strict checking: the "
-                    f"check adds no key). Compare `ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub` on "
+            return (f"{target}: the node's host key is not in {known} or has changed (strict checking: "
+                    f"no key is ever added). Compare `ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub` on "
                     f"{target.node} with `ssh-keyscan -p {target.port} {target.address}`, then add the line "
                     f"for {host} to {known} (a bpg apply records it too)")
         if "Permission denied" in text:
+            if self.identity_file is not None or self.default_keys:
+                keys = f"key {self.identity_file}" if self.identity_file is not None else \
+                    "keys (--identity, PROXMOX_VE_SSH_PRIVATE_KEY, the ssh-agent or ~/.ssh/id_*)"
+                return f"{target}: SSH login refused ({_last_line(text)}) with the {keys}"
             return (f"{target}: SSH login refused ({_last_line(text)}); the check uses bpg's settings: "
                     "PROXMOX_VE_SSH_USERNAME and PROXMOX_VE_SSH_PRIVATE_KEY or the ssh-agent")
         return f"{target}: SSH failed: {_last_line(text) or 'exit code 255'}"
