@@ -320,6 +320,9 @@ def _explain(args: argparse.Namespace, environ: Mapping[str, str], run_command: 
         except (OSError, ValueError) as exc:
             raise ExplainError(f"cannot read {path}: {exc}") from None
         found = explain_stack(stack, doc, facts_for, args.pve_version)
+        for e in found:  # a project's own facts file by its path in the project
+            if e.facts_source and Path(e.facts_source).is_relative_to(project_dir):
+                e.facts_source = str(Path(e.facts_source).relative_to(project_dir))
         selected = wanted.get(stack, {"*"})
         if "*" not in selected:
             unknown = sorted(selected - {e.name for e in found})
