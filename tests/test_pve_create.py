@@ -99,3 +99,9 @@ def test_attributes_not_modelled_are_named() -> None:
                                   "disk": {"datastore_id": "local-lvm", "size": 8, "acl": True},
                                   "timeout_create": 60})
     assert request.unmodelled == ("disk.acl", "mount_point")
+
+
+def test_a_value_pve_refuses_is_named() -> None:
+    with pytest.raises(ValueError, match=r"PVE refuses net0='bridge=vmbr0,host-managed=0,name=eth 0': name: "
+                                         "value does not match the regex pattern"):
+        predicted(network_interface=[{"name": "eth 0"}])

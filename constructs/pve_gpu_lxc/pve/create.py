@@ -89,6 +89,10 @@ def _network(value: str) -> tuple[str, bool]:
     return conf.print_property_string(conf.NET_SCHEMA, data), drawn
 
 
+def _errors(err: conf.PropertyStringError) -> str:
+    return "; ".join(f"{key}: {text}" for key, text in sorted(err.errors.items()))
+
+
 def created_conf(request: CreateRequest) -> PredictedConf:
     """The config file after the create task, bpg's SSH idmap step and the start."""
     params = dict(request.params)
@@ -104,11 +108,17 @@ def created_conf(request: CreateRequest) -> PredictedConf:
         elif key == "tags":
             value = conf.unique_tags(value)
         elif re.fullmatch(r"net\d+", key):
-            value, drawn = _network(value)
+            try:
+                value, drawn = _network(value)
+            except conf.PropertyStringError as err:
+                raise ValueError(f"PVE refuses {key}={value!r}: {_errors(err)}") from None
             if drawn:
                 notes.append(Note(key, f"hwaddr: PVE draws a random MAC at create, shown as {MAC_PLACEHOLDER}"))
         options[key] = value
-    options["rootfs"] = _rootfs(request, notes)
+    try:
+        options["rootfs"] = _rootfs(request, notes)
+    except conf.PropertyStringError as err:
+        raise ValueError(f"PVE refuses rootfs={request.params.get('rootfs')!r}: {_errors(err)}") from None
     if conf.parse_boolean(params.get("unprivileged", "1")) == 1:
         options["unprivileged"] = "1"
     options.setdefault("arch", "amd64")
