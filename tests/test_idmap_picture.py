@@ -27,6 +27,13 @@ def test_the_table_lists_every_range_and_marks_only_the_holes() -> None:
     )
 
 
+def test_one_id_gid_holes_name_the_host_group_when_known() -> None:
+    lines = table(RECIPE.entries, host_groups={44: "video", 108: "render", 100000: "nobody"}).splitlines()
+    assert lines[3].endswith("<- passthrough (host group video)")
+    assert lines[5].endswith("<- passthrough (host group render)")
+    assert lines[2].endswith("shifted (+100000)")  # only holes are named
+
+
 def test_rows_follow_the_entries_and_the_base() -> None:
     entries = [IdMapEntry("g", 0, 200000, 10), IdMapEntry("g", 10, 10, 1), IdMapEntry("g", 11, 200011, 65525)]
     assert [(r.container_first, r.container_last, r.host_first, r.host_last, r.passthrough)

@@ -80,6 +80,7 @@ class Explanation:
     idmap: tuple[IdMapEntry, ...] = ()
     idmap_error: str | None = None
     pve_version: str = ""
+    host_groups: dict[int, str] = field(default_factory=dict)  # from the host facts
 
     @property
     def label(self) -> str:
@@ -153,6 +154,7 @@ def explain_container(stack: str, c: expected.ExpectedContainer, body: Mapping[s
     out = Explanation(stack, c.name, c.node, c.vmid, facts_source=str(facts.source) if facts else None)
     version = pve_version or facts_pve_version(facts) or DEFAULT_PVE_VERSION
     out.pve_version = f"{version[0]}.{version[1]}"
+    out.host_groups = {gid: name for name, gid in facts.groups} if facts is not None else {}
     try:
         hook = c.hook.volid if c.hook is not None else None
         if hook is not None and hook.endswith(":snippets/?"):
@@ -239,7 +241,7 @@ def format_explanation(e: Explanation) -> str:
         out.append(f"  idmap ({e.idmap_kind}): {e.idmap_error}")
     else:
         out.append(f"  idmap ({e.idmap_kind}), container -> host:")
-        out.append(_indent(table(e.idmap)).rstrip("\n"))
+        out.append(_indent(table(e.idmap, host_groups=e.host_groups)).rstrip("\n"))
     return "\n".join(out) + "\n"
 
 

@@ -15,7 +15,7 @@ with a script) can check the drawing against the map.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from xml.sax.saxutils import escape, quoteattr
 
@@ -51,11 +51,16 @@ def rows(entries: Iterable[IdMapEntry], host_base: int = DEFAULT_HOST_BASE) -> l
                 e.host_id != e.container_id + host_base) for e in ordered]
 
 
-def table(entries: Iterable[IdMapEntry], host_base: int = DEFAULT_HOST_BASE) -> str:
-    """A fixed-width table; passthrough rows are marked `<- passthrough`."""
+def table(entries: Iterable[IdMapEntry], host_base: int = DEFAULT_HOST_BASE, *,
+          host_groups: Mapping[int, str] | None = None) -> str:
+    """A fixed-width table; passthrough rows are marked `<- passthrough`, with the host group's
+    name for a one-id gid hole when `host_groups` ({gid: name}, e.g. the host facts') knows it."""
     body = [("kind", "container", "host", "size", "")]
     for r in rows(entries, host_base):
         mark = "<- passthrough" if r.passthrough else f"shifted (+{host_base})"
+        name = (host_groups or {}).get(r.host_first) if r.kind == "g" and r.size == 1 else None
+        if r.passthrough and name:
+            mark += f" (host group {name})"
         body.append((_KIND_NAMES[r.kind], _span(r.container_first, r.container_last),
                      _span(r.host_first, r.host_last), str(r.size), mark))
     widths = [max(len(line[i]) for line in body) for i in range(4)]
