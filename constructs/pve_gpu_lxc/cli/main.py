@@ -1,4 +1,4 @@
-"""Command line: `pve-gpu-lxc drift|check|image ...` (also `python -m pve_gpu_lxc ...`).
+"""Command line: `pve-gpu-lxc drift|check|explain|facts|image ...` (also `python -m pve_gpu_lxc ...`).
 
 One parser for every command and one exit policy (`exit_codes.py`): 0 ok, 1 error (usage
 errors included), 2 drift or a finding, 3 destructive.
