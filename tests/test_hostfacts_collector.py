@@ -53,7 +53,7 @@ def test_the_package_ships_the_collector():
 def test_runs_on_this_machine_without_a_gpu():
     doc = collect()
     facts = HostFacts.from_json(doc, source="this machine")
-    assert facts.hostname == Path("/proc/sys/kernel/hostname").read_text().strip()
+    assert facts.hostname == Path("/proc/sys/kernel/hostname").read_text().strip().split(".")[0]
     assert facts.kernel == os.uname().release
     assert facts.proc_devices == parse_proc_devices(Path("/proc/devices").read_text())
     if not Path("/dev/dri").exists() and not list(Path("/dev").glob("nvidia*")):
@@ -98,6 +98,17 @@ def test_fake_node_gpus_resolve_through_the_parser(node_root, fake_bin):
     assert facts.nvidia_driver_version == fakenode.NVIDIA_VERSION == facts.nvidia.module_version
     assert facts.char_major("nvidia-caps") == 235
     assert [(r.start, r.count) for r in facts.subgid] == [(100000, 65536), (44, 1), (108, 1)]
+
+
+def test_hostname_is_the_pve_node_name(tmp_path):
+    """PVE's node name is the host name up to the first dot; /etc/hostname serves where /proc is absent."""
+    (tmp_path / "proc/sys/kernel").mkdir(parents=True)
+    (tmp_path / "proc/sys/kernel/hostname").write_text("pve1.example.com\n")
+    assert collect(str(tmp_path))["hostname"] == "pve1"
+    (tmp_path / "proc/sys/kernel/hostname").unlink()
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc/hostname").write_text("pve2\n")
+    assert collect(str(tmp_path))["hostname"] == "pve2"
 
 
 @needs_root

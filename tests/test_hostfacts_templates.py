@@ -323,6 +323,12 @@ def test_a_template_missing_from_the_facts_says_how_to_get_it_there() -> None:
             "`pve-gpu-lxc facts --node pve --ssh root@<host>`") in message
 
 
+def test_the_same_file_on_another_storage_is_named_not_used() -> None:
+    message = refusal(Template.existing(f"nas:vztmpl/{DEBIAN_12_7}"), facts_with(NODE_TEMPLATE))
+    assert (f"stacks/facts/pve.json lists no nas:vztmpl/{DEBIAN_12_7} on 'pve' (the same file is recorded as "
+            f"local:vztmpl/{DEBIAN_12_7}): put it there") in message
+
+
 def test_facts_recorded_before_templates_say_re_record() -> None:
     message = refusal(Template.existing(f"local:vztmpl/{DEBIAN_12_7}"), facts_with(templates=False))
     assert ("stacks/facts/pve.json was recorded before the collector read templates: re-record it with "

@@ -441,9 +441,11 @@ for m_dir in /usr/local/sbin /usr/local/bin /usr/sbin /usr/bin /sbin /bin; do
     fi
 done
 
-# The node name; /etc/hostname where /proc is not mounted (a chroot).
+# The node name as PVE derives it (PVE::INotify::nodename: the host name up to the first dot);
+# /etc/hostname where /proc is not mounted (a chroot).
 hostname=$(read_line "$ROOT/proc/sys/kernel/hostname")
 [ -n "$hostname" ] || hostname=$(read_line "$ROOT/etc/hostname")
+hostname=${hostname%%.*}
 
 pve_version=''
 if command -v pveversion >/dev/null 2>&1; then
@@ -467,5 +469,5 @@ printf '  "groups": {"video": %s, "render": %s},\n' \
     "$(json_int_or_null "$(group_gid video)")" "$(json_int_or_null "$(group_gid render)")"
 printf '  "subuid": %s,\n' "$(subid_json "$ROOT/etc/subuid")"
 printf '  "subgid": %s,\n' "$(subid_json "$ROOT/etc/subgid")"
-printf '  "templates": %s\n' "$(templates_json "${hostname%%.*}")"
+printf '  "templates": %s\n' "$(templates_json "$hostname")"
 printf '}\n'

@@ -208,7 +208,9 @@ def _unknown_gid_message(role: str, template_name: str, gids: TemplateGids | Non
         fix = (f"{volid} is not on {node!r} yet ({template.kind}ed at apply); once it is, re-record the facts "
                f"with {command}")
     else:
-        fix = (f"{facts.source} lists no {volid} on {node!r}: put it there (pveam download "
+        elsewhere = [t.volid for t in facts.templates if t.file == template.file_name]
+        also = f" (the same file is recorded as {', '.join(elsewhere)})" if elsewhere else ""
+        fix = (f"{facts.source} lists no {volid} on {node!r}{also}: put it there (pveam download "
                f"{template.datastore_id} {template.file_name}), then re-record with {command}")
     return (
         f"template {template_name!r} has no known '{role}' GID, and {where}{hint}. {fix}; or read it from "
