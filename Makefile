@@ -6,6 +6,9 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+# the second environment: CDK Terrain (cdktn) instead of cdktf, for make test's second run
+VENV_CDKTN := .venv-cdktn
+PY_CDKTN := $(VENV_CDKTN)/bin/python
 CDKTF := node_modules/.bin/cdktf
 
 # Quiet, offline-friendly defaults for jsii, cdktf and terraform.
@@ -14,7 +17,7 @@ export CHECKPOINT_DISABLE := 1
 export CDKTF_DISABLE_PLUGIN_CACHE_ENV := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: synth test lint drift schema tools bench bench-sim setup python-deps node-deps system-deps clean
+.PHONY: synth test test-cdktn cdktn-deps lint drift schema tools bench bench-sim setup python-deps node-deps system-deps clean
 
 synth: setup
 	$(CDKTF) synth
@@ -27,8 +30,18 @@ TOOLS := $(CURDIR)/.tools
 # last on PATH (a terraform or tofu of your own wins).
 TOOLS_ENV = TF_CLI_CONFIG_FILE="$${TF_CLI_CONFIG_FILE:-$(TOOLS)/terraformrc}" PATH="$$PATH:$(TOOLS)/bin"
 
-test: setup system-deps tools
+test: setup cdktn-deps system-deps tools
 	$(PY) -m pytest
+	$(MAKE) --no-print-directory test-cdktn
+
+# The unit suite again in .venv-cdktn (cdktn installed, cdktf not), so the library is chosen and
+# tested under CDK Terrain.  Not repeated there: the e2e and LXC suites (they apply JSON that
+# tests/test_engine.py shows equal under both engines, apart from the engine's version), the
+# code checks test_lint/test_layers (the same code either way; mypy reads cdktf's types) and
+# test_engine.py itself (it drives both environments from the first run).
+test-cdktn: cdktn-deps
+	$(PY_CDKTN) -m pytest -q -p no:cacheprovider -m "not e2e and not lxc" --ignore=tests/e2e --ignore=tests/lxc \
+	  --ignore=tests/test_lint.py --ignore=tests/test_layers.py --ignore=tests/test_engine.py
 
 # What `make test` also runs (tests/test_lint.py, tests/test_layers.py), quicker on its own.
 lint: setup
@@ -65,6 +78,13 @@ node-deps: node_modules/.installed
 $(VENV)/.installed: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q -c requirements.lock -e '.[cdktf,dev]'
+	touch $@
+
+cdktn-deps: $(VENV_CDKTN)/.installed
+
+$(VENV_CDKTN)/.installed: pyproject.toml requirements-cdktn.lock
+	$(PYTHON) -m venv $(VENV_CDKTN)
+	$(PY_CDKTN) -m pip install -q -c requirements-cdktn.lock -e '.[cdktn,dev]'
 	touch $@
 
 node_modules/.installed: package.json package-lock.json

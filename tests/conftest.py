@@ -10,7 +10,7 @@ from typing import Any, Callable
 import os
 
 import pytest
-from pve_gpu_lxc.engine import TerraformStack
+from pve_gpu_lxc.engine import ENGINE, TerraformStack
 from hypothesis import settings
 
 from pve_gpu_lxc import ProxmoxProvider
@@ -25,6 +25,11 @@ if os.environ.get("CI"):
 # No credentials at all: synthesis must not depend on them.
 NO_CREDENTIALS: dict[str, str] = {}
 ROOT_PASSWORD_ENV = {"PROXMOX_VE_USERNAME": "root@pam", "PROXMOX_VE_PASSWORD": "not-a-real-password"}
+
+
+def pytest_report_header() -> str:
+    """The CDK engine this run synthesizes with (`make test` runs the unit suite under cdktf, then cdktn)."""
+    return f"pve-gpu-lxc engine: {ENGINE.name} {ENGINE.version}"
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ def test_constructs_folder_is_not_a_package() -> None:
 
 def test_imports_resolve_to_the_right_places_from_the_repo_root() -> None:
     code = (
-        "import cdktf, constructs, pve_gpu_lxc, pathlib;"
+        "import pve_gpu_lxc.engine, constructs, pve_gpu_lxc, pathlib;"  # loads cdktf or cdktn
         "print(pathlib.Path(constructs.__file__).parent.parent.name);"
         "print(pathlib.Path(pve_gpu_lxc.__file__).parent.parent.name)"
     )

@@ -6,22 +6,46 @@ import json
 import os
 import re
 import subprocess
-import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_ten_line_example_synthesizes_what_it_promises(tmp_path: Path) -> None:
-    readme = (ROOT / "README.md").read_text()
-    code = re.search(r"## Ten lines\n\n```python\n(.*?)```", readme, re.S)
-    assert code, "README lost its '## Ten lines' example"
-    assert len(code.group(1).strip().splitlines()) <= 10
+# the example of each engine: its README section, and the environment make test installs it in
+EXAMPLES = {
+    "cdktf": ("## Ten lines", ROOT / ".venv" / "bin" / "python"),
+    "cdktn": ("## Ecosystem: engines, Terraform, OpenTofu", ROOT / ".venv-cdktn" / "bin" / "python"),
+}
+
+
+def example(engine: str) -> str:
+    heading = EXAMPLES[engine][0]
+    section = (ROOT / "README.md").read_text().partition(heading + "\n")[2].split("\n## ")[0]
+    code = re.search(r"```python\n(.*?)```", section, re.S)
+    assert code, f"README lost the example under {heading!r}"
+    return code.group(1)
+
+
+def test_the_cdktn_example_differs_in_the_engine_import_only() -> None:
+    cdktf, cdktn = example("cdktf").splitlines(), example("cdktn").splitlines()
+    assert cdktf[0] == "from cdktf import App, TerraformStack" and cdktn[0] == "from cdktn import App, TerraformStack"
+    assert cdktf[1:] == cdktn[1:]
+
+
+@pytest.mark.parametrize("engine", ["cdktf", "cdktn"])
+def test_ten_line_example_synthesizes_what_it_promises(tmp_path: Path, engine: str) -> None:
+    code = example(engine)
+    assert len(code.strip().splitlines()) <= 10
+    python = EXAMPLES[engine][1]
+    assert python.exists(), f"{python} is missing: make test creates it"
     script = tmp_path / "example.py"
-    script.write_text(code.group(1))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PROXMOX_VE_")}
+    script.write_text(code)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PROXMOX_VE_", "PVE_GPU_LXC_ENGINE"))}
     env.update(JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION="20", CDKTF_OUTDIR=str(tmp_path / "out"))
-    result = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    result = subprocess.run([str(python), str(script)], cwd=tmp_path, env=env, capture_output=True, text=True,
+                            timeout=120)
     assert result.returncode == 0, result.stderr
     doc = json.loads((tmp_path / "out" / "stacks" / "media" / "cdk.tf.json").read_text())
     devices = doc["resource"]["proxmox_virtual_environment_container"]["jellyfin"]["device_passthrough"]
