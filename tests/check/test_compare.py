@@ -12,7 +12,6 @@ from pve_gpu_lxc.cli.check import compare
 from pve_gpu_lxc.cli.check import probe as pr
 from pve_gpu_lxc.cli.check.expected import ExpectedContainer, ExpectedDevice, ExpectedHook
 from pve_gpu_lxc.cli.check.nodeconf import parse_config
-from pve_gpu_lxc.facts.io import collector_script
 from pve_gpu_lxc.facts.model import HostFacts
 
 FACTS = HostFacts.load(Path(__file__).resolve().parents[2] / "stacks" / "facts" / "pve.json")
@@ -217,8 +216,7 @@ def test_renumbered_device_against_the_facts() -> None:
     assert finding.problem == (
         "/dev/dri/card0 is 226:1 on pve, but the host facts (" + FACTS.source + ") record 226:0: renumbered after "
         "a kernel or driver update, so the container would get another device.")
-    assert finding.fix.startswith("re-record the host facts (`ssh root@pve sh -s < "
-                                  f"{collector_script()} > stacks/facts/pve.json`)")
+    assert finding.fix.startswith("re-record the host facts (`pve-gpu-lxc facts --node pve --ssh root@pve`), ")
 
 
 def test_renumbered_gpu_by_pci_address() -> None:

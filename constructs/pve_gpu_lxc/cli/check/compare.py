@@ -12,7 +12,6 @@ import posixpath
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from ...facts.io import collector_script
 from ...facts.model import HostFacts
 from ...facts.parsers import parse_subid
 from . import probe as pr
@@ -36,8 +35,9 @@ class Context:
         return f"`cdktf deploy {self.stack}`"
 
     def refacts(self, node: str) -> str:
-        target = self.facts_file or f"stacks/facts/{node}.json"
-        return (f"re-record the host facts (`ssh root@{node} sh -s < {collector_script()} > {target}`), "
+        default = f"stacks/facts/{node}.json"  # what `facts` writes without --out (relative to the project)
+        out = f" --out {self.facts_file}" if self.facts_file and not self.facts_file.endswith(default) else ""
+        return (f"re-record the host facts (`pve-gpu-lxc facts --node {node} --ssh root@{node}{out}`), "
                 f"synthesize and {self.deploy()}: the GPU is selected by PCI address, so devN follows it")
 
 
