@@ -29,12 +29,6 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimEnv]:
     try:
         root = sim.files.root
         (root / "etc/hostname").write_text("pve\n")  # no /proc in the chroot: the collector reads this
-        # Debian's awk is /usr/bin/awk -> /etc/alternatives/awk; the chroot lends /usr, not /etc
-        alternatives = root / "etc/alternatives"
-        alternatives.mkdir(parents=True, exist_ok=True)
-        for link in Path("/etc/alternatives").iterdir():
-            if link.is_symlink() and not (alternatives / link.name).is_symlink():
-                (alternatives / link.name).symlink_to(os.readlink(link))
         build_template(root / "var/lib/vz/template/cache" / TEMPLATE)
         yield SimEnv(sim, work, "", {})
     finally:

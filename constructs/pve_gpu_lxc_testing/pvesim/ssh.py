@@ -325,6 +325,15 @@ class SshServer:
         for name, line in (("passwd", "root:x:0:0:root:/root:/bin/bash\n"), ("group", "root:x:0:\n")):
             if not (etc / name).exists():
                 (etc / name).write_text(line)
+        # Debian's /usr/bin/awk (and other commands) are symlinks through /etc/alternatives; the
+        # chroot lends the host's /usr but has the node's /etc, which on a real node has them too.
+        host_alternatives = Path("/etc/alternatives")
+        if host_alternatives.is_dir():
+            mine = etc / "alternatives"
+            mine.mkdir(exist_ok=True)
+            for link in host_alternatives.iterdir():
+                if link.is_symlink() and not (mine / link.name).is_symlink() and not (mine / link.name).exists():
+                    (mine / link.name).symlink_to(os.readlink(link))
 
     def _make_keys(self) -> None:
         for key, comment in ((self.host_key_path, "pvesim-host"), (self.client_key_path, "pvesim-client")):
