@@ -157,3 +157,21 @@ def test_the_example_stacks_synthesize_the_same_json_under_cdktf_and_cdktn(tmp_p
         assert set(differing_paths(docs["cdktf"], docs["cdktn"])) == expected, name
         for path in expected:  # and what differs is each engine's own version
             assert {e: value_at(docs[e], path) for e in docs} == versions, (name, path)
+
+
+def test_a_cdktn_app_type_checks_against_the_library(tmp_path: Path) -> None:
+    """mypy --strict in the cdktn environment: the README's cdktn example passes, a wrong prop type is caught.
+
+    The library's annotations name cdktf's classes; the check shows a cdktn-only user loses nothing.
+    """
+    from tests.test_readme import example
+
+    app = tmp_path / "app.py"
+    app.write_text(example("cdktn") + 'GpuContainer(stack, "bad", node_name="pve", vm_id="210", hostname="b", '
+                   'template=Template.existing("local:vztmpl/x.tar.zst"))\n')
+    bad_line = len(app.read_text().splitlines())
+    result = subprocess.run([str(python_of("cdktn")), "-m", "mypy", "--strict", "--cache-dir", str(tmp_path / "cache"),
+                             app.name], cwd=tmp_path, env=clean_env(), capture_output=True, text=True, timeout=300)
+    errors = [line for line in result.stdout.splitlines() if ": error:" in line]
+    assert len(errors) == 1 and errors[0].startswith(f"app.py:{bad_line}: error: No overload variant of "
+                                                     '"GpuContainer"'), result.stdout + result.stderr
