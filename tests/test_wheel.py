@@ -8,6 +8,8 @@ import sys
 import zipfile
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 PRODUCT_DATA = {
     "pve_gpu_lxc/py.typed",
@@ -27,7 +29,9 @@ def source_tree(dest: Path) -> Path:
     return dest
 
 
-def test_the_wheel_holds_the_product_only(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    tmp_path = tmp_path_factory.mktemp("wheel")
     source = source_tree(tmp_path / "src")  # setuptools keeps build/ in the tree: start clean
     result = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "--disable-pip-version-check", str(source),
@@ -35,7 +39,23 @@ def test_the_wheel_holds_the_product_only(tmp_path: Path) -> None:
         capture_output=True, text=True, timeout=300,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    (wheel,) = (tmp_path / "dist").glob("pve_gpu_lxc-*.whl")
+    (built,) = (tmp_path / "dist").glob("pve_gpu_lxc-*.whl")
+    return built
+
+
+def test_the_engine_is_an_extra_cdktf_or_cdktn(wheel: Path) -> None:
+    """No engine in the base requirements; `[cdktf]` brings cdktf only, `[cdktn]` cdktn only (README Ecosystem)."""
+    metadata = zipfile.ZipFile(wheel).read("pve_gpu_lxc-0.1.0.dist-info/METADATA").decode()
+    requires = [line.split(": ", 1)[1] for line in metadata.splitlines() if line.startswith("Requires-Dist: ")]
+    base = [r for r in requires if "extra ==" not in r]
+    assert not [r for r in base if r.startswith(("cdktf", "cdktn", "constructs", "jsii"))], base
+    for engine, other in (("cdktf", "cdktn"), ("cdktn", "cdktf")):
+        extra = [r.split(";")[0].strip() for r in requires if r.endswith(f'extra == "{engine}"')]
+        assert any(r.startswith(f"{engine}==") for r in extra), (engine, extra)
+        assert not any(r.startswith(other) for r in extra), (engine, extra)
+
+
+def test_the_wheel_holds_the_product_only(wheel: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     product = [n for n in names if not n.startswith("pve_gpu_lxc-0.1.0.dist-info/")]
     assert product and all(n.startswith("pve_gpu_lxc/") for n in product), sorted(
