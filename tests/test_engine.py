@@ -175,3 +175,17 @@ def test_a_cdktn_app_type_checks_against_the_library(tmp_path: Path) -> None:
     errors = [line for line in result.stdout.splitlines() if ": error:" in line]
     assert len(errors) == 1 and errors[0].startswith(f"app.py:{bad_line}: error: No overload variant of "
                                                      '"GpuContainer"'), result.stdout + result.stderr
+
+
+def _lock(name: str) -> dict[str, str]:
+    lines = (ROOT / name).read_text().splitlines()
+    return dict(line.split("==", 1) for line in lines if line and not line.startswith("#"))
+
+
+def test_the_cdktn_lock_is_the_main_lock_with_the_engine_swapped() -> None:
+    """The two environments differ in the engine only (and the constructs release cdktn accepts)."""
+    main, cdktn = _lock("requirements.lock"), _lock("requirements-cdktn.lock")
+    assert (main.get("cdktf"), cdktn.get("cdktn")) == ("0.21.0", "0.24.0")
+    assert "cdktn" not in main and "cdktf" not in cdktn
+    engine = {"cdktf", "cdktn", "constructs"}
+    assert {k: v for k, v in main.items() if k not in engine} == {k: v for k, v in cdktn.items() if k not in engine}
