@@ -40,7 +40,7 @@ test: setup cdktn-deps system-deps tools
 # code checks test_lint/test_layers (the same code either way; mypy reads cdktf's types) and
 # test_engine.py itself (it drives both environments from the first run).
 test-cdktn: cdktn-deps
-	$(PY_CDKTN) -m pytest -q -p no:cacheprovider -m "not e2e and not lxc" --ignore=tests/e2e --ignore=tests/lxc \
+	$(PY_CDKTN) -m pytest -p no:cacheprovider -m "not e2e and not lxc" --ignore=tests/e2e --ignore=tests/lxc \
 	  --ignore=tests/test_lint.py --ignore=tests/test_layers.py --ignore=tests/test_engine.py
 
 # What `make test` also runs (tests/test_lint.py, tests/test_layers.py), quicker on its own.
