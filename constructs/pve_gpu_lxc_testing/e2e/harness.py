@@ -252,11 +252,14 @@ def make_project(dest: Path, project_dir: Path = REPO_ROOT) -> Path:
 
 
 def synth_app(out_dir: Path, *, project_dir: Path = REPO_ROOT, env: dict[str, str] | None = None,
-              state_dir: Path | None = None) -> Path:
-    """Run the project's main.py with CDKTF_OUTDIR=out_dir (never the repo's cdktf.out)."""
+              state_dir: Path | None = None, python: Path | None = None) -> Path:
+    """Run the project's main.py with CDKTF_OUTDIR=out_dir (never the repo's cdktf.out).
+
+    `python`: the interpreter (default the project's .venv, cdktf; .venv-cdktn synthesizes with cdktn).
+    """
     out_dir = Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
-    python = str(project_dir / ".venv" / "bin" / "python")
+    python = str(python or project_dir / ".venv" / "bin" / "python")
     run_env = {**os.environ, **QUIET_ENV, STATE_DIR_VAR: str(state_dir or out_dir / "state"),
                **(env or {}), "CDKTF_OUTDIR": str(out_dir)}
     proc = subprocess.run([python, str(project_dir / "main.py")], cwd=out_dir, env=run_env, text=True,
