@@ -91,7 +91,9 @@ def _active() -> Engine:
 ENGINE = _active()
 """The engine this process synthesizes with (for messages and metadata)."""
 
-import jsii  # noqa: E402  (after the choice: both engines run on jsii and constructs)
+# Both engines run on jsii and constructs; imported after the choice, so an install without
+# an engine (and so without jsii) gets EngineNotFoundError and its pip command instead.
+import jsii  # noqa: E402
 
 from constructs import Construct, IConstruct, IValidation  # noqa: E402
 
