@@ -20,7 +20,6 @@ from pathlib import Path
 import pytest
 
 from pve_gpu_lxc import cli
-from pve_gpu_lxc.facts.io import collector_script
 from pve_gpu_lxc_testing.e2e.harness import FACTS, REPO_ROOT, SimEnv, edited, stack_dir, sub, synth_app
 
 pytestmark = pytest.mark.e2e
@@ -205,8 +204,8 @@ def _provocations(node_root: Path, conf: Callable[[int], Path]) -> dict[str, tup
             lambda: device_changed(node_root / "dev/dri/card0", None), "intel-jellyfin",
             "host-devices: /dev/dri/card0 does not exist on pve (PVE refuses to start the container: 'Device "
             "/dev/dri/card0 does not exist'). Fix: a kernel or driver update renumbered or removed it (see "
-            "`ls -l /dev/dri/by-path` on pve): re-record the host facts (`ssh root@pve sh -s < "
-            f"{collector_script()} > "),
+            "`ls -l /dev/dri/by-path` on pve): re-record the host facts (`pve-gpu-lxc facts --node pve "
+            "--ssh root@pve`), synthesize and `cdktf deploy intel-jellyfin`"),
         "device node renumbered (major:minor)": (
             lambda: device_changed(node_root / "dev/dri/renderD128", (226, 129)), "intel-jellyfin",
             f"host-devices: /dev/dri/renderD128 is 226:129 on pve, but the host facts ({FACTS}) record 226:128: "
