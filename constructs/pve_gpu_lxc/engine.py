@@ -97,41 +97,28 @@ import jsii  # noqa: E402
 
 from constructs import Construct, IConstruct, IValidation  # noqa: E402
 
-# mypy treats `TYPE_CHECKING or ...` as always true: cdktf's names are the static types.
+# The chosen engine's module; each name below is taken from it once.  mypy treats
+# `TYPE_CHECKING or ...` as always true, so type checkers see cdktf (the engines' classes
+# have the same members).
 if TYPE_CHECKING or ENGINE.name == "cdktf":
-    from cdktf import (
-        App,
-        IResolvable,
-        ITerraformDependable,
-        LocalBackend,
-        PgBackend,
-        TerraformBackend,
-        TerraformCount,
-        TerraformOutput,
-        TerraformProvider,
-        TerraformProviderGeneratorMetadata,
-        TerraformResource,
-        TerraformResourceLifecycle,
-        TerraformStack,
-        Testing,
-    )
+    import cdktf as _engine
 else:
-    from cdktn import (
-        App,
-        IResolvable,
-        ITerraformDependable,
-        LocalBackend,
-        PgBackend,
-        TerraformBackend,
-        TerraformCount,
-        TerraformOutput,
-        TerraformProvider,
-        TerraformProviderGeneratorMetadata,
-        TerraformResource,
-        TerraformResourceLifecycle,
-        TerraformStack,
-        Testing,
-    )
+    import cdktn as _engine
+
+App = _engine.App
+IResolvable = _engine.IResolvable
+ITerraformDependable = _engine.ITerraformDependable
+LocalBackend = _engine.LocalBackend
+PgBackend = _engine.PgBackend
+TerraformBackend = _engine.TerraformBackend
+TerraformCount = _engine.TerraformCount
+TerraformOutput = _engine.TerraformOutput
+TerraformProvider = _engine.TerraformProvider
+TerraformProviderGeneratorMetadata = _engine.TerraformProviderGeneratorMetadata
+TerraformResource = _engine.TerraformResource
+TerraformResourceLifecycle = _engine.TerraformResourceLifecycle
+TerraformStack = _engine.TerraformStack
+Testing = _engine.Testing
 
 implements = jsii.implements
 """Class decorator: a Python class implements an engine interface (e.g. `IValidation`)."""
