@@ -21,7 +21,6 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from ..core.errors import ValidationError
 from ..facts import HostFacts, collector_script
@@ -29,17 +28,7 @@ from ..facts.io import from_json
 from ..model import validation
 from .check.ssh import SshError, SshRunner, SshTarget, parse_target
 from .exit_codes import EXIT_ERROR, EXIT_OK
-from .project_args import add_project_dir_argument
 
-HELP = "record a node's host facts (GPUs, driver, subuid/subgid, templates' GIDs) over SSH"
-DESCRIPTION = (
-    "Run the read-only host facts collector on a Proxmox node over SSH and write "
-    "<project-dir>/stacks/facts/<NAME>.json (or --out FILE): device nodes, PCI links, majors, the NVIDIA "
-    "driver, root's subuid/subgid, and the video/render GIDs of every template in the node's template "
-    "caches, read from each tarball's /etc/group as a stream (nothing is unpacked or written on the node). "
-    "The file is replaced only when the node's output is a valid facts document for NAME. "
-    "Exit codes: 0 recorded, 1 an error."
-)
 TIMEOUT_S = 900.0  # every template is decompressed up to its /etc/group; xz is slow on big caches
 
 
@@ -55,23 +44,6 @@ class FactsOptions:
     identity: Path | None = None
     allow_hostname_mismatch: bool = False
     timeout: float = TIMEOUT_S
-
-
-def add_parser(sub: argparse._SubParsersAction[Any]) -> argparse.ArgumentParser:
-    p: argparse.ArgumentParser = sub.add_parser("facts", help=HELP, description=DESCRIPTION)
-    p.add_argument("--node", required=True, metavar="NAME",
-                   help="the Proxmox node name (GpuContainer's node_name); the node's hostname must equal it")
-    p.add_argument("--ssh", required=True, metavar="USER@HOST[:PORT]",
-                   help="where to log in, e.g. root@192.0.2.10 or root@[2001:db8::1]:2222 (port 22 by default)")
-    p.add_argument("--out", type=Path, metavar="FILE",
-                   help="where to write the facts (default: <project-dir>/stacks/facts/<NAME>.json)")
-    p.add_argument("--identity", type=Path, metavar="FILE",
-                   help="SSH private key (default: PROXMOX_VE_SSH_PRIVATE_KEY, the ssh-agent, then ~/.ssh/id_*)")
-    p.add_argument("--allow-hostname-mismatch", action="store_true",
-                   help="write the facts even when the node's hostname is not NAME (synthesis will still "
-                        "refuse them for node_name=NAME)")
-    add_project_dir_argument(p)
-    return p
 
 
 def options_from_args(args: argparse.Namespace) -> FactsOptions:

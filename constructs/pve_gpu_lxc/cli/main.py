@@ -13,8 +13,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from . import drift, explain, image
-from . import facts as facts_command
+from . import drift, explain_command, facts_command, image
 from .check import command as check_command
 from .exit_codes import EXIT_USAGE
 from .project_args import add_project_arguments
@@ -67,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="after the refresh, also run `pve-gpu-lxc check` on the same stacks "
                         "(what Terraform cannot see)")
     check_command.add_parser(sub)
-    explain.add_parser(sub)
+    explain_command.add_parser(sub)
     facts_command.add_parser(sub)
     image.add_arguments(sub.add_parser("image", help=image.HELP, description=image.HELP), _Parser)
     return parser
@@ -105,7 +104,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     if args.command == "image":
         return image.run(args)
     if args.command == "explain":
-        return explain.run(args, env)
+        return explain_command.run(args, env)
     if args.command == "check":
         return check_command.run(args, env, parser)
     if args.command == "facts":
