@@ -400,12 +400,13 @@ def test_an_initialised_stack_is_not_initialised_again(tmp_path: Path) -> None:
 
 
 def test_the_command_line_loads_a_command_only_when_it_runs() -> None:
-    """`drift` runs in every pipeline: its start-up must not pay for check's, explain's or facts' imports."""
+    """`drift` runs in every pipeline: its start-up must not pay for the other commands' imports."""
     code = ("import sys; from pve_gpu_lxc.cli.main import build_parser; build_parser(); "
             "print(sorted(n for n in sys.modules if n.startswith('pve_gpu_lxc.')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     loaded = set(ast.literal_eval(out))
     for heavy in ("pve_gpu_lxc.cli.explain", "pve_gpu_lxc.cli.facts", "pve_gpu_lxc.cli.check.runner",
-                  "pve_gpu_lxc.pve.bpg", "pve_gpu_lxc.model.idmap_picture"):
+                  "pve_gpu_lxc.cli.image", "pve_gpu_lxc.image.nvidia", "pve_gpu_lxc.pve.bpg",
+                  "pve_gpu_lxc.model.idmap_picture", "pve_gpu_lxc.model.container"):
         assert heavy not in loaded, f"{heavy} is imported by the parser alone"
     assert "pve_gpu_lxc.cli.explain_command" in loaded and "pve_gpu_lxc.cli.facts_command" in loaded

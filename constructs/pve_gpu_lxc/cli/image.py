@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 from ..core.errors import ValidationError
 from ..core.files import sha256_file
@@ -17,31 +16,6 @@ from ..facts import HostFacts
 from ..image import BuildToolsMissing, NvidiaImage, build
 from ..image.nvidia import DebianNvidiaPackages, NvidiaRunFile
 from .exit_codes import EXIT_ERROR, EXIT_OK
-
-HELP = "print or build the NVIDIA distrobuilder image definition"
-
-
-def add_arguments(parser: argparse.ArgumentParser, parser_class: type[argparse.ArgumentParser]) -> None:
-    """The `image` subcommands on the one parser."""
-    sub = parser.add_subparsers(dest="image_command", required=True, metavar="ACTION", parser_class=parser_class)
-    for name, help_text in (("definition", "print the distrobuilder YAML"),
-                            ("build", "write the YAML and run distrobuilder build-lxc")):
-        cmd = sub.add_parser(name, help=help_text, description=help_text)
-        cmd.add_argument("--facts", help="host facts file; its NVIDIA driver version is used")
-        cmd.add_argument("--driver", help="NVIDIA driver version, e.g. 575.64.03 (when no --facts)")
-        cmd.add_argument("--source-url", required=True, help="rootfs.tar.xz URL or file:///path")
-        cmd.add_argument("--distribution", default="ubuntu")
-        cmd.add_argument("--release", default="noble")
-        cmd.add_argument("--architecture", default="amd64")
-        cmd.add_argument("--video-gid", type=int, default=44)
-        cmd.add_argument("--render-gid", type=int, default=993)
-        cmd.add_argument("--run-file-sha256", help="expected sha256 of the NVIDIA .run file")
-        cmd.add_argument("--run-file-url", help="the .run file: an https:// mirror or file:///path (default: NVIDIA's)")
-        cmd.add_argument("--debian-packages", metavar="VERSION",
-                         help="install Debian's non-free NVIDIA packages pinned to VERSION (e.g. 535.261.03-1) "
-                              "instead of the .run file (--distribution debian)")
-        if name == "build":
-            cmd.add_argument("--out-dir", type=Path, required=True)
 
 
 def image_from_args(args: argparse.Namespace) -> NvidiaImage:

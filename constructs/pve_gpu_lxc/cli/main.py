@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from . import drift, explain_command, facts_command, image
+from . import drift, explain_command, facts_command, image_command
 from .check import command as check_command
 from .exit_codes import EXIT_USAGE
 from .project_args import add_project_arguments
@@ -68,7 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     check_command.add_parser(sub)
     explain_command.add_parser(sub)
     facts_command.add_parser(sub)
-    image.add_arguments(sub.add_parser("image", help=image.HELP, description=image.HELP), _Parser)
+    image_command.add_arguments(sub.add_parser("image", help=image_command.HELP, description=image_command.HELP),
+                                _Parser)
     return parser
 
 
@@ -102,7 +103,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     args = parser.parse_args(argv)
     env = os.environ if environ is None else environ
     if args.command == "image":
-        return image.run(args)
+        return image_command.run(args)
     if args.command == "explain":
         return explain_command.run(args, env)
     if args.command == "check":
