@@ -33,6 +33,8 @@ from . import drift
 from .check import expected
 from .exit_codes import EXIT_ERROR, EXIT_OK
 from .explain_command import DEFAULT_PVE_VERSION
+from .node_facts import load_node_facts
+from .project_args import parse_facts_options, synth_outdir
 
 PROG = "pve-gpu-lxc explain"
 NOT_RECORDED = "(not recorded)"
@@ -102,11 +104,8 @@ def facts_pve_version(facts: HostFacts | None) -> tuple[int, int] | None:
 
 
 def _facts_for(node: str, given: Mapping[str, Path], project_dir: Path) -> HostFacts | None:
-    path = given.get(node) or project_dir / "stacks" / "facts" / f"{node}.json"
-    if node not in given and not path.is_file():
-        return None
     try:
-        return HostFacts.load(path)
+        return load_node_facts(node, given, project_dir)
     except (OSError, ValueError) as err:  # ValidationError is a ValueError
         raise ExplainError(f"host facts for node {node!r}: {err}") from None
 
@@ -256,16 +255,14 @@ def run(args: argparse.Namespace, environ: Mapping[str, str], *, run_command: dr
 def _explain(args: argparse.Namespace, environ: Mapping[str, str], run_command: drift.Runner,
              err: TextIO) -> list[Explanation]:
     project_dir = args.project_dir.resolve()
-    outdir = args.outdir.resolve() if args.outdir is not None else \
-        project_dir / (environ.get("CDKTF_OUTDIR") or "cdktf.out")
-    given: dict[str, Path] = {}
-    for item in args.facts:
-        node, sep, path = item.partition("=")
-        if not sep or not node or not path:
-            raise ExplainError(f"--facts {item!r} is not NODE=FILE")
-        if not Path(path).is_file():
-            raise ExplainError(f"--facts {item}: no such file")
-        given[node] = Path(path).resolve()
+    outdir = synth_outdir(args, environ)
+    try:
+        given = parse_facts_options(args.facts)
+    except ValueError as exc:
+        raise ExplainError(str(exc)) from None
+    for node, path in given.items():
+        if not path.is_file():
+            raise ExplainError(f"--facts {node}={path}: no such file")
     stacks, wanted = _split_targets(args.targets)
     if args.synth == "always" or (args.synth == "auto" and drift.needs_synth(project_dir, outdir)):
         print("synthesizing ...", file=err)

@@ -28,6 +28,7 @@ from ..facts.io import from_json
 from ..model import validation
 from .check.ssh import SshError, SshRunner, SshTarget, parse_target
 from .exit_codes import EXIT_ERROR, EXIT_OK
+from .node_facts import facts_path
 
 TIMEOUT_S = 900.0  # every template is decompressed up to its /etc/group; xz is slow on big caches
 
@@ -47,7 +48,7 @@ class FactsOptions:
 
 
 def options_from_args(args: argparse.Namespace) -> FactsOptions:
-    out = args.out if args.out is not None else args.project_dir / "stacks" / "facts" / f"{args.node}.json"
+    out = args.out if args.out is not None else facts_path(args.project_dir, args.node)
     return FactsOptions(node=args.node, ssh=args.ssh, out=out.resolve(), identity=args.identity,
                         allow_hostname_mismatch=args.allow_hostname_mismatch)
 

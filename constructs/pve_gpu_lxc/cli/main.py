@@ -16,7 +16,7 @@ from typing import NoReturn
 from . import drift, explain_command, facts_command, image_command
 from .check import command as check_command
 from .exit_codes import EXIT_USAGE
-from .project_args import add_project_arguments
+from .project_args import add_project_arguments, synth_outdir
 
 
 class _Parser(argparse.ArgumentParser):
@@ -74,15 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def drift_options(args: argparse.Namespace, environ: Mapping[str, str]) -> drift.DriftOptions:
-    project_dir = args.project_dir.resolve()
-    if args.outdir is not None:
-        outdir = args.outdir.resolve()  # a command-line path: relative to where you are
-    else:
-        # relative to the project, as `main.py` (and cdktf) run there
-        outdir = project_dir / (environ.get("CDKTF_OUTDIR") or "cdktf.out")
     return drift.DriftOptions(
-        project_dir=project_dir,
-        outdir=outdir.resolve(),
+        project_dir=args.project_dir.resolve(),
+        outdir=synth_outdir(args, environ),
         stacks=tuple(args.stack),
         mode="plan" if args.plan else "drift",
         allow_replace=args.allow_replace,

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..project_args import add_project_arguments
+from ..project_args import add_project_arguments, parse_facts_options, synth_outdir
 
 if TYPE_CHECKING:
     from .runner import CheckOptions
@@ -40,22 +40,13 @@ def add_parser(sub: argparse._SubParsersAction[Any]) -> argparse.ArgumentParser:
 def options_from_args(args: argparse.Namespace, environ: Mapping[str, str]) -> CheckOptions:
     from .runner import CheckOptions  # the runner (API, SSH, compare) loads only when `check` runs
 
-    project_dir = args.project_dir.resolve()
-    outdir = args.outdir.resolve() if args.outdir is not None else \
-        project_dir / (environ.get("CDKTF_OUTDIR") or "cdktf.out")
-    facts = {}
-    for item in args.facts:
-        node, sep, path = item.partition("=")
-        if not sep or not node or not path:
-            raise ValueError(f"--facts {item!r} is not NODE=FILE")
-        facts[node] = Path(path).resolve()
     return CheckOptions(
-        project_dir=project_dir,
-        outdir=outdir.resolve(),
+        project_dir=args.project_dir.resolve(),
+        outdir=synth_outdir(args, environ),
         stacks=tuple(args.stacks),
         synth=args.synth,
         json_path=args.json_path.resolve() if args.json_path else None,
-        facts=facts,
+        facts=parse_facts_options(args.facts),
         environ=dict(environ),
     )
 

@@ -20,6 +20,7 @@ from typing import Any, TextIO
 from ...core.errors import ValidationError
 from ...facts.model import HostFacts
 from .. import drift
+from ..node_facts import load_node_facts
 from . import api as pve_api
 from . import compare, expected, findings, nodeconf, probe
 from . import ssh as pve_ssh
@@ -67,12 +68,8 @@ def load_stack(outdir: Path, name: str) -> _Stack:
 
 def facts_for(node: str, options: CheckOptions) -> HostFacts | None:
     """--facts NODE=FILE, else <project>/stacks/facts/<node>.json when it exists, else None."""
-    given = options.facts.get(node)
-    path = given if given is not None else options.project_dir / "stacks" / "facts" / f"{node}.json"
-    if given is None and not path.is_file():
-        return None
     try:
-        return HostFacts.load(path)
+        return load_node_facts(node, options.facts, options.project_dir)
     except ValidationError as err:
         raise CheckError(str(err)) from None
 
