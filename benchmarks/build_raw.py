@@ -108,8 +108,7 @@ def prepare(specs: list[ContainerSpec]) -> dict[int, str]:
     from pve_gpu_lxc.model.hooks import NvidiaGuard, render_hookscript
     from pve_gpu_lxc.l1.base import escape_literal
 
-    nodes = tuple(d["path"] for d in DEVICES["nvidia"])
-    guard = NvidiaGuard(NVIDIA_DRIVER, (0,), False, nodes)
+    guard = NvidiaGuard(NVIDIA_DRIVER)
     return {
         s.vm_id: escape_literal(render_hookscript(vmid=s.vm_id, hostname=s.name, nvidia=guard))
         for s in specs

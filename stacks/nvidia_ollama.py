@@ -2,9 +2,10 @@
 
 Driver 575.64.03 is pinned: the container's userspace must match the host's
 kernel module exactly, and the generated pre-start hook refuses to start the
-container when the host runs another version.  It also creates the on-demand
-control nodes (nvidia-modprobe) that devN needs after a host reboot.  With the
-node's recorded facts, synthesis also fails when the node runs another driver.
+container when the host runs another version.  With the node's recorded facts,
+synthesis also fails when the node runs another driver, and when nothing on the
+node makes NVIDIA's on-demand device nodes at boot before Proxmox starts its
+guests (`pve-gpu-lxc host-setup` installs what does; the facts record it).
 """
 
 from pathlib import Path

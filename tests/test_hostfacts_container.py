@@ -14,6 +14,8 @@ from pve_gpu_lxc.engine import TerraformStack
 
 from pve_gpu_lxc import Device, GpuContainer, IdMap, IntelGpu, AmdGpu, NvidiaGpu, Template, ValidationError
 from pve_gpu_lxc.facts import DeviceNode, HostFacts, IdRange
+from pve_gpu_lxc.facts.boot import BootFacts, BootFile
+from pve_gpu_lxc.hostsetup import ENABLE_LINK, UNIT_PATH, NvidiaBootSetup
 from pve_gpu_lxc.image import NvidiaImage
 
 from .conftest import container_of
@@ -44,6 +46,13 @@ def with_devices(facts: HostFacts, *changed: DeviceNode, drop: tuple[str, ...] =
     return dataclasses.replace(facts, devices=tuple(by_path.values()))
 
 
+def with_boot(facts: HostFacts, setup: NvidiaBootSetup | None, *extra: BootFile) -> HostFacts:
+    """The facts of a node whose boot configuration is `setup` as host-setup installs it (None: nothing)."""
+    files = tuple(BootFile(f.path, f.text) for f in setup.files()) if setup else ()
+    enabled = ((ENABLE_LINK, UNIT_PATH),) if setup else ()
+    return dataclasses.replace(facts, boot=BootFacts(files + extra, enabled))
+
+
 # --------------------------------------------------------------------------- selection by PCI address
 
 
@@ -69,7 +78,8 @@ def test_nvidia_selected_by_pci_uses_the_device_minor(stack, synth, pve) -> None
 def test_nvidia_minor_other_than_zero(stack, synth, pve) -> None:
     assert pve.nvidia is not None
     second = dataclasses.replace(
-        with_devices(pve, DeviceNode("/dev/nvidia1", "c", 195, 1, 0o666, 0, "root", 0, "root"), drop=("/dev/nvidia0",)),
+        with_boot(with_devices(pve, DeviceNode("/dev/nvidia1", "c", 195, 1, 0o666, 0, "root", 0, "root"),
+                               drop=("/dev/nvidia0",)), NvidiaBootSetup(gpu_minors=[1])),
         nvidia=dataclasses.replace(pve.nvidia, gpus=tuple(dataclasses.replace(g, device_minor=1) for g in pve.nvidia.gpus)),
     )
     make(stack, second, gpus=[NvidiaGpu(pci="0000:01:00.0", driver_version="575.64.03", uvm_tools=False)])
@@ -152,23 +162,69 @@ def test_render_node_that_is_a_regular_file_is_refused(stack, pve) -> None:
         make(stack, broken, gpus=[IntelGpu(pci="0000:00:02.0")])
 
 
-def test_absent_nvidia_control_nodes_are_fine_when_the_hook_creates_them(stack, synth, pve) -> None:
-    after_boot = with_devices(pve, drop=("/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia-uvm-tools"))
-    make(stack, after_boot, gpus=[NvidiaGpu(pci="0000:01:00.0", driver_version="575.64.03")])
+SETUP = "pve-gpu-lxc host-setup --node pve --ssh root@<host> --apply"
+RTX = dict(pci="0000:01:00.0", driver_version="575.64.03")
+
+
+def test_nvidia_nodes_the_boot_makes_again_are_accepted(stack, synth, pve) -> None:
+    """The committed facts record host-setup's unit: every node of the GPU is made before pve-guests."""
+    assert pve.nodes_at_boot() is not None and "/dev/nvidia-uvm" in pve.nodes_at_boot()
+    make(stack, pve, gpus=[NvidiaGpu(**RTX)])
     assert "/dev/nvidia-uvm" in paths(synth(stack))
 
 
-def test_absent_nvidia_control_nodes_without_the_hook_are_refused(stack, pve) -> None:
+def test_an_absent_nvidia_node_is_refused_even_when_the_boot_would_make_it(stack, pve) -> None:
+    """Nothing but the node can make it in time: no hook is trusted to (Proxmox checks devN first)."""
     after_boot = with_devices(pve, drop=("/dev/nvidia-uvm", "/dev/nvidia-uvm-tools"))
-    with pytest.raises(ValidationError, match=r"/dev/nvidia-uvm is absent and nothing creates it.*ensure_nodes=True"):
-        make(stack, after_boot, gpus=[NvidiaGpu(driver_version="575.64.03", ensure_nodes=False)])
+    with pytest.raises(ValidationError) as err:
+        make(stack, after_boot, gpus=[NvidiaGpu(**RTX)])
+    message = str(err.value)
+    assert "/dev/nvidia-uvm is absent: NVIDIA makes its device nodes on demand" in message
+    assert "/dev/nvidia-uvm-tools is absent" in message
+    assert f"Run `{SETUP}` once" in message
 
 
-def test_absent_control_nodes_need_nvidia_modprobe_on_the_node(stack, pve) -> None:
-    no_tool = dataclasses.replace(with_devices(pve, drop=("/dev/nvidia-uvm",)), nvidia_modprobe=None)
-    with pytest.raises(ValidationError, match="/dev/nvidia-uvm is absent and the pre-start hook cannot create it: "
-                                              "nvidia-modprobe is not installed"):
-        make(stack, no_tool, gpus=[NvidiaGpu(driver_version="575.64.03")])
+def test_nvidia_nodes_no_boot_step_makes_are_refused_with_the_host_setup_command(stack, pve) -> None:
+    bare = with_boot(pve, None)
+    with pytest.raises(ValidationError) as err:
+        make(stack, bare, gpus=[NvidiaGpu(**RTX)])
+    message = str(err.value)
+    for node in ("/dev/nvidia0", "/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia-uvm-tools"):
+        assert f"{node} exists now, but nothing the node runs at boot before pve-guests.service makes it again" in message
+    assert f"'Device /dev/nvidia-uvm does not exist'). Run `{SETUP}` once" in message
+    assert "NvidiaGpu(ensure_nodes=False)" in message
+
+
+def test_a_plain_device_of_an_nvidia_node_gets_the_same_check(stack, pve) -> None:
+    with pytest.raises(ValidationError, match=r"/dev/nvidia-uvm exists now, but nothing the node runs at boot"):
+        make(stack, with_boot(pve, None), devices=[Device("/dev/nvidia-uvm", mode="0666")])
+
+
+def test_a_udev_rule_that_runs_nvidia_modprobe_counts(stack, synth, pve) -> None:
+    """The widespread guide rule (modules-load entry + udev RUN on module load) makes them too."""
+    modules = BootFile("/etc/modules-load.d/nvidia.conf", "nvidia\nnvidia-uvm\n")
+    rule = BootFile("/etc/udev/rules.d/70-nvidia.rules",
+                    'KERNEL=="nvidia", RUN+="/bin/bash -c \'/usr/bin/nvidia-smi -L && /bin/chmod 666 /dev/nvidia*\'"\n'
+                    'KERNEL=="nvidia_uvm", RUN+="/bin/bash -c \'/usr/bin/nvidia-modprobe -c0 -u && /bin/chmod 0666 /dev/nvidia-uvm*\'"\n')
+    make(stack, with_boot(pve, None, modules, rule), gpus=[NvidiaGpu(**RTX)])
+    assert paths(synth(stack)) == ["/dev/nvidia0", "/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia-uvm-tools"]
+
+
+def test_a_node_that_makes_its_nodes_its_own_way_opts_out(stack, synth, pve) -> None:
+    make(stack, with_boot(pve, None), gpus=[NvidiaGpu(**RTX, ensure_nodes=False)])
+    assert "/dev/nvidia-uvm" in paths(synth(stack))
+
+
+def test_opting_out_still_needs_the_node_now(stack, pve) -> None:
+    gone = with_boot(with_devices(pve, drop=("/dev/nvidia-uvm",)), None)
+    with pytest.raises(ValidationError, match="/dev/nvidia-uvm is absent"):
+        make(stack, gone, gpus=[NvidiaGpu(**RTX, ensure_nodes=False)])
+
+
+def test_facts_recorded_before_the_boot_configuration_ask_for_a_new_record(stack, pve) -> None:
+    with pytest.raises(ValidationError, match=r"recorded before the collector read the boot configuration.*"
+                                              r"`pve-gpu-lxc facts --node pve --ssh root@<host>`"):
+        make(stack, dataclasses.replace(pve, boot=None), gpus=[NvidiaGpu(**RTX)])
 
 
 def test_facts_of_another_node(stack, pve) -> None:

@@ -46,7 +46,7 @@ def test_nvidia_ollama_matches_seed_2(stacks) -> None:
     assert ct["operating_system"]["template_file_id"] == "local:vztmpl/ubuntu-24.04-standard_24.04-2_amd64.tar.zst"
     hook = next(iter(doc["resource"]["proxmox_virtual_environment_file"].values()))
     assert "require_nvidia_driver 575.64.03" in hook["source_raw"]["data"]
-    assert "nvidia-modprobe -u -c0" in hook["source_raw"]["data"]
+    assert "nvidia-modprobe" not in hook["source_raw"]["data"]  # the node makes the nodes at boot (host-setup)
     assert ct["hook_script_file_id"].startswith("${proxmox_virtual_environment_file.")
 
 

@@ -66,6 +66,20 @@ def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
 
 def record(options: FactsOptions, environ: Mapping[str, str]) -> HostFacts:
     """Collect over SSH, validate, write atomically; the recorded facts."""
+    text, facts = collect(options, environ)
+    _write_atomically(options.out, text)
+    return facts
+
+
+def collect(options: FactsOptions, environ: Mapping[str, str]) -> tuple[str, HostFacts]:
+    """Run the collector over SSH and validate its document (nothing written): its text and the facts."""
+    target = ssh_target(options)
+    text = _collect(target, options, environ)
+    return text, _validated(text, target, options.node, options)
+
+
+def ssh_target(options: FactsOptions) -> SshTarget:
+    """--node and --ssh (and --identity) checked: where the session goes."""
     try:
         node = validation.node_name(options.node)
     except ValidationError as err:
@@ -76,10 +90,7 @@ def record(options: FactsOptions, environ: Mapping[str, str]) -> HostFacts:
         raise FactsError(str(err)) from None
     if options.identity is not None and not options.identity.is_file():
         raise FactsError(f"--identity {str(options.identity)!r} is not a file (an SSH private key)")
-    text = _collect(target, options, environ)
-    facts = _validated(text, target, node, options)
-    _write_atomically(options.out, text)
-    return facts
+    return target
 
 
 def _collect(target: SshTarget, options: FactsOptions, environ: Mapping[str, str]) -> str:

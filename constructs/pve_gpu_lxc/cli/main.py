@@ -1,4 +1,4 @@
-"""Command line: `pve-gpu-lxc drift|check|explain|facts|image ...` (also `python -m pve_gpu_lxc ...`).
+"""Command line: `pve-gpu-lxc drift|check|explain|facts|host-setup|image ...` (also `python -m pve_gpu_lxc ...`).
 
 One parser for every command and one exit policy (`exit_codes.py`): 0 ok, 1 error (usage
 errors included), 2 drift or a finding, 3 destructive.
@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from . import drift, explain_command, facts_command, image_command
+from . import drift, explain_command, facts_command, host_setup_command, image_command
 from .check import command as check_command
 from .exit_codes import EXIT_USAGE
 from .project_args import add_project_arguments, synth_outdir
@@ -68,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     check_command.add_parser(sub)
     explain_command.add_parser(sub)
     facts_command.add_parser(sub)
+    host_setup_command.add_parser(sub)
     image_command.add_arguments(sub.add_parser("image", help=image_command.HELP, description=image_command.HELP),
                                 _Parser)
     return parser
@@ -104,6 +105,8 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         return check_command.run(args, env, parser)
     if args.command == "facts":
         return facts_command.run(args, env)
+    if args.command == "host-setup":
+        return host_setup_command.run(args, env)
     if args.allow_replace and not args.plan:
         parser.error("--allow-replace only applies with --plan")
     return drift.run_drift(drift_options(args, env))

@@ -432,7 +432,51 @@ templates_json() {
     }
 }
 
-# nvidia-modprobe creates the on-demand NVIDIA nodes (the generated pre-start hook runs it).
+# ---------------------------------------------------------------- boot configuration
+# What a reboot runs before pve-guests.service starts the onboot guests, where it concerns NVIDIA:
+# the text of every modules-load.d / modprobe.d file, systemd service unit and udev rule file that
+# mentions nvidia (any case), and the .wants/.requires links that enable those units.  The library
+# replays it (pve_gpu_lxc.facts.boot) to tell which on-demand NVIDIA nodes exist after a reboot.
+# "<path>" lines of the boot files that mention nvidia.
+boot_files() {
+    for o_file in "$ROOT"/etc/modules "$ROOT"/etc/modules-load.d/*.conf "$ROOT"/run/modules-load.d/*.conf \
+        "$ROOT"/usr/lib/modules-load.d/*.conf "$ROOT"/etc/modprobe.d/*.conf "$ROOT"/usr/lib/modprobe.d/*.conf \
+        "$ROOT"/etc/systemd/system/*.service "$ROOT"/usr/lib/systemd/system/*.service \
+        "$ROOT"/etc/udev/rules.d/*.rules "$ROOT"/usr/lib/udev/rules.d/*.rules; do
+        if [ ! -f "$o_file" ] || [ ! -r "$o_file" ]; then continue; fi
+        grep -qi nvidia -- "$o_file" 2>/dev/null || continue
+        printf '%s\n' "${o_file#"$ROOT"}"
+    done
+}
+
+boot_json() {
+    o_files=$(boot_files)
+    printf '{"files": ['
+    o_sep='' o_units=''
+    while IFS= read -r o_path; do
+        [ -n "$o_path" ] || continue
+        o_text=$(cat -- "$ROOT$o_path"; printf x)
+        printf '%s\n      {"path": %s, "text": %s}' "$o_sep" "$(json_str "$o_path")" "$(json_str "${o_text%x}")"
+        o_sep=','
+        case $o_path in */systemd/system/*.service) o_units="$o_units ${o_path##*/}" ;; esac
+    done <<EOF_BOOT
+$o_files
+EOF_BOOT
+    close_array "$o_sep" '    '
+    printf ', "enabled": ['
+    o_sep=''
+    for o_link in "$ROOT"/etc/systemd/system/*.wants/* "$ROOT"/etc/systemd/system/*.requires/*; do
+        [ -L "$o_link" ] || continue
+        case " $o_units " in *" ${o_link##*/} "*) ;; *) continue ;; esac
+        printf '%s\n      {"link": %s, "target": %s}' "$o_sep" "$(json_str "${o_link#"$ROOT"}")" \
+            "$(json_link_target "$o_link")"
+        o_sep=','
+    done
+    close_array "$o_sep" '    '
+    printf '}'
+}
+
+# nvidia-modprobe creates the on-demand NVIDIA nodes (a unit before pve-guests.service runs it: host-setup).
 nvidia_modprobe=''
 for m_dir in /usr/local/sbin /usr/local/bin /usr/sbin /usr/bin /sbin /bin; do
     if [ -x "$ROOT$m_dir/nvidia-modprobe" ]; then
@@ -469,5 +513,6 @@ printf '  "groups": {"video": %s, "render": %s},\n' \
     "$(json_int_or_null "$(group_gid video)")" "$(json_int_or_null "$(group_gid render)")"
 printf '  "subuid": %s,\n' "$(subid_json "$ROOT/etc/subuid")"
 printf '  "subgid": %s,\n' "$(subid_json "$ROOT/etc/subgid")"
-printf '  "templates": %s\n' "$(templates_json "$hostname")"
+printf '  "templates": %s,\n' "$(templates_json "$hostname")"
+printf '  "boot": %s\n' "$(boot_json)"
 printf '}\n'

@@ -16,6 +16,7 @@ from typing import Any
 
 from ..core.errors import ValidationError
 from ..core.rules import got
+from .boot import BootFacts, BootFile
 from .model import DrmMinor, HostFacts, NvidiaFacts
 from .parsers import (
     normalize_pci,
@@ -37,6 +38,21 @@ def collector_script() -> Path:
     return Path(__file__).with_name("collect-host-facts.sh")
 
 
+def collector_functions(*names: str) -> str:
+    """The shell functions `names` of the shipped collector, verbatim, in that order.
+
+    The node probe of `pve-gpu-lxc check` reads the boot configuration with these same
+    functions, so a node fact has one reader; a name the collector lacks is a KeyError.
+    """
+    text = collector_script().read_text(encoding="utf-8")
+    parts = []
+    for name in names:
+        start = text.index(f"\n{name}() {{\n") + 1
+        end = text.index("\n}\n", start) + 3
+        parts.append(text[start:end])
+    return "".join(parts)
+
+
 DEFAULT_TARGET = "stacks/facts/<node>.json"
 
 
@@ -51,6 +67,11 @@ def record_command(target: str | Path = DEFAULT_TARGET, node: str | None = None)
     node = node or Path(target).name.removesuffix(".json")
     out = "" if target == f"stacks/facts/{node}.json" else f" --out {target}"
     return f"pve-gpu-lxc facts --node {node} --ssh root@<host>{out}"
+
+
+def host_setup_command(node: str) -> str:
+    """The command that installs the NVIDIA boot set-up on a node (and records its facts again)."""
+    return f"pve-gpu-lxc host-setup --node {node} --ssh root@<host> --apply"
 
 
 def manual_record_command(target: str | Path = DEFAULT_TARGET) -> str:
@@ -111,6 +132,7 @@ def from_json(data: object, source: str = "(in memory)") -> HostFacts:
             subuid=_subids_from_json(doc.get("subuid")),
             subgid=_subids_from_json(doc.get("subgid")),
             templates=_templates_from_json(doc.get("templates")),
+            boot=boot_from_json(doc.get("boot")),
             kernel=doc.get("kernel"),
             pve_version=doc.get("pve_version"),
             collected_at=doc.get("collected_at"),
@@ -186,6 +208,7 @@ def to_json(facts: HostFacts) -> dict[str, object]:
         "subuid": _subids_to_json(facts.subuid),
         "subgid": _subids_to_json(facts.subgid),
         **({"templates": [_template_to_json(t) for t in facts.templates]} if facts.templates is not None else {}),
+        **({"boot": boot_to_json(facts.boot)} if facts.boot is not None else {}),
     }
 
 
@@ -239,6 +262,32 @@ def _templates_from_json(value: Any) -> tuple[TemplateFacts, ...] | None:
             error=_optional_str(t.get("error"), "error"),
         ))
     return tuple(templates)
+
+
+def boot_from_json(value: Any) -> BootFacts | None:
+    """The collector's `boot` section (None: recorded before the collector read it); ValueError,
+    KeyError or TypeError on a malformed one."""
+    if value is None:  # recorded before the collector read the boot configuration
+        return None
+    files = []
+    for f in value["files"]:
+        path, text = f["path"], f["text"]
+        if not isinstance(path, str) or not path.startswith("/") or not isinstance(text, str):
+            raise ValueError(f"boot file {path!r} is not an absolute path with its text")
+        files.append(BootFile(path, text))
+    enabled = []
+    for e in value["enabled"]:
+        link, target = e["link"], e["target"]
+        if not isinstance(link, str) or not isinstance(target, str):
+            raise ValueError(f"enabled unit link {link!r} -> {target!r} is not two strings")
+        enabled.append((link, target))
+    return BootFacts(tuple(files), tuple(enabled))
+
+
+def boot_to_json(boot: BootFacts) -> dict[str, object]:
+    """The collector's `boot` section."""
+    return {"files": [{"path": f.path, "text": f.text} for f in boot.files],
+            "enabled": [{"link": link, "target": target} for link, target in boot.enabled]}
 
 
 def _template_to_json(t: TemplateFacts) -> dict[str, object]:

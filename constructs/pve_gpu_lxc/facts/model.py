@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Literal
 
 from ..core.errors import ValidationError
+from .boot import BootFacts, BootNodes, nodes_at_boot
 from .parsers import normalize_pci, parse_nvidia_version
 from .records import (
     VENDOR_LABELS,
@@ -113,6 +114,8 @@ class HostFacts:
     subgid: tuple[IdRange, ...] | None = None
     # the node's template caches; None: not recorded (a document from before the collector read them)
     templates: tuple[TemplateFacts, ...] | None = None
+    # the boot configuration that makes NVIDIA's on-demand nodes; None: not recorded (an older collector)
+    boot: BootFacts | None = None
     kernel: str | None = None
     pve_version: str | None = None
     collected_at: str | None = None
@@ -183,6 +186,14 @@ class HostFacts:
     def nvidia_driver_version(self) -> str | None:
         return None if self.nvidia is None else self.nvidia.driver_version
 
+    def nodes_at_boot(self) -> BootNodes | None:
+        """The NVIDIA nodes a reboot of the node recreates before pve-guests starts the onboot guests
+        (None when the boot configuration was not recorded)."""
+        if self.boot is None:
+            return None
+        minors = [g.device_minor for g in self.nvidia.gpus if g.device_minor is not None] if self.nvidia else []
+        return nodes_at_boot(self.boot, driver_installed=self.nvidia is not None, gpu_minors=minors)
+
     def template(self, volid: str) -> TemplateFacts | None:
         """The recorded template with this volume id (``local:vztmpl/<file>``), or None."""
         return next((t for t in self.templates or () if t.volid == volid), None)
@@ -228,7 +239,7 @@ class HostFacts:
         return require_char_device(self, path, why)
 
     def missing_nvidia_control_nodes(self) -> tuple[str, ...]:
-        """Control nodes userspace creates on demand (nvidia-modprobe); absent ones need the hook."""
+        """Control nodes userspace creates on demand (nvidia-modprobe) that the node lacks."""
         from .verify import missing_nvidia_control_nodes
 
         return missing_nvidia_control_nodes(self)
@@ -244,18 +255,12 @@ class HostFacts:
         *,
         node_name: str,
         device_paths: Iterable[str] = (),
-        hook_creates: Iterable[str] = (),
+        own_boot_nodes: Iterable[str] = (),
         nvidia_driver: str | None = None,
         idmap: Iterable[tuple[Literal["u", "g"], int, int]] = (),
     ) -> None:
-        """Raise one ValidationError listing every way a container would not fit this node.
-
-        device_paths: every devN path; each must be a char device here, unless it is in
-          ``hook_creates`` (nodes the container's pre-start hook makes) and absent.
-        nvidia_driver: the version the container's NVIDIA userspace is pinned to.
-        idmap: ``(kind, host_id, size)`` of every idmap entry (the default map when none).
-        """
+        """Raise one ValidationError listing every way a container would not fit this node (verify.py)."""
         from .verify import verify_container
 
-        verify_container(self, node_name=node_name, device_paths=device_paths, hook_creates=hook_creates,
+        verify_container(self, node_name=node_name, device_paths=device_paths, own_boot_nodes=own_boot_nodes,
                          nvidia_driver=nvidia_driver, idmap=idmap)

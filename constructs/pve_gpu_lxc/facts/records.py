@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
@@ -19,7 +20,31 @@ DRIVER_VENDORS: Mapping[str, Vendor] = {
 }
 VENDOR_LABELS: Mapping[str, str] = {"intel": "Intel", "amd": "AMD", "nvidia": "NVIDIA"}
 
-NVIDIA_CONTROL_NODES = ("/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia-uvm-tools")
+# NVIDIA's device nodes.  None comes from devtmpfs: userspace makes them on demand (nvidia-modprobe,
+# nvidia-smi), so after a reboot they exist only if something the boot runs creates them (facts/boot.py).
+NVIDIA_CTL = "/dev/nvidiactl"  # 195:255
+NVIDIA_UVM = "/dev/nvidia-uvm"  # <nvidia-uvm major>:0
+NVIDIA_UVM_TOOLS = "/dev/nvidia-uvm-tools"  # <nvidia-uvm major>:1
+NVIDIA_MODESET = "/dev/nvidia-modeset"  # 195:254
+NVIDIA_CONTROL_NODES = (NVIDIA_CTL, NVIDIA_UVM, NVIDIA_UVM_TOOLS)
+_NVIDIA_ON_DEMAND = re.compile(r"^/dev/nvidia(?:\d+|ctl|-uvm|-uvm-tools|-modeset|-caps/nvidia-cap\d+)$")
+
+
+def nvidia_gpu_node(minor: int) -> str:
+    """/dev/nvidiaN of the GPU whose 'Device Minor' is N (195:N)."""
+    return f"/dev/nvidia{minor}"
+
+
+def nvidia_cap_node(cap: int) -> str:
+    """/dev/nvidia-caps/nvidia-capN (1: MIG config, 2: MIG monitor, higher: MIG instances)."""
+    return f"/dev/nvidia-caps/nvidia-cap{cap}"
+
+
+def is_nvidia_on_demand(path: str) -> bool:
+    """A node NVIDIA's userspace creates on demand (gone after every reboot until something makes it)."""
+    return bool(_NVIDIA_ON_DEMAND.match(path))
+
+
 # What the collector records (its `devices` globs); other paths (/dev/net/tun, ...) are not checked.
 RECORDED_PREFIXES = ("/dev/dri/", "/dev/nvidia", "/dev/kfd", "/dev/accel/")
 

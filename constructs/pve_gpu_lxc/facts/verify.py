@@ -6,13 +6,13 @@ facts; the answer is one `ValidationError` listing every problem, each with its 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from typing import Literal
 
 from ..core.errors import ValidationError
+from .io import host_setup_command, record_command
 from .model import HostFacts
-from .records import NVIDIA_CONTROL_NODES, RECORDED_PREFIXES, DeviceNode, IdRange
+from .records import NVIDIA_CONTROL_NODES, RECORDED_PREFIXES, DeviceNode, IdRange, is_nvidia_on_demand
 
 IdKind = Literal["u", "g"]
 
@@ -38,7 +38,7 @@ def require_char_device(facts: HostFacts, path: str, why: str = "") -> DeviceNod
 
 
 def missing_nvidia_control_nodes(facts: HostFacts) -> tuple[str, ...]:
-    """Control nodes userspace creates on demand (nvidia-modprobe); absent ones need the hook."""
+    """Control nodes userspace creates on demand (nvidia-modprobe) that the node lacks."""
     return tuple(p for p in NVIDIA_CONTROL_NODES if facts.node(p) is None)
 
 
@@ -64,21 +64,22 @@ def verify_container(
     *,
     node_name: str,
     device_paths: Iterable[str] = (),
-    hook_creates: Iterable[str] = (),
+    own_boot_nodes: Iterable[str] = (),
     nvidia_driver: str | None = None,
     idmap: Iterable[tuple[IdKind, int, int]] = (),
 ) -> None:
     """Raise one ValidationError listing every way a container would not fit this node.
 
-    device_paths: every devN path; each must be a char device here, unless it is in
-      ``hook_creates`` (nodes the container's pre-start hook makes) and absent.
+    device_paths: every devN path; each must be a char device here.  NVIDIA's on-demand nodes
+      must also be made again by the node's boot before pve-guests starts the onboot guests
+      (facts/boot.py), unless they are in ``own_boot_nodes`` (the user makes them at boot).
     nvidia_driver: the version the container's NVIDIA userspace is pinned to.
     idmap: ``(kind, host_id, size)`` of every idmap entry (the default map when none).
     """
     problems = _node_name_problem(facts, node_name)
     if not problems:
-        created = set(hook_creates)
-        problems += [p for p in (_device_problem(facts, path, created) for path in device_paths) if p]
+        own = set(own_boot_nodes)
+        problems += [p for p in (_device_problem(facts, path, path not in own) for path in device_paths) if p]
         problems += _nvidia_driver_problems(facts, nvidia_driver)
         problems += _subid_problems(facts, idmap)
     if problems:
@@ -94,28 +95,34 @@ def _node_name_problem(facts: HostFacts, node_name: str) -> list[str]:
             f"{node_name!r} (stacks/facts/{node_name}.json)"]
 
 
-def _device_problem(facts: HostFacts, path: str, created: set[str]) -> str | None:
+def _device_problem(facts: HostFacts, path: str, made_at_boot: bool) -> str | None:
     if not path.startswith(RECORDED_PREFIXES):
         return None  # the facts say nothing about it
     node = facts.node(path)
+    setup = f"`{host_setup_command(facts.hostname)}`"
     if node is None:
-        if path in created and (facts.nvidia_modprobe or not facts.tools_recorded):
-            return None
-        if path in created:
-            return (f"{path} is absent and the pre-start hook cannot create it: nvidia-modprobe is not "
-                    "installed on the node (it comes with the NVIDIA .run driver, or Debian's "
-                    "nvidia-modprobe package); install it and re-record the facts")
-        if path in NVIDIA_CONTROL_NODES or path == "/dev/nvidia-modeset" or re.fullmatch(r"/dev/nvidia\d+", path):
-            return (f"{path} is absent and nothing creates it: NVIDIA makes its nodes on demand "
-                    "(nvidia-modprobe), and devN refuses to start without them; keep NvidiaGpu(ensure_nodes=True) "
-                    "so the pre-start hook creates them, or run `nvidia-modprobe -u -c0` from a unit before "
-                    "pve-guests.service")
+        if is_nvidia_on_demand(path):
+            return (f"{path} is absent: NVIDIA makes its device nodes on demand and nothing on the node has made "
+                    f"this one, and Proxmox refuses to start a container whose devN path is missing (it checks "
+                    f"before the hookscript runs). Run {setup} once: it installs a unit that runs nvidia-modprobe "
+                    "at every boot before pve-guests.service and now; then re-record the facts")
         known = ", ".join(n.path for n in facts.devices if n.type == "c") or "none"
         return (f"{path} does not exist on the node (Proxmox refuses to start a container whose devN path is "
                 f"missing); char devices recorded: {known}")
     if not node.is_char:
         return (f"{path} is a {node.kind_name}, not a char device ({node.describe()}); devN needs a device "
                 "node: expand a directory into its nodes, replace a symlink by its target")
+    if made_at_boot and is_nvidia_on_demand(path):
+        at_boot = facts.nodes_at_boot()
+        if at_boot is None:
+            return (f"{path} exists now, but {facts.source} was recorded before the collector read the boot "
+                    "configuration, so nothing shows that a reboot makes it again: re-record with "
+                    f"`{record_command(node=facts.hostname)}`")
+        if path not in at_boot:
+            return (f"{path} exists now, but nothing the node runs at boot before pve-guests.service makes it "
+                    "again (NVIDIA makes its nodes on demand): after the next reboot Proxmox would refuse to "
+                    f"start the container ('Device {path} does not exist'). Run {setup} once, then re-record "
+                    "the facts; or, if the node makes it its own way, pass NvidiaGpu(ensure_nodes=False)")
     return None
 
 

@@ -121,7 +121,7 @@ def build_model(
             raise ValidationError(
                 _unknown_gid_message(role, name, gids, [d.path for d in wanted if d.group == role], props))
     devices = resolve_devices(wanted, group_gids)
-    nvidia = _nvidia_guard(props.gpus, devices)
+    nvidia = _nvidia_guard(props.gpus)
     commands = props.hooks.commands if props.hooks else ()
     model = ContainerModel(props, devices, nvidia, commands)
     _check_fit(model)
@@ -134,16 +134,14 @@ def _with_resolved_gpus(props: GpuContainerProps) -> GpuContainerProps:
     return props if gpus == tuple(props.gpus) else dataclasses.replace(props, gpus=gpus)
 
 
-def _nvidia_guard(gpus: Sequence[Gpu], devices: tuple[ResolvedDevice, ...]) -> NvidiaGuard | None:
+def _nvidia_guard(gpus: Sequence[Gpu]) -> NvidiaGuard | None:
     version = nvidia_driver_version(gpus)
-    nvidia = [g for g in gpus if isinstance(g, NvidiaGpu)]
-    if version is None or not any(g.ensure_nodes for g in nvidia):
+    if version is None:
         return None
-    indexes = tuple(sorted({g.index for g in nvidia}))
-    if len(indexes) != len(nvidia):
-        raise ValidationError(f"NvidiaGpu index listed twice: {[g.index for g in nvidia]}")
-    nodes = tuple(d.path for d in devices if d.path.startswith("/dev/nvidia"))
-    return NvidiaGuard(version, indexes, any(g.modeset for g in nvidia), nodes)
+    indexes = [g.index for g in gpus if isinstance(g, NvidiaGpu)]
+    if len(set(indexes)) != len(indexes):
+        raise ValidationError(f"NvidiaGpu index listed twice: {indexes}")
+    return NvidiaGuard(version)
 
 
 def _check_fit(model: ContainerModel) -> None:
@@ -164,10 +162,15 @@ def _check_fit(model: ContainerModel) -> None:
     facts.verify_container(
         node_name=props.node_name,
         device_paths=[d.path for d in model.devices],
-        hook_creates=model.nvidia.created_nodes() if model.nvidia is not None else (),
+        own_boot_nodes=_own_boot_nodes(props.gpus),
         nvidia_driver=pinned,
         idmap=[(e.kind, e.host_id, e.size) for e in idmap.entries] if idmap is not None else (),
     )
+
+
+def _own_boot_nodes(gpus: Sequence[Gpu]) -> tuple[str, ...]:
+    """NVIDIA nodes whose re-creation at boot the user vouches for (NvidiaGpu(ensure_nodes=False))."""
+    return tuple(d.path for g in gpus if isinstance(g, NvidiaGpu) and not g.ensure_nodes for d in g.devices())
 
 
 def _node_facts(props: GpuContainerProps) -> HostFacts | None:

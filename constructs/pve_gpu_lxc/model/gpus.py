@@ -134,8 +134,11 @@ class NvidiaGpu:
     modeset: pass /dev/nvidia-modeset (display/NVENC on some setups).
     caps: N of /dev/nvidia-caps/nvidia-capN files to pass (1 = MIG config,
       2 = MIG monitor, higher = MIG instances); each is a node, never the folder.
-    ensure_nodes: add a pre-start hook step that creates the on-demand control
-      nodes (`nvidia-modprobe`) so devN does not fail after a host reboot.
+    ensure_nodes: with host facts, require that a reboot of the node makes these
+      nodes again before pve-guests starts the onboot guests (NVIDIA makes them on
+      demand, and Proxmox refuses to start a container whose devN path is missing):
+      `pve-gpu-lxc host-setup` installs what does it.  False: the node makes them
+      its own way, and synthesis only checks that they exist now.
     """
 
     driver_version: str | None = None

@@ -89,31 +89,16 @@ class Hooks:
 
 @dataclass(frozen=True)
 class NvidiaGuard:
-    """Pre-start checks for NVIDIA: the host module's exact version, and the on-demand nodes."""
+    """The pre-start check for NVIDIA: the host's module is exactly the version the userspace is pinned to.
+
+    It cannot make missing device nodes: pve-container stat()s every devN path before the hookscript
+    runs (`vm_start` -> `update_lxc_config`), so the node makes them at boot (`pve-gpu-lxc host-setup`).
+    """
 
     driver_version: str
-    gpu_indexes: tuple[int, ...]
-    modeset: bool
-    nodes: tuple[str, ...]
-    create_nodes: bool = True
 
     def __post_init__(self) -> None:
         driver_version(self.driver_version, "NvidiaGuard driver_version")
-        for node in self.nodes:
-            validation.device_path(node)
-
-    def modprobe_argv(self) -> list[str]:
-        # -u: load nvidia-uvm and create its nodes; -c N: create /dev/nvidiaN and nvidiactl; -m: modeset.
-        argv = ["nvidia-modprobe", "-u"] + [f"-c{i}" for i in self.gpu_indexes]
-        return argv + (["-m"] if self.modeset else [])
-
-    def created_nodes(self) -> tuple[str, ...]:
-        """The nodes `modprobe_argv` makes, so they need not exist before the hook runs."""
-        if not self.create_nodes:
-            return ()
-        nodes = ["/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia-uvm-tools"]
-        nodes += [f"/dev/nvidia{i}" for i in self.gpu_indexes] + (["/dev/nvidia-modeset"] if self.modeset else [])
-        return tuple(nodes)
 
 
 _PRELUDE = """\
@@ -136,23 +121,16 @@ fail() {{
 _NVIDIA_FUNCTIONS = """
 require_nvidia_driver() {
     expected="$1"
-    version_file="$sysroot/proc/driver/nvidia/version"
-    if [ ! -r "$version_file" ]; then
-        fail "the NVIDIA kernel module is not loaded ($version_file is missing); this container's userspace is pinned to driver $expected. Load the module (modprobe nvidia) or repair the host driver."
+    # the loaded module's version; older drivers without it: the first line of /proc/driver/nvidia/version
+    if [ -r "$sysroot/sys/module/nvidia/version" ]; then
+        found=$(cat "$sysroot/sys/module/nvidia/version")
+    elif [ -r "$sysroot/proc/driver/nvidia/version" ]; then
+        found=$(awk '/NVRM version/ { for (i = 1; i <= NF; i++) if ($i ~ /^[0-9]+[.][0-9]+([.][0-9]+)?$/) { print $i; exit } }' "$sysroot/proc/driver/nvidia/version")
+    else
+        fail "the NVIDIA kernel module is not loaded ($sysroot/sys/module/nvidia/version is missing); this container's userspace is pinned to driver $expected. Load the module (modprobe nvidia) or repair the host driver."
     fi
-    found=$(awk '/NVRM version/ { for (i = 1; i <= NF; i++) if ($i ~ /^[0-9]+[.][0-9]+([.][0-9]+)?$/) { print $i; exit } }' "$version_file")
     if [ "$found" != "$expected" ]; then
         fail "host NVIDIA driver is ${found:-unknown} but this container is pinned to $expected; the userspace inside must match exactly (NVML 'Driver/library version mismatch'). Rebuild the template for ${found:-the host version} and update NvidiaGpu(driver_version=...), or install driver $expected on the host."
-    fi
-}
-
-require_nodes() {
-    missing=""
-    for node in "$@"; do
-        [ -c "$sysroot$node" ] || missing="$missing $node"
-    done
-    if [ -n "$missing" ]; then
-        fail "device node(s)$missing missing on the host; Proxmox devN refuses to start without them. Load the NVIDIA modules and run nvidia-modprobe (or nvidia-smi) on the host."
     fi
 }
 """
@@ -163,13 +141,7 @@ def _q(value: str | int) -> str:
 
 
 def _nvidia_pre_start(guard: NvidiaGuard) -> list[str]:
-    lines = [f"require_nvidia_driver {_q(guard.driver_version)}"]
-    if guard.create_nodes:
-        # Control nodes are made on demand by userspace, not devtmpfs: create them before devN needs them.
-        argv = " ".join(_q(a) for a in guard.modprobe_argv())
-        lines.append(f"if command -v nvidia-modprobe >/dev/null 2>&1; then {argv} || fail 'nvidia-modprobe failed'; fi")
-    lines.append("require_nodes " + " ".join(_q(n) for n in guard.nodes))
-    return lines
+    return [f"require_nvidia_driver {_q(guard.driver_version)}"]
 
 
 def render_hookscript(

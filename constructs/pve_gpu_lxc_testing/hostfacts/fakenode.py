@@ -14,8 +14,12 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+from pve_gpu_lxc.hostsetup import ENABLE_LINK, UNIT_PATH, NvidiaBootSetup
+
 from ..templates import build_template
 
+# what the collector prints for this node (tests/test_hostfacts_collector.py keeps them equal)
+COMMITTED_FACTS = Path(__file__).resolve().parents[3] / "stacks" / "facts" / "pve.json"
 NVIDIA_VERSION = "575.64.03"
 NVIDIA_VERSION_FILE = (
     "NVRM version: NVIDIA UNIX Open Kernel Module for x86_64  575.64.03  Release Build  "
@@ -224,8 +228,9 @@ def _templates(root: Path) -> None:
         build_template(root / "var/lib/vz/template/cache" / name, etc_group=group, filler_bytes=4096)
 
 
-def build_pve_node(root: Path) -> Path:
-    """Populate ``root`` (an empty directory) as the Intel + NVIDIA node "pve"."""
+def build_pve_node(root: Path, *, boot_setup: bool = True) -> Path:
+    """Populate ``root`` (an empty directory) as the Intel + NVIDIA node "pve" (without
+    `pve-gpu-lxc host-setup`'s files when ``boot_setup`` is False)."""
     for rel, text in ETC.items():
         _write(root, rel, text)
     for node in NODES:
@@ -237,7 +242,20 @@ def build_pve_node(root: Path) -> Path:
     tool = root / "usr/bin/nvidia-modprobe"  # installed by the NVIDIA .run driver on the host
     _write(root, "usr/bin/nvidia-modprobe", "#!/bin/sh\nexit 0\n")
     tool.chmod(0o755)
+    if boot_setup:
+        _boot_setup(root)
     return root
+
+
+def _boot_setup(root: Path) -> None:
+    """What `pve-gpu-lxc host-setup --apply` leaves on this node: its files and the enabling link
+    (the apply script itself runs over SSH against the simulated node in tests/e2e)."""
+    # host-setup remakes what the node has now: its GPU, the control nodes, nvidia-modeset, MIG caps 1 and 2
+    setup = NvidiaBootSetup(gpu_minors=[0], modeset=True, caps=[1, 2])
+    for f in setup.files():
+        _write(root, f.path.lstrip("/"), f.text)
+        (root / f.path.lstrip("/")).chmod(int(f.mode, 8))
+    _symlink(root, ENABLE_LINK.lstrip("/"), UNIT_PATH)
 
 
 def fake_pveversion(bin_dir: Path, output: str = PVEVERSION) -> Path:
