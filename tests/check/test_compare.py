@@ -12,6 +12,7 @@ from pve_gpu_lxc.cli.check import compare
 from pve_gpu_lxc.cli.check import probe as pr
 from pve_gpu_lxc.cli.check.expected import ExpectedContainer, ExpectedDevice, ExpectedHook
 from pve_gpu_lxc.cli.check.nodeconf import parse_config
+from pve_gpu_lxc.facts.boot import BootFacts, BootFile
 from pve_gpu_lxc.facts.model import HostFacts
 
 FACTS = HostFacts.load(Path(__file__).resolve().parents[2] / "stacks" / "facts" / "pve.json")
@@ -51,7 +52,8 @@ def node_probe(running: bool = False) -> pr.NodeProbe:
     """What a clean node answers: devices as in the facts, subids from the facts, the snippet intact."""
     node = pr.NodeProbe(version="1", complete=True, subuid=["root:100000:65536"],
                         subgid=["root:100000:65536", "root:44:1", "root:108:1"], nvidia_sys="575.64.03",
-                        by_path=dict((link.rsplit("/", 1)[1], target) for link, target in FACTS.dri_by_path))
+                        by_path=dict((link.rsplit("/", 1)[1], target) for link, target in FACTS.dri_by_path),
+                        boot=FACTS.boot)
     for d in FACTS.devices:
         if d.type == "c":
             node.devices[d.path] = char(d.major, d.minor, d.gid or 0, d.mode or 0o660)
@@ -205,8 +207,50 @@ def test_device_missing_on_the_host() -> None:
     (finding,) = check(NVIDIA, node=node).findings
     assert finding.line() == (
         "host-devices: /dev/nvidia-uvm does not exist on pve (PVE refuses to start the container: 'Device "
-        "/dev/nvidia-uvm does not exist'). Fix: on pve: `nvidia-modprobe -u -c0` creates the NVIDIA nodes (the "
-        "generated pre-start hook runs it at every start; `modprobe nvidia` first if the driver is not loaded).")
+        "/dev/nvidia-uvm does not exist'). Fix: `pve-gpu-lxc host-setup --node pve --ssh root@pve --apply` makes "
+        "the NVIDIA nodes now and at every boot before pve-guests.service (a unit running nvidia-modprobe; "
+        "`modprobe nvidia` first if the driver is not loaded).")
+
+
+# --- boot: NVIDIA's on-demand nodes are made again before pve-guests -----------------------------
+
+
+def test_nodes_the_boot_makes_give_no_finding() -> None:
+    report = check(NVIDIA, node=node_probe())
+    assert "boot" in report.checked and not [f for f in report.findings if f.item == "boot"]
+
+
+def test_nodes_no_boot_step_makes_are_findings_with_the_host_setup_command() -> None:
+    node = dataclasses.replace(node_probe(), boot=BootFacts())
+    findings = [f for f in check(NVIDIA, node=node).findings if f.item == "boot"]
+    assert [f.subject for f in findings] == ["/dev/nvidia0", "/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia-uvm-tools"]
+    assert findings[2].line() == (
+        "boot: nothing pve runs at boot before pve-guests.service makes /dev/nvidia-uvm (NVIDIA makes its nodes on "
+        "demand): after the next reboot PVE refuses to start CT 220 ('Device /dev/nvidia-uvm does not exist'), "
+        "before any hookscript runs. Fix: `pve-gpu-lxc host-setup --node pve --ssh root@pve --apply` once for the node.")
+
+
+def test_a_unit_enabled_for_the_boot_but_not_before_pve_guests_does_not_count() -> None:
+    unit = next(f for f in FACTS.boot.files if f.path.endswith(".service"))
+    late = BootFile(unit.path, unit.text.replace("Before=pve-guests.service\n", ""))
+    boot = BootFacts(tuple(late if f.path == unit.path else f for f in FACTS.boot.files), FACTS.boot.enabled)
+    findings = [f for f in check(NVIDIA, node=dataclasses.replace(node_probe(), boot=boot)).findings if f.item == "boot"]
+    assert len(findings) == 4
+
+
+def test_without_the_driver_nothing_is_made_at_boot() -> None:
+    node = dataclasses.replace(node_probe(), nvidia_sys=None, nvidia_proc=None)
+    assert len([f for f in check(NVIDIA, node=node).findings if f.item == "boot"]) == 4
+
+
+def test_an_unread_boot_configuration_is_a_note_not_a_finding() -> None:
+    report = check(NVIDIA, node=dataclasses.replace(node_probe(), boot=None, boot_error="ValueError: x"))
+    assert not [f for f in report.findings if f.item == "boot"]
+    assert "boot: the node's boot configuration was unreadable (ValueError: x): not checked" in report.notes
+
+
+def test_intel_only_containers_skip_the_boot_item() -> None:
+    assert "boot" not in check(node=node_probe()).checked
 
 
 def test_renumbered_device_against_the_facts() -> None:
@@ -278,10 +322,12 @@ def test_nvidia_driver_against_the_pin() -> None:
         "driver 575.64.03 on pve, or rebuild the image for 580.65.06, set "
         "`NvidiaGpu(driver_version=\"580.65.06\")` and `cdktf deploy intel-jellyfin`.")
     node.nvidia_sys = None
-    (finding,) = check(NVIDIA, node=node).findings
+    (finding,) = [f for f in check(NVIDIA, node=node).findings if f.item == "nvidia"]
     assert finding.problem.startswith("the NVIDIA kernel module is not loaded on pve")
-    node.nvidia_proc = "575.64.03"  # /proc/driver/nvidia/version wins, as in the hook
+    node.nvidia_proc = "575.64.03"  # a module without /sys/module/nvidia/version: the proc file, as the hook
     assert check(NVIDIA, node=node).findings == []
+    node.nvidia_sys = "580.65.06"  # the loaded module's own version wins, as in the hook
+    assert [f.found for f in check(NVIDIA, node=node).findings] == ["580.65.06"]
 
 
 # --- whole-container outcomes -----------------------------------------------------------------

@@ -109,6 +109,6 @@ def test_unreadable_configurations_are_named(body, message) -> None:
 
 def test_pin_comes_from_the_generated_hook_line_only() -> None:
     assert ex.nvidia_pin("require_nvidia_driver() {\n") is None
-    text = render_hookscript(vmid=230, hostname="ai", nvidia=NvidiaGuard("580.65.06", gpu_indexes=(0,), modeset=False, nodes=("/dev/nvidia0",)))
+    text = render_hookscript(vmid=230, hostname="ai", nvidia=NvidiaGuard("580.65.06"))
     assert ex.nvidia_pin(text) == "580.65.06"
     assert ex.nvidia_pin(render_hookscript(vmid=230, hostname="ai")) is None

@@ -12,14 +12,16 @@ import posixpath
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from ...facts.boot import nodes_at_boot
+from ...facts.io import host_setup_command
 from ...facts.model import HostFacts
 from ...facts.parsers import parse_subid
+from ...facts.records import is_nvidia_on_demand
 from . import probe as pr
 from .expected import ExpectedContainer, ExpectedDevice
 from .findings import ContainerReport, Finding, Item
 from .nodeconf import FoundConfig, FoundDevice
 
-NVIDIA_ON_DEMAND = ("/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia-uvm-tools")
 _WHY_VAAPI = "VA-API: 'No VA display', transcoding silently falls back to the CPU"
 
 
@@ -84,6 +86,10 @@ def check_container(
     host_findings, host_notes = compare_host_devices(exp, conf, node, facts, ctx)
     run("host-devices", host_findings)
     report.notes.extend(host_notes)
+    if any(is_nvidia_on_demand(path) for path in _passed_paths(exp, conf)):
+        boot_findings, boot_notes = compare_boot(exp, conf, node, facts)
+        run("boot", boot_findings)
+        report.notes.extend(boot_notes)
     ct = node.containers.get(exp.vmid)
     report.running = ct.state == "RUNNING" if ct is not None and ct.state != "UNKNOWN" else None
     if ct is not None and ct.running:
@@ -326,10 +332,14 @@ def _passed_paths(exp: ExpectedContainer, conf: FoundConfig | None) -> list[str]
     return paths
 
 
+def _host_setup(node: str) -> str:
+    return f"`{host_setup_command(node).replace('<host>', node)}`"
+
+
 def _missing_fix(exp: ExpectedContainer, path: str, ctx: Context, running: bool) -> str:
-    if path in NVIDIA_ON_DEMAND or path.startswith("/dev/nvidia"):
-        fix = (f"on {exp.node}: `nvidia-modprobe -u -c0` creates the NVIDIA nodes (the generated pre-start "
-               "hook runs it at every start; `modprobe nvidia` first if the driver is not loaded)")
+    if is_nvidia_on_demand(path):
+        fix = (f"{_host_setup(exp.node)} makes the NVIDIA nodes now and at every boot before pve-guests.service "
+               "(a unit running nvidia-modprobe; `modprobe nvidia` first if the driver is not loaded)")
         return fix + (f", then `pct reboot {exp.vmid}`." if running else ".")
     if path.startswith("/dev/dri/"):
         return (f"a kernel or driver update renumbered or removed it (see `ls -l /dev/dri/by-path` on "
@@ -420,6 +430,30 @@ def _renumbered(exp: ExpectedContainer, path: str, node: pr.NodeProbe, facts: Ho
     return None
 
 
+def compare_boot(exp: ExpectedContainer, conf: FoundConfig | None, node: pr.NodeProbe,
+                 facts: HostFacts | None) -> tuple[list[Finding], list[str]]:
+    """NVIDIA's on-demand nodes this container passes are made again by the node's boot (facts/boot.py)."""
+    if node.boot is None:
+        why = f"unreadable ({node.boot_error})" if node.boot_error else "not read by the probe"
+        return [], [f"boot: the node's boot configuration was {why}: not checked"]
+    if facts is not None and facts.nvidia is not None:
+        minors = [g.device_minor for g in facts.nvidia.gpus if g.device_minor is not None]
+    else:  # without facts: the GPUs this container passes
+        minors = [int(p[len("/dev/nvidia"):]) for p in _passed_paths(exp, conf) if p[len("/dev/nvidia"):].isdigit()]
+    at_boot = nodes_at_boot(node.boot, driver_installed=node.nvidia_version is not None, gpu_minors=minors)
+    findings = []
+    for path in _passed_paths(exp, conf):
+        if is_nvidia_on_demand(path) and path not in at_boot:
+            findings.append(Finding(
+                "boot", path,
+                f"nothing {exp.node} runs at boot before pve-guests.service makes {path} (NVIDIA makes its "
+                f"nodes on demand): after the next reboot PVE refuses to start CT {exp.vmid} "
+                f"('Device {path} does not exist'), before any hookscript runs.",
+                f"{_host_setup(exp.node)} once for the node.",
+                expected="made at boot", found=None))
+    return findings, []
+
+
 # --------------------------------------------------------------------------------------------
 # [5] inside a running container, and the NVIDIA driver
 
@@ -479,9 +513,7 @@ def compare_in_container(exp: ExpectedContainer, ct: pr.ContainerProbe, ctx: Con
         seen = ct.devices.get(d.path)
         if seen is None:
             continue
-        restart = f"`pct reboot {exp.vmid}` (PVE creates the passed nodes at every start"
-        restart += "; the pre-start hook creates the NVIDIA ones on the host first)" if d.path.startswith(
-            "/dev/nvidia") else ")"
+        restart = f"`pct reboot {exp.vmid}` (PVE creates the passed nodes at every start)"
         if seen == "missing":
             findings.append(Finding(
                 "in-container", d.path,

@@ -23,11 +23,12 @@ Item = Literal[
     "subids",        # [2] /etc/subuid and /etc/subgid allow the map
     "hookscript",    # [3] snippet content (sha256) and mode
     "host-devices",  # [4] passed nodes on the host, against the host facts
+    "boot",          # NVIDIA's on-demand nodes are made again at boot, before pve-guests starts guests
     "in-container",  # [5] render/video GIDs and the nodes inside a running container
     "nvidia",        # [5] host driver against the pinned version
 ]
-ITEMS: tuple[Item, ...] = ("container", "devices", "idmap", "subids", "hookscript", "host-devices", "in-container",
-                           "nvidia")
+ITEMS: tuple[Item, ...] = ("container", "devices", "idmap", "subids", "hookscript", "host-devices", "boot",
+                           "in-container", "nvidia")
 
 
 @dataclass(frozen=True)

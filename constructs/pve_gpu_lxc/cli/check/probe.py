@@ -25,11 +25,15 @@ Output: one tab-separated record per line (see `parse_output`), ending with `end
 
 from __future__ import annotations
 
+import json
 import re
 import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
+
+from ...facts.boot import BootFacts
+from ...facts.io import boot_from_json, collector_functions
 
 DATA_END = "PVE_GPU_LXC_PROBE_DATA"
 PROBE_VERSION = "1"
@@ -261,7 +265,8 @@ probe_host() {
     file_lines subuid /etc/subuid
     file_lines subgid /etc/subgid
     if [ -r /proc/driver/nvidia/version ]; then
-        # the first number of the NVRM line, as the generated pre-start hook reads it
+        # the first number of the NVRM line, as the generated pre-start hook reads it where
+        # /sys/module/nvidia/version is missing
         n_version=''
         while IFS= read -r n_line; do
             case $n_line in
@@ -283,8 +288,9 @@ probe_host() {
         IFS= read -r n_sys < /sys/module/nvidia/version || true
         rec nvidia sys "$(trim "$n_sys")"
     fi
+    probe_boot
     if [ -d /dev/dri/by-path ]; then
-        set +f  # the one glob of the probe
+        set +f  # one of the two globs of the probe (probe_boot's is the other)
         for b_link in /dev/dri/by-path/*; do
             [ -L "$b_link" ] || continue
             b_name=${b_link##*/}
@@ -295,6 +301,13 @@ probe_host() {
         done
         set -f
     fi
+}
+
+probe_boot() { # the boot configuration as the facts collector records it (its JSON, on one line)
+    set +f
+    b_json=$(boot_json | tr -d '\n')
+    set -f
+    rec boot "$b_json"
 }
 
 probe_main() {
@@ -311,6 +324,12 @@ probe_main() {
     rec end
 }
 """
+
+# The collector's own reader of the boot configuration (pve_gpu_lxc.facts, collect-host-facts.sh):
+# what `facts` records is what `check` reads.  Its output is JSON, whose strings escape tabs and
+# newlines, so `tr -d '\n'` above keeps it one record.
+SCRIPT += "ROOT=''\nNL='\n'\n" + collector_functions(
+    "json_str", "json_link_target", "close_array", "boot_files", "boot_json")
 
 # --------------------------------------------------------------------------------------------
 # input: only values that match these patterns are ever sent
@@ -469,11 +488,13 @@ class NodeProbe:
     devices: dict[str, Stat | Literal["missing", "unreadable"]] = field(default_factory=dict)
     hooks: dict[tuple[str, str], HookFile] = field(default_factory=dict)
     containers: dict[int, ContainerProbe] = field(default_factory=dict)
+    boot: BootFacts | None = None  # None: not read (an older probe) or unreadable
+    boot_error: str | None = None
 
     @property
     def nvidia_version(self) -> str | None:
-        """The loaded module's version: /proc/driver/nvidia/version (what the hook reads), else /sys."""
-        return self.nvidia_proc or self.nvidia_sys or None
+        """The loaded module's version: /sys/module/nvidia/version (what the hook reads), else /proc."""
+        return self.nvidia_sys or self.nvidia_proc or None
 
 
 def _map_line(text: str) -> tuple[int, int, int] | None:
@@ -507,6 +528,11 @@ def parse_output(text: str) -> NodeProbe:
                 result.nvidia_proc = value
             elif fields[1] == "sys":
                 result.nvidia_sys = value
+        elif kind == "boot" and len(fields) >= 2:
+            try:
+                result.boot = boot_from_json(json.loads("\t".join(fields[1:])))
+            except (ValueError, KeyError, TypeError) as err:
+                result.boot_error = f"{type(err).__name__}: {err}"
         elif kind == "bypath" and len(fields) >= 3:
             result.by_path[fields[1]] = fields[2]
         elif kind == "dev" and len(fields) >= 3:
