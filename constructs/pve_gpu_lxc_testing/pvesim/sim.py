@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from .. import tools
-from .api import ApiServer, PveApi
+from .api import PveApi
+from .server import ApiServer
 from .node import NodeFiles
 
 
