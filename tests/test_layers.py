@@ -60,7 +60,8 @@ def test_the_layer_contracts_hold() -> None:
         # the simulated node using a harness that drives it
         ("pve_gpu_lxc_testing/pvesim/storage.py", "from pve_gpu_lxc_testing.e2e import harness",
          "Test infrastructure: harnesses"),
-        ("pve_gpu_lxc_testing/tools.py", "from pve_gpu_lxc_testing.pvesim import node", "Test infrastructure: harnesses"),
+        ("pve_gpu_lxc_testing/tools.py", "from pve_gpu_lxc_testing.pvesim import node",
+         "Test infrastructure: harnesses"),
         # the simulated node applying the product's rules instead of PVE's
         ("pve_gpu_lxc_testing/pvesim/lxc_config.py", "from pve_gpu_lxc.model import props",
          "The simulated node takes only PVE's file formats"),

@@ -52,7 +52,8 @@ def test_the_test_infrastructure_has_no_other_ruff_exemption() -> None:
 
 
 def test_mypy_strict_is_clean_on_the_product_and_the_test_infrastructure(tmp_path: Path) -> None:
-    # strict, packages = ["pve_gpu_lxc", "pve_gpu_lxc_testing"] from pyproject.toml; the report lists each module checked
+    # strict, packages = ["pve_gpu_lxc", "pve_gpu_lxc_testing"] from pyproject.toml; the report lists every
+    # module checked
     result = run("mypy", "--cache-dir", str(MYPY_CACHE), "--lineprecision-report", str(tmp_path))
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.startswith("Success: no issues found")
