@@ -6,10 +6,10 @@ that template as PVE's API description (pve-docs `apidoc.js`) spells it, so what
 request up by its API path (fault injection, validation against the API description: see
 server.py) keys on the same string.
 
-    router.add("GET", "/nodes/{node}/lxc/{vmid}/config", self.config_get)   # handler(request, vmid=...)
+    router.add("GET", "/nodes/{node}/lxc/{vmid}/config", self.vm_config)   # handler(request, vmid=...)
     route, args = router.resolve("GET", "/nodes/pve/lxc/100/config")
 
-The request pipeline (server.py `Api2Handler.handle`) resolves the route, checks `node`, then
+The request pipeline (server.py `Api2Handler.dispatch`) resolves the route, checks `node`, then
 calls `route.handler(request, **args)` without `node`; the handler returns the response's `data`.
 """
 
