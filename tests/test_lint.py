@@ -28,7 +28,7 @@ PACKAGES = ("pve_gpu_lxc", "pve_gpu_lxc_testing")
 RUFF_STYLE_EXEMPT = ("constructs/pve_gpu_lxc_testing/lxc/**", "constructs/pve_gpu_lxc_testing/image/**")
 # Modules mypy checks without reporting their errors (pyproject.toml's ignore_errors overrides).
 # This list may only shrink.
-MYPY_EXEMPT = ("pve_gpu_lxc_testing.lxc.probes",)
+MYPY_EXEMPT: tuple[str, ...] = ()
 
 
 def pyproject() -> dict[str, Any]:
