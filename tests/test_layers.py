@@ -1,8 +1,9 @@
 """The layers are enforced by import-linter, and docs/architecture.md shows the real imports.
 
-`lint-imports` runs the contracts of pyproject.toml; a copy of the package with one bad
-import added shows each kind of contract catching its violation; grimp (import-linter's
-graph library) derives the layer graph that docs/architecture.md's table must match.
+`lint-imports` runs the contracts of pyproject.toml (the product's, and the test
+infrastructure's); a copy of the packages with one bad import added shows each contract
+catching its violation; grimp (import-linter's graph library) derives the layer graph that
+docs/architecture.md's table must match.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "constructs" / "pve_gpu_lxc"
+PACKAGES = ("pve_gpu_lxc", "pve_gpu_lxc_testing")
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 ARCHITECTURE = ROOT / "docs" / "architecture.md"
 # the third-party packages the table shows (the standard library and optional helpers are left out)
@@ -38,33 +40,48 @@ def lint_imports(cwd: Path, pythonpath: Path | None = None) -> subprocess.Comple
 def test_the_layer_contracts_hold() -> None:
     result = lint_imports(ROOT)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "Contracts: 4 kept, 0 broken." in result.stdout
+    assert "Contracts: 8 kept, 0 broken." in result.stdout
 
 
 @pytest.mark.parametrize(
     ("module", "bad_import", "contract"),
     [
         # a lower layer importing a higher one
-        ("model/devices.py", "from ..cdk import container", "Layers: cli > cdk"),
+        ("pve_gpu_lxc/model/devices.py", "from ..cdk import container", "Layers: cli > cdk"),
         # the pure side loading the engine, here through l1
-        ("facts/parsers.py", "from ..l1 import schema", "never load the engine"),
+        ("pve_gpu_lxc/facts/parsers.py", "from ..l1 import schema", "never load the engine"),
         # a construct importing cdktf itself instead of through pve_gpu_lxc.engine
-        ("cdk/mapping.py", "import cdktf", "Only pve_gpu_lxc.engine imports"),
-        ("l1/base.py", "from cdktn import App", "Only pve_gpu_lxc.engine imports"),
+        ("pve_gpu_lxc/cdk/mapping.py", "import cdktf", "Only pve_gpu_lxc.engine imports"),
+        ("pve_gpu_lxc/l1/base.py", "from cdktn import App", "Only pve_gpu_lxc.engine imports"),
         # the command line loading the fork (it must run without any engine)
-        ("cli/drift.py", "import cdktn", "The command line runs without the engine"),
+        ("pve_gpu_lxc/cli/drift.py", "import cdktn", "The command line runs without the engine"),
+        # the product reaching into the test infrastructure (which the wheel does not ship)
+        ("pve_gpu_lxc/pve/conf.py", "from pve_gpu_lxc_testing import tools", "The product never imports the test"),
+        # the simulated node using a harness that drives it
+        ("pve_gpu_lxc_testing/pvesim/storage.py", "from pve_gpu_lxc_testing.e2e import harness",
+         "Test infrastructure: harnesses"),
+        ("pve_gpu_lxc_testing/tools.py", "from pve_gpu_lxc_testing.pvesim import node",
+         "Test infrastructure: harnesses"),
+        # the simulated node applying the product's rules instead of PVE's
+        ("pve_gpu_lxc_testing/pvesim/lxc_config.py", "from pve_gpu_lxc.model import props",
+         "The simulated node takes only PVE's file formats"),
+        # inside pvesim: node files below handlers below the server, and the lxc modules in order
+        ("pve_gpu_lxc_testing/pvesim/node.py", "from . import server", "pvesim: sim > server"),
+        ("pve_gpu_lxc_testing/pvesim/lxc_config.py", "from . import lxc_status", "pvesim: sim > server"),
+        ("pve_gpu_lxc_testing/pvesim/tasks.py", "from . import storage", "pvesim: sim > server"),
     ],
 )
 def test_a_violation_fails_the_contracts(tmp_path: Path, module: str, bad_import: str, contract: str) -> None:
-    copy = tmp_path / "src" / "pve_gpu_lxc"
-    shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
-    target = copy / module
+    for package in PACKAGES:
+        shutil.copytree(ROOT / "constructs" / package, tmp_path / "src" / package,
+                        ignore=shutil.ignore_patterns("__pycache__"))
+    target = tmp_path / "src" / module
     target.write_text(target.read_text() + f"\n{bad_import}  # added by tests/test_layers.py\n")
     result = lint_imports(tmp_path, pythonpath=tmp_path / "src")
     assert result.returncode == 1, result.stdout + result.stderr
     report = " ".join(result.stdout.split())
     assert f"{contract}" in report and "BROKEN" in report
-    assert f"pve_gpu_lxc.{module[:-3].replace('/', '.')}" in report  # it names the importer
+    assert module[:-3].replace("/", ".") in report  # it names the importer
 
 
 def _layer(module: str) -> str:

@@ -1,6 +1,8 @@
-"""ruff and mypy --strict are clean on the product, and a user's stack type-checks against it.
+"""ruff and mypy --strict are clean on the product and the test infrastructure, and a user's
+stack type-checks against the product.
 
-The configuration is in pyproject.toml; these tests are how `make test` runs the tools.
+The configuration is in pyproject.toml; these tests are how `make test` runs the tools, and
+they keep its exemptions from growing.
 The user file imports every public name (from `__all__`) and builds a stack the way the
 README does; a second file makes the mistakes mypy must catch (an unknown keyword, a string
 where a Template or a Disk goes).
@@ -12,12 +14,25 @@ import os
 import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
+from typing import Any
 
 import pve_gpu_lxc
 
 ROOT = Path(__file__).resolve().parent.parent
 MYPY_CACHE = ROOT / ".mypy_cache"
+PACKAGES = ("pve_gpu_lxc", "pve_gpu_lxc_testing")
+# Folders of the test infrastructure that ruff checks for errors only, not the product's style
+# rules (pyproject.toml's per-file-ignores).  This list may only shrink.
+RUFF_STYLE_EXEMPT = ("constructs/pve_gpu_lxc_testing/lxc/**", "constructs/pve_gpu_lxc_testing/image/**")
+# Modules mypy checks without reporting their errors (pyproject.toml's ignore_errors overrides).
+# This list may only shrink.
+MYPY_EXEMPT: tuple[str, ...] = ()
+
+
+def pyproject() -> dict[str, Any]:
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())
 
 
 def run(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
@@ -30,10 +45,29 @@ def test_ruff_is_clean_on_constructs() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_mypy_strict_is_clean_on_the_product() -> None:
-    result = run("mypy", "--cache-dir", str(MYPY_CACHE))  # strict, packages = ["pve_gpu_lxc"] from pyproject.toml
+def test_the_test_infrastructure_has_no_other_ruff_exemption() -> None:
+    ignores = pyproject()["tool"]["ruff"]["lint"]["per-file-ignores"]
+    testing = sorted(p for p in ignores if p.startswith("constructs/pve_gpu_lxc_testing"))
+    assert testing == sorted(RUFF_STYLE_EXEMPT)
+
+
+def test_mypy_strict_is_clean_on_the_product_and_the_test_infrastructure(tmp_path: Path) -> None:
+    # strict, packages = ["pve_gpu_lxc", "pve_gpu_lxc_testing"] from pyproject.toml; the report lists every
+    # module checked
+    result = run("mypy", "--cache-dir", str(MYPY_CACHE), "--lineprecision-report", str(tmp_path))
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.startswith("Success: no issues found")
+    checked = {line.split()[0] for line in (tmp_path / "lineprecision.txt").read_text().splitlines()[2:]}
+    modules = {".".join(path.relative_to(ROOT / "constructs").with_suffix("").parts).removesuffix(".__init__")
+               for package in PACKAGES for path in (ROOT / "constructs" / package).rglob("*.py")}
+    assert modules <= checked, f"not type-checked: {sorted(modules - checked)}"
+
+
+def test_mypy_reports_the_errors_of_every_module_but_the_listed_ones() -> None:
+    overrides = pyproject()["tool"]["mypy"].get("overrides", [])
+    exempt = sorted(m for o in overrides if o.get("ignore_errors") for m in
+                    ([o["module"]] if isinstance(o["module"], str) else o["module"]))
+    assert exempt == sorted(MYPY_EXEMPT)
 
 
 USER_FILE = '''\

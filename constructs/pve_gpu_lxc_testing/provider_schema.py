@@ -113,13 +113,14 @@ def diff_summary(kept: Mapping[str, Any], fresh: Mapping[str, Any], limit: int =
     def inner(doc: Mapping[str, Any]) -> Any:
         return doc.get("provider_schemas", {}).get(PROVIDER_SOURCE, doc)
 
-    lines = list(_walk_diff({"format_version": kept.get("format_version")}, {"format_version": fresh.get("format_version")}, ""))
+    lines = list(_walk_diff({"format_version": kept.get("format_version")},
+                            {"format_version": fresh.get("format_version")}, ""))
     lines += [
         line.replace("resource_schemas.", "", 1).replace(".block.", ".", 1)
         for line in _walk_diff(inner(kept), inner(fresh), "")
     ]
     if len(lines) > limit:
-        lines = lines[:limit] + [f"... and {len(lines) - limit} more"]
+        lines = [*lines[:limit], f"... and {len(lines) - limit} more"]
     return lines
 
 
@@ -160,13 +161,15 @@ def provider_schema(cli: str | os.PathLike[str] | None = None, *, timeout: float
                     f"{output[-2000:]}"
                 )
     try:
-        return json.loads(proc.stdout)
+        schema: dict[str, Any] = json.loads(proc.stdout)
     except ValueError as err:
         raise ProviderSchemaError(f"{binary} providers schema -json printed no JSON: {err}") from err
+    return schema
 
 
 def kept_schema(path: Path = KEPT_FILE) -> dict[str, Any]:
-    return json.loads(path.read_text())
+    schema: dict[str, Any] = json.loads(path.read_text())
+    return schema
 
 
 def main(argv: Sequence[str] | None = None) -> int:

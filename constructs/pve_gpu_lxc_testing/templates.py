@@ -55,7 +55,7 @@ def build_template(path: Path, *, etc_group: str | None = DEBIAN_GROUP, usr_lib_
             (root / rel).parent.mkdir(parents=True, exist_ok=True)
             (root / rel).write_bytes(os.urandom(filler_bytes))
         # etc/ first, as in Proxmox templates, so a reader can stop long before the end
-        top = ["etc"] + sorted(p.name for p in root.iterdir() if p.name != "etc")
+        top = ["etc", *sorted(p.name for p in root.iterdir() if p.name != "etc")]
         members = [f"./{name}" for name in top] if dot_prefix else top
         tar = subprocess.run(["tar", "-c", "-f", "-", "--numeric-owner", "--owner=0", "--group=0",
                               "-C", str(root), *members], check=True, capture_output=True)

@@ -19,7 +19,7 @@ from typing import Callable
 import pytest
 
 from pve_gpu_lxc_testing.e2e.harness import SimEnv, warnings_in
-from pve_gpu_lxc_testing.pvesim.api import mac_address
+from pve_gpu_lxc_testing.pvesim.lxc_config import mac_address
 
 pytestmark = pytest.mark.e2e
 

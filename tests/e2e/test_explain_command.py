@@ -21,7 +21,7 @@ import pytest
 from pve_gpu_lxc import cli
 from pve_gpu_lxc.pve import conf as pveconf
 from pve_gpu_lxc.pve import create
-from pve_gpu_lxc_testing.pvesim import api as pveapi
+from pve_gpu_lxc_testing.pvesim import nodes as pvenodes
 from pve_gpu_lxc_testing.e2e.harness import FACTS, QUIET_ENV, REPO_ROOT, SimEnv, stack_dir, synth_app
 
 pytestmark = pytest.mark.e2e
@@ -82,7 +82,7 @@ def explained(shared_sim: SimEnv, tmp_path_factory: pytest.TempPathFactory) -> E
         code = cli.main(["explain", "--no-synth", "--outdir", str(outdir), "--project-dir", str(REPO_ROOT),
                          "--facts", f"pve={FACTS}", "--json", str(report),
                          # the simulated node's version (the facts record the real node's 8.4)
-                         "--pve-version", pveapi.VERSION["release"]], environ={**os.environ, **shared_sim.env})
+                         "--pve-version", pvenodes.VERSION["release"]], environ={**os.environ, **shared_sim.env})
         assert code == 0
         for entry in json.loads(report.read_text())["containers"]:
             reports[f"{entry['stack']}/{entry['container']}"] = entry

@@ -21,11 +21,11 @@ import re
 import shutil
 import stat
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from pve_gpu_lxc.cli import plan as plan_report
 from pve_gpu_lxc_testing import tools
@@ -206,7 +206,7 @@ class SimEnv:
     def close(self) -> None:
         self.sim.stop()
 
-    def __enter__(self) -> "SimEnv":
+    def __enter__(self) -> SimEnv:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -259,10 +259,10 @@ def synth_app(out_dir: Path, *, project_dir: Path = REPO_ROOT, env: dict[str, st
     """
     out_dir = Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
-    python = str(python or project_dir / ".venv" / "bin" / "python")
+    interpreter = str(python or project_dir / ".venv" / "bin" / "python")
     run_env = {**os.environ, **QUIET_ENV, STATE_DIR_VAR: str(state_dir or out_dir / "state"),
                **(env or {}), "CDKTF_OUTDIR": str(out_dir)}
-    proc = subprocess.run([python, str(project_dir / "main.py")], cwd=out_dir, env=run_env, text=True,
+    proc = subprocess.run([interpreter, str(project_dir / "main.py")], cwd=out_dir, env=run_env, text=True,
                           capture_output=True, timeout=300)
     if proc.returncode != 0:
         raise CommandFailed(f"main.py failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")

@@ -23,7 +23,8 @@ _LIVE_TEMPLATE = re.compile(r"[$%]\{")
 
 
 def load_document(path: Path) -> dict[str, Any]:
-    return json.loads(Path(path).read_text())
+    document: dict[str, Any] = json.loads(Path(path).read_text())
+    return document
 
 
 def terraform_literal(text: str) -> str:

@@ -14,8 +14,9 @@ import shlex
 import stat
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
+from typing import Literal
 
-from .model import HarnessError, IdRange
+from .model import HarnessError, IdRange, PassthroughDevice
 from .render import ContainerPlan, DeviceNode
 
 REPORT = "/results/report"
@@ -193,8 +194,8 @@ def parse_report(text: str) -> Observed:
 
 def expected_maps(p: ContainerPlan) -> dict[str, list[IdRange]]:
     if not p.idmap:
-        return {k: [IdRange(k, 0, 0, FULL_RANGE)] for k in ("u", "g")}  # type: ignore[arg-type]
-    return {k: list(p.ranges(k)) for k in ("u", "g")}  # type: ignore[arg-type]
+        return {k: [IdRange(k, 0, 0, FULL_RANGE)] for k in ("u", "g")}
+    return {k: list(p.ranges(k)) for k in ("u", "g")}
 
 
 def verify(p: ContainerPlan, probe_list: tuple[Probe, ...], obs: Observed) -> list[str]:
@@ -226,17 +227,17 @@ def verify(p: ContainerPlan, probe_list: tuple[Probe, ...], obs: Observed) -> li
     return problems
 
 
-def _dev(p: ContainerPlan, path: str):  # type: ignore[no-untyped-def]
+def _dev(p: ContainerPlan, path: str) -> PassthroughDevice:
     return next(n.device for n in p.nodes if n.device.path == path)
 
 
-def _node_problems(node: DeviceNode, seen: object) -> list[str]:
+def _node_problems(node: DeviceNode, seen: tuple[int, int, int, int, int] | None | Literal["absent"]) -> list[str]:
     path = node.device.path
     if seen == "absent":
         return [f"{path}: the check script reported nothing about it"]
     if seen is None:
         return [f"{path}: missing inside the container"]
-    uid, gid, raw, major, minor = seen  # type: ignore[misc]
+    uid, gid, raw, major, minor = seen
     problems = []
     if not stat.S_ISCHR(raw):
         problems.append(f"{path}: not a character device inside (raw mode {raw:o})")

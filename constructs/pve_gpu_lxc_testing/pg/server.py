@@ -41,7 +41,8 @@ def find_pg_bin(root: Path = PG_ROOT) -> Path:
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        port: int = s.getsockname()[1]
+        return port
 
 
 @dataclass
@@ -58,7 +59,7 @@ class PgServer:
         return self.base / "data"
 
     @classmethod
-    def start(cls, bindir: Path | None = None, timeout_s: int = 30) -> "PgServer":
+    def start(cls, bindir: Path | None = None, timeout_s: int = 30) -> PgServer:
         bindir = bindir or find_pg_bin()
         user = "postgres" if os.geteuid() == 0 else pwd.getpwuid(os.geteuid()).pw_name
         # Not under pytest's tmp_path: that lives below a 0700 root directory
@@ -137,7 +138,7 @@ class PgServer:
             )
         return proc.stdout
 
-    def __enter__(self) -> "PgServer":
+    def __enter__(self) -> PgServer:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -3,7 +3,8 @@
 `Simulator(root, state_dir, node=, facts=, tokens=, ssh=)` lays out the node's files under
 `root` (`node.NodeFiles`: `etc/pve/lxc/<vmid>.conf` in real PVE syntax, `etc/pve/storage.cfg`,
 storage directories, `/dev` nodes from host facts), serves PVE's HTTPS API on 127.0.0.1
-(`api.PveApi`) and, with `ssh=True`, Debian's sshd chrooted into `root` (`ssh.SshServer`).
+(`server.ApiServer` over `api.PveApi`, whose modules follow PVE's: see api.py) and, with
+`ssh=True`, Debian's sshd chrooted into `root` (`ssh.SshServer`).
 The API reads the files on every request: a hand edit of a conf file is an out-of-band change.
 `python -m pve_gpu_lxc_testing.pvesim --root DIR` runs one and prints `export` lines.
 """

@@ -14,12 +14,15 @@ import logging
 import secrets
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from .. import tools
-from .api import ApiServer, PveApi
+from .api import PveApi
 from .node import NodeFiles
+from .server import ApiServer
 
+if TYPE_CHECKING:  # loaded in start() only when SSH is wanted
+    from .ssh import SshServer
 
 
 class Simulator:
@@ -38,11 +41,11 @@ class Simulator:
         self.log = logging.getLogger(f"pvesim-{id(self):x}")
         self.api: PveApi | None = None
         self.server: ApiServer | None = None
-        self.ssh: Any = None
+        self.ssh: SshServer | None = None
         self._handler: logging.Handler | None = None
 
     # --- life cycle ---------------------------------------------------------------------------
-    def start(self) -> "Simulator":
+    def start(self) -> Simulator:
         if self.server is not None:
             return self
         self.root.mkdir(parents=True, exist_ok=True)
@@ -82,7 +85,7 @@ class Simulator:
             self._handler.close()
             self._handler = None
 
-    def __enter__(self) -> "Simulator":
+    def __enter__(self) -> Simulator:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

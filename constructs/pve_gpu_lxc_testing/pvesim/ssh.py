@@ -94,7 +94,8 @@ def _free_port(address: str) -> int:
     family = socket.AF_INET6 if ":" in address else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as s:
         s.bind((address, 0))
-        return s.getsockname()[1]
+        port: int = s.getsockname()[1]
+        return port
 
 
 def _cfg_path(path: Path) -> str:
@@ -216,7 +217,7 @@ class SshServer:
         """An `ssh root@address command...` command line for this server."""
         return ["ssh", *self.client_options(), f"root@{self.address}", *command]
 
-    def start(self) -> "SshServer":
+    def start(self) -> SshServer:
         if self._proc is not None:
             raise SshServerError("sshd already started")
         for tool, pkg in ((SSHD, "openssh-server"), (SFTP_SERVER, "openssh-server"),
@@ -243,7 +244,7 @@ class SshServer:
                 break
             except _PortTaken:
                 if attempt == attempts - 1:
-                    raise SshServerError(f"no free port after {attempts} attempts\n{self.log_tail()}")
+                    raise SshServerError(f"no free port after {attempts} attempts\n{self.log_tail()}") from None
         self._write_known_hosts()
         self.startup_seconds = time.monotonic() - began
         return self
@@ -291,7 +292,7 @@ class SshServer:
         except OSError:
             return ""
 
-    def __enter__(self) -> "SshServer":
+    def __enter__(self) -> SshServer:
         if self._proc is None:
             self.start()
         return self

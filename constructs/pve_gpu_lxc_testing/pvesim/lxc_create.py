@@ -1,0 +1,256 @@
+"""A container's life: create (with its disks), resize a disk, destroy.
+
+PVE: pve-container `src/PVE/API2/LXC.pm` (create_vm, resize_vm, destroy_vm), `src/PVE/LXC.pm`
+create_disks (lxc_config.py `LxcConfig.create_disk`, which pending mount points share),
+`src/PVE/LXC/Create.pm` (the template's extraction, here only read and logged), pve-cluster
+PVE::Cluster::check_vmid_unused.  Create checks its parameters and permissions, writes a
+`lock: create` config, then its task allocates the disks and writes the real config; with
+`start=1` it starts the container through lxc_status.py's start path.
+"""
+
+from __future__ import annotations
+
+import re
+
+from pve_gpu_lxc.pve import conf as pveconf
+from pve_gpu_lxc.pve.conf import format_size, parse_size
+
+from .access import ROOT
+from .lxc_config import NEW_DISK_RE, STRING, LxcConfig, classify_mountpoint, validate_params
+from .lxc_status import LxcStatus
+from .node import PveError, param_error, parse_volume_id, perm_error
+from .router import Request, Router
+from .storage import StorageApi
+from .tasks import Task, Tasks
+
+CREATE_EXTRAS: dict[str, pveconf.Prop] = {
+    "node": STRING, "vmid": pveconf.Prop("integer", minimum=100, maximum=999999999, optional=False),
+    "ostemplate": pveconf.Prop(optional=False), "password": STRING, "storage": STRING,
+    "force": pveconf.Prop("boolean"), "restore": pveconf.Prop("boolean"), "unique": pveconf.Prop("boolean"),
+    "pool": STRING, "ignore-unpack-errors": pveconf.Prop("boolean"), "ssh-public-keys": STRING,
+    "bwlimit": pveconf.Prop("number"), "start": pveconf.Prop("boolean"), "ha-managed": pveconf.Prop("boolean"),
+}
+
+
+class LxcCreate:
+    def __init__(self, config: LxcConfig, status: LxcStatus, storage: StorageApi, tasks: Tasks):
+        self.config = config
+        self.status = status
+        self.storage = storage
+        self.tasks = tasks
+        self.files = config.files
+        self.node = config.node
+        self.log = config.log
+
+    def register(self, router: Router) -> None:
+        router.add("POST", "/nodes/{node}/lxc", self.create_vm)
+        router.add("PUT", "/nodes/{node}/lxc/{vmid}/resize", self.resize_vm)
+        router.add("DELETE", "/nodes/{node}/lxc/{vmid}", self.destroy_vm)
+
+    def check_vmid_unused(self, vmid: int) -> None:
+        """PVE::Cluster::check_vmid_unused."""
+        if self.files.conf_path(vmid).exists():
+            raise PveError(f"CT {vmid} already exists on node '{self.node}'")
+        if (self.files.root / "etc/pve/qemu-server" / f"{vmid}.conf").exists():
+            raise PveError(f"VM {vmid} already exists on node '{self.node}'")
+
+    def check_storage_rootdir(self, sid: str) -> None:
+        """create_vm's check_and_activate_storage."""
+        scfg = self.files.storage_check_enabled(sid)
+        if "rootdir" not in scfg.content:
+            raise param_error({"storage": f"storage '{sid}' does not support container directories"})
+
+    def create_vm(self, req: Request) -> object:
+        """API2/LXC.pm create_vm (no restore)."""
+        config = self.config
+        params = dict(req.params)
+        params.pop("node", None)
+        validate_params(params, CREATE_EXTRAS)
+        user = req.user
+        vmid = int(params.pop("vmid"))
+        for key in ("ignore-unpack-errors", "bwlimit", "ha-managed", "unique", "force"):
+            params.pop(key, None)
+        start_after_create = pveconf.parse_boolean(params.pop("start", "0")) == 1
+        unprivileged_raw = params.pop("unprivileged", None)
+        if params.pop("restore", None) not in (None, "0"):
+            raise PveError("restore is not supported by the simulated node")
+        unprivileged = True if unprivileged_raw is None else pveconf.parse_boolean(unprivileged_raw) == 1
+        if "cpuunits" in params:
+            params["cpuunits"] = str(min(int(params["cpuunits"]), 10000) or 1)
+        self.check_vmid_unused(vmid)
+        params.pop("password", None)
+        ssh_keys = params.pop("ssh-public-keys", None)
+        if ssh_keys is not None:
+            for line in ssh_keys.split("\n"):
+                if line.strip() and not re.match(r"^(\S+\s+)?(ssh-|ecdsa-|sk-)\S+\s+\S+", line.strip()):
+                    raise PveError(f"SSH public key validation error: invalid key '{line.strip()}'")
+        pool = params.pop("pool", None)
+        if pool:
+            raise perm_error(f"pool '{pool}' does not exist")
+        ostemplate = params.pop("ostemplate")
+        storage = params.pop("storage", None) or "local"
+        config.check_ct_modify_config_perm(user, None, params, [], unprivileged)
+        if ostemplate == "-":
+            raise PveError("pipe requires cli environment")
+        self.storage.check_volume_access(user, ostemplate, "vztmpl")
+        mp_param: dict[str, str] = {}
+        no_disk_param: dict[str, str] = {}
+        for opt, value in params.items():
+            if opt == "rootfs" or re.fullmatch(r"mp\d+", opt):
+                mp_param[opt] = f"{storage}:{value}" if re.fullmatch(r"\d+(\.\d+)?", value) else value
+            elif re.fullmatch(r"unused\d+", opt):
+                self.log.warning("ignoring '%s', cannot create/restore with unused volume", opt)
+            else:
+                no_disk_param[opt] = value
+        if mp_param and "rootfs" not in mp_param:
+            raise PveError("mount points configured, but 'rootfs' not set - aborting")
+        for opt, value in mp_param.items():
+            schema = pveconf.ROOTFS_SCHEMA if opt == "rootfs" else pveconf.MP_SCHEMA
+            volume = pveconf.parse_property_string(schema, value)["volume"]
+            if classify_mountpoint(volume) != "volume":
+                if user != ROOT:
+                    raise PveError("Only root can pass arbitrary filesystem paths.")
+            else:
+                match = NEW_DISK_RE.match(volume)
+                if match:
+                    self.check_storage_rootdir(match.group(1) or storage)
+                else:
+                    self.check_storage_rootdir(parse_volume_id(volume)[0])
+        if "rootfs" not in mp_param:
+            self.check_storage_rootdir(storage)
+        conf = pveconf.PveConf()
+        with config.lock:
+            config.update_pct_config(vmid, conf, False, no_disk_param, [], [])
+            if unprivileged:
+                conf.options["unprivileged"] = "1"
+            # create_and_lock_config
+            self.check_vmid_unused(vmid)
+            self.files.write_conf(vmid, pveconf.PveConf(options={"lock": "create"}))
+
+        def worker(task: Task) -> None:
+            created: list[str] = []
+            try:
+                archive = self.storage.abs_filesystem_path(ostemplate)
+                if not mp_param:
+                    mp_param["rootfs"] = f"{storage}:4"
+                for key in sorted(mp_param, key=lambda k: (k != "rootfs", int(k[2:]) if k != "rootfs" else 0)):
+                    schema = pveconf.ROOTFS_SCHEMA if key == "rootfs" else pveconf.MP_SCHEMA
+                    data = pveconf.parse_property_string(schema, mp_param[key])
+                    new_disk = NEW_DISK_RE.match(data["volume"])
+                    if classify_mountpoint(data["volume"]) == "volume" and new_disk:
+                        if not new_disk.group(1):
+                            data["volume"] = f"{storage}:{data['volume']}"
+                        conf.options[key] = config.create_disk(vmid, key, data, conf)
+                        created.append(pveconf.parse_property_string(schema, conf.options[key])["volume"])
+                    else:
+                        conf.options[key] = pveconf.print_property_string(
+                            schema, data, ("mp",) if key == "rootfs" else ())
+                archive_node = "/" + str(archive.relative_to(self.files.root))
+                task.log(f"extracting archive '{archive_node}'")
+                task.log(f"Total bytes read: {archive.stat().st_size} ({format_size(archive.stat().st_size)}iB)")
+                conf.options.setdefault("ostype", detect_ostype(ostemplate))
+                conf.options.setdefault("arch", "amd64")
+                if not conf.options.get("hostname"):
+                    conf.options["hostname"] = f"CT{vmid}"
+                if not conf.options.get("memory"):
+                    conf.options["memory"] = "512"
+                conf.options.setdefault("swap", "512")
+                with config.lock:
+                    self.files.write_conf(vmid, conf)
+            except PveError as err:
+                for volid in created:
+                    self.storage.free_volume(volid)
+                self.files.delete_conf(vmid)
+                raise PveError(f"unable to create CT {vmid} - {err.message}") from None
+
+        upid = self.tasks.run("vzcreate", vmid, user, worker)
+        if start_after_create and self.tasks.by_upid[upid].exitstatus == "OK":
+            self.status.start_task(vmid, user)
+        return upid
+
+    def resize_vm(self, req: Request, vmid: str) -> object:
+        """API2/LXC.pm resize_vm."""
+        config = self.config
+        vm = config.vmid(vmid)
+        disk, size = req.params.get("disk", ""), req.params.get("size", "")
+        errors = {}
+        if disk != "rootfs" and not re.fullmatch(r"mp\d+", disk):
+            errors["disk"] = f"value '{disk}' does not have a value in the enumeration 'rootfs, mp0, ...'"
+        if not re.fullmatch(r"\+?\d+(\.\d+)?[KMGT]?", size):
+            errors["size"] = "value does not match the regex pattern"
+        if errors:
+            raise param_error(errors)
+        conf = config.load_conf(vm)
+        config.check_lock(conf)
+        if disk not in conf.options:
+            raise PveError(f"no disk '{disk}'")
+        schema = pveconf.ROOTFS_SCHEMA if disk == "rootfs" else pveconf.MP_SCHEMA
+        data = pveconf.parse_property_string(schema, conf.options[disk])
+        volid = data["volume"]
+        current = self.storage.volume_size(volid)
+        if current is None:
+            raise PveError(f"unable to determine size of volume '{volid}'")
+        ext = re.fullmatch(r"(\+)?(\d+(?:\.\d+)?)([KMGT])?", size)
+        assert ext is not None
+        amount = parse_size(ext.group(2) + (ext.group(3) or "")) or 0
+        new = current + amount if ext.group(1) else amount
+        if new < current:
+            raise PveError("unable to shrink disk size")
+        if new == current:
+            return None
+
+        def worker(task: Task) -> None:
+            path = self.files.path(self.files.volume(volid).node_path)
+            with open(path, "r+b") as f:
+                f.truncate(new)
+            with config.lock:
+                conf2 = config.load_conf(vm)
+                data2 = pveconf.parse_property_string(schema, conf2.options[disk])
+                data2["size"] = format_size(new)
+                conf2.options[disk] = pveconf.print_property_string(schema, data2, ("mp",) if disk == "rootfs" else ())
+                self.files.write_conf(vm, conf2)
+            task.log(f"Size of logical volume changed to {format_size(new)}.")
+
+        return self.tasks.run("resize", vm, req.user, worker)
+
+    def destroy_vm(self, req: Request, vmid: str) -> object:
+        """API2/LXC.pm destroy_vm."""
+        config = self.config
+        vm = config.vmid(vmid)
+        conf = config.load_conf(vm)
+        config.check_protection(conf, f"can't remove CT {vm}")
+        config.check_lock(conf)
+        force = pveconf.parse_boolean(req.params.get("force", "0")) == 1
+        if not force and config.is_running(vm):
+            raise PveError(f"unable to destroy CT {vm} - container is running")
+
+        def worker(task: Task) -> None:
+            with config.lock:
+                current = config.load_conf(vm)
+                for volid in config.all_volids(current):
+                    if classify_mountpoint(volid) != "volume":
+                        continue
+                    try:
+                        vol = self.files.volume(volid)
+                    except PveError:
+                        continue
+                    if vol.vmid == vm:
+                        self.storage.free_volume(volid)
+                        if vol.storage.type in ("lvmthin", "lvm"):
+                            task.log(f'  Logical volume "{vol.volname}" successfully removed.')
+                self.files.delete_conf(vm)
+
+        return self.tasks.run("vzdestroy", vm, req.user, worker)
+
+
+def detect_ostype(ostemplate: str) -> str:
+    """The ostype PVE::LXC::Setup would read from the extracted rootfs; the simulated node extracts
+    nothing, so the template's name decides."""
+    name = ostemplate.rsplit("/", 1)[-1].lower()
+    for ostype in ("debian", "devuan", "ubuntu", "centos", "fedora", "opensuse", "archlinux", "alpine", "gentoo",
+                   "nixos"):
+        if name.startswith(ostype):
+            return ostype
+    if name.startswith(("rockylinux", "almalinux", "rocky", "alma")):
+        return "centos"
+    return "unmanaged"

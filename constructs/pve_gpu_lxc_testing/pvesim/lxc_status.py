@@ -1,0 +1,246 @@
+"""A container's run state: the container list, status, start, stop, shutdown, reboot, interfaces.
+
+PVE: pve-container `src/PVE/API2/LXC/Status.pm` (vm_status, vm_start, vm_stop, vm_shutdown,
+vm_reboot), `src/PVE/API2/LXC.pm` (vmlist, ip), `src/PVE/LXC.pm` (vmstatus, vm_start, vm_stop,
+get_interfaces).  The run state is the node file `run/pvesim/lxc/<vmid>.status` (PVE keeps it in
+memory); a start really checks what lxc-start would need, then marks the container running.
+
+Every start goes through `LxcStatus.vm_start` and every stop through `LxcStatus.vm_stop`
+(the API's start, reboot, and create's `start=1`).  Where the next pieces go:
+- the real start path (pve-container LXC.pm vm_start: apply pending, `update_lxc_config`
+  writing `/var/lib/lxc/<vmid>/config` and stat'ing every devN, the pre-start hookscript run
+  for real, lxc-start, post-start): inside `vm_start`, in that order; `vm_stop` gets the
+  matching post-stop.  The steps it checks today (`check_idmap`, the devices, the hookscript)
+  are where those real steps go.
+- a node reboot's startall (nodes.py) calls `vm_start` per onboot guest.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+from pve_gpu_lxc.pve import conf as pveconf
+from pve_gpu_lxc.pve.conf import PropertyStringError, parse_size
+
+from .lxc_config import LxcConfig, mac_address
+from .node import PveError
+from .router import Request, Router
+from .tasks import Task, Tasks
+
+
+class LxcStatus:
+    def __init__(self, config: LxcConfig, tasks: Tasks):
+        self.config = config
+        self.files = config.files
+        self.tasks = tasks
+
+    def register(self, router: Router) -> None:
+        router.add("GET", "/nodes/{node}/lxc", self.vmlist)
+        router.add("GET", "/nodes/{node}/lxc/{vmid}/status/current", self.status_current)
+        router.add("POST", "/nodes/{node}/lxc/{vmid}/status/start", self.start)
+        router.add("POST", "/nodes/{node}/lxc/{vmid}/status/stop", self.stop)
+        router.add("POST", "/nodes/{node}/lxc/{vmid}/status/shutdown", self.shutdown)
+        router.add("POST", "/nodes/{node}/lxc/{vmid}/status/reboot", self.reboot)
+        router.add("GET", "/nodes/{node}/lxc/{vmid}/interfaces", self.interfaces)
+
+    # --- reading ---------------------------------------------------------------------------------
+    def vmlist(self, req: Request) -> object:
+        """API2/LXC.pm vmlist."""
+        result = []
+        for vmid in self.files.vmids():
+            conf = self.files.read_conf(vmid)
+            if conf is not None:
+                result.append(self.vmstatus(vmid, conf))
+        return result
+
+    def vmstatus(self, vmid: int, conf: pveconf.PveConf) -> dict[str, Any]:
+        """PVE::LXC::vmstatus for one container."""
+        options = conf.options
+        running = self.config.is_running(vmid)
+
+        def integer(key: str, default: int) -> int:
+            value = options.get(key)
+            return int(value) if value is not None and re.fullmatch(r"\d+", value) else default
+
+        memory = integer("memory", 512)
+        swap = integer("swap", 0)
+        rootfs = options.get("rootfs")
+        maxdisk = 0
+        if rootfs:
+            try:
+                size = pveconf.parse_property_string(pveconf.ROOTFS_SCHEMA, rootfs).get("size")
+                maxdisk = parse_size(size) or 0 if size else 0
+            except PropertyStringError:
+                maxdisk = 0
+        cpus: float = integer("cores", 0) or 8
+        if options.get("cpulimit") and re.fullmatch(r"\d+(\.\d+)?", options["cpulimit"]):
+            limit = float(options["cpulimit"])
+            if limit:
+                cpus = min(cpus, limit) if limit < cpus else cpus
+        data: dict[str, Any] = {
+            "vmid": vmid, "name": options.get("hostname", f"CT{vmid}"), "status": "running" if running else "stopped",
+            "type": "lxc", "cpus": cpus, "cpu": 0, "maxmem": memory * 1024 * 1024, "mem": 0,
+            "maxswap": swap * 1024 * 1024, "swap": 0, "maxdisk": maxdisk, "disk": 0, "netin": 0, "netout": 0,
+            "diskread": 0, "diskwrite": 0, "uptime": 0, "ha": {"managed": 0},
+        }
+        if running:
+            started = self.files.started_at(vmid) or time.time()
+            data["uptime"] = max(1, int(time.time() - started))
+            data["pid"] = 100000 + vmid
+            data["mem"] = min(64 << 20, memory * 1024 * 1024)
+        if options.get("lock"):
+            data["lock"] = options["lock"]
+        if options.get("tags"):
+            data["tags"] = options["tags"]
+        if options.get("template") and pveconf.parse_boolean(options["template"]):
+            data["template"] = 1
+        return data
+
+    def status_current(self, req: Request, vmid: str) -> object:
+        """API2/LXC/Status.pm vm_status."""
+        vm = self.config.vmid(vmid)
+        return self.vmstatus(vm, self.config.load_conf(vm))
+
+    def interfaces(self, req: Request, vmid: str) -> object:
+        """API2/LXC.pm ip, PVE::LXC::get_interfaces: undef (null) unless the container runs."""
+        vm = self.config.vmid(vmid)
+        conf = self.config.load_conf(vm)
+        if not self.config.is_running(vm):
+            return None
+        result = [{"name": "lo", "hwaddr": "00:00:00:00:00:00", "hardware-address": "00:00:00:00:00:00",
+                   "inet": "127.0.0.1/8", "inet6": "::1/128",
+                   "ip-addresses": [{"ip-address": "127.0.0.1", "ip-address-type": "inet", "prefix": 8},
+                                    {"ip-address": "::1", "ip-address-type": "inet6", "prefix": 128}]}]
+        options = conf.options
+        for key in sorted((k for k in options if re.fullmatch(r"net\d+", k)), key=lambda k: int(k[3:])):
+            try:
+                net = pveconf.parse_property_string(pveconf.NET_SCHEMA, options[key])
+            except PropertyStringError:
+                continue
+            index = int(key[3:])
+            inet = net["ip"] if re.fullmatch(r"[\d.]+/\d+", net.get("ip", "")) else \
+                f"192.0.2.{(vm + index) % 250 + 2}/24"
+            inet6 = net["ip6"] if re.fullmatch(r"[0-9a-fA-F:]+/\d+", net.get("ip6", "")) else \
+                f"2001:db8::{vm:x}:{index + 1:x}/64"
+            hwaddr = (net.get("hwaddr") or mac_address(vm, index)).lower()
+            result.append({"name": net.get("name", f"eth{index}"), "hwaddr": hwaddr, "hardware-address": hwaddr,
+                           "inet": inet, "inet6": inet6,
+                           "ip-addresses": [
+                               {"ip-address": inet.split("/")[0], "ip-address-type": "inet",
+                                "prefix": int(inet.split("/")[1])},
+                               {"ip-address": inet6.split("/")[0], "ip-address-type": "inet6",
+                                "prefix": int(inet6.split("/")[1])}]})
+        return result
+
+    # --- power (API2/LXC/Status.pm) ------------------------------------------------------------
+    def start(self, req: Request, vmid: str) -> object:
+        """API2/LXC/Status.pm vm_start."""
+        vm = self.config.vmid(vmid)
+        conf = self.config.load_conf(vm)
+        if self.config.is_running(vm):
+            raise PveError(f"CT {vm} already running")
+        self.config.check_lock(conf)
+        if pveconf.parse_boolean(conf.options.get("template", "0") or "0"):
+            raise PveError("you can't start a CT if it's a template")
+        return self.start_task(vm, req.user)
+
+    def stop(self, req: Request, vmid: str) -> object:
+        """API2/LXC/Status.pm vm_stop."""
+        vm = self._running(vmid)
+        return self.tasks.run("vzstop", vm, req.user, lambda task: self.vm_stop(vm, task))
+
+    def shutdown(self, req: Request, vmid: str) -> object:
+        """API2/LXC/Status.pm vm_shutdown."""
+        vm = self._running(vmid)
+        return self.tasks.run("vzshutdown", vm, req.user, lambda task: self.vm_stop(vm, task))
+
+    def reboot(self, req: Request, vmid: str) -> object:
+        """API2/LXC/Status.pm vm_reboot: a stop, then a start (which applies pending changes)."""
+        vm = self._running(vmid)
+
+        def worker(task: Task) -> None:
+            self.vm_stop(vm, task)
+            self.vm_start(vm, task)
+        return self.tasks.run("vzreboot", vm, req.user, worker)
+
+    def _running(self, raw: str) -> int:
+        vm = self.config.vmid(raw)
+        self.config.load_conf(vm)
+        if not self.config.is_running(vm):
+            raise PveError(f"CT {vm} not running")
+        return vm
+
+    def start_task(self, vmid: int, user: str) -> str:
+        return self.tasks.run("vzstart", vmid, user, lambda task: self.vm_start(vmid, task))
+
+    # --- PVE::LXC ------------------------------------------------------------------------------
+    def vm_start(self, vmid: int, task: Task) -> None:
+        """PVE::LXC::vm_start: apply pending changes, generate the lxc config (devices must exist),
+        run the pre-start hookscript check, then lxc-start (the idmap must be allowed by
+        /etc/subuid and /etc/subgid, as newuidmap/newgidmap enforce)."""
+        config = self.config
+        with config.lock:
+            conf = config.load_conf(vmid)
+            if not conf.pending.is_empty():
+                config.apply_pending(vmid, conf, {})
+                self.files.write_conf(vmid, conf)
+                conf = config.load_conf(vmid)
+        for key, value in sorted(conf.options.items()):
+            if re.fullmatch(r"dev\d+", key):
+                try:
+                    device = pveconf.parse_property_string(pveconf.DEV_SCHEMA, value)
+                except PropertyStringError as err:
+                    raise PveError(f"{key}: invalid format - {err.errors}") from None
+                if "path" not in device:
+                    raise PveError(f"Path is not defined for passthrough device {key}")
+                config.get_device_mode_and_rdev(device["path"])
+        if conf.options.get("hookscript"):
+            config.check_hookscript(conf.options["hookscript"])
+        problem = self.check_idmap(conf)
+        if problem:
+            task.log(f"lxc_map_ids: 245 {problem}")
+            task.log("lxc_spawn: 1914 Failed to set up id mapping.")
+            task.log(f"__lxc_start: 2134 Failed to spawn container \"{vmid}\"")
+            raise PveError(f"startup for container '{vmid}' failed")
+        self.files.set_status(vmid, "running")
+
+    def vm_stop(self, vmid: int, task: Task) -> None:
+        """PVE::LXC::vm_stop (stop and shutdown alike: nothing runs to be asked)."""
+        self.files.set_status(vmid, "stopped")
+
+    def check_idmap(self, conf: pveconf.PveConf) -> str | None:
+        """What newuidmap/newgidmap refuse at lxc-start: a mapped host range outside /etc/subuid or
+        /etc/subgid (root's entries); the message is theirs."""
+        maps = []
+        for value in conf.lxc_values("lxc.idmap") + conf.lxc_values("lxc.id_map"):
+            parts = value.split()
+            if len(parts) != 4 or parts[0] not in ("u", "g") or not all(p.isdigit() for p in parts[1:]):
+                return f"invalid idmap entry '{value}'"
+            maps.append((parts[0], int(parts[1]), int(parts[2]), int(parts[3])))
+        unprivileged = pveconf.parse_boolean(conf.options.get("unprivileged", "0") or "0") == 1
+        if not maps and unprivileged:
+            maps = [("u", 0, 100000, 65536), ("g", 0, 100000, 65536)]
+        for kind in ("u", "g"):
+            allowed = self.sub_ids("subuid" if kind == "u" else "subgid")
+            for k, _, host, size in maps:
+                if k != kind:
+                    continue
+                if not any(start <= host and host + size <= start + count for start, count in allowed):
+                    tool, name = ("newuidmap", "uid") if kind == "u" else ("newgidmap", "gid")
+                    return (f'{tool} failed to write mapping "{tool}: {name} range [{host}-{host + size}) -> '
+                            f'[{host}-{host + size}) not allowed"')
+        return None
+
+    def sub_ids(self, name: str) -> list[tuple[int, int]]:
+        try:
+            text = (self.files.root / "etc" / name).read_text()
+        except FileNotFoundError:
+            return []
+        result = []
+        for line in text.splitlines():
+            parts = line.strip().split(":")
+            if len(parts) == 3 and parts[0] in ("root", "0") and parts[1].isdigit() and parts[2].isdigit():
+                result.append((int(parts[1]), int(parts[2])))
+        return result
