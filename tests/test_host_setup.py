@@ -193,8 +193,7 @@ def test_apply_installs_records_the_facts_and_a_second_run_changes_nothing(
     assert out.rstrip().endswith(f"recorded node 'pve' again into {written}")
     facts = HostFacts.load(written)
     assert set(facts.nodes_at_boot().created) == {"/dev/nvidia0", "/dev/nvidiactl", "/dev/nvidia-uvm",
-                                                   "/dev/nvidia-uvm-tools", "/dev/nvidia-modeset",
-                                                   "/dev/nvidia-caps/nvidia-cap1", "/dev/nvidia-caps/nvidia-cap2"}
+                                                   "/dev/nvidia-uvm-tools"}
     # what the fake node now holds is what the committed example facts record
     assert json.loads(written.read_text())["boot"] == json.loads(fakenode.COMMITTED_FACTS.read_text())["boot"]
     before = tree(bare_node / "etc")
@@ -208,11 +207,20 @@ def test_apply_installs_records_the_facts_and_a_second_run_changes_nothing(
     assert tree(bare_node / "etc") == before
 
 
+def test_modeset_and_caps_come_with_their_options(capsys: pytest.CaptureFixture[str]) -> None:
+    """The example node has no modeset/caps unit lines: asking for them is a pending change."""
+    code, out, err = run(capsys, {}, "--node", "pve", "--facts", str(fakenode.COMMITTED_FACTS), "--modeset",
+                         "--caps", "1,2")
+    assert (code, err) == (2, "")
+    assert "ExecStart=/usr/bin/nvidia-modprobe -m" in out and f"  {UNIT_PATH}: update" in out
+    assert out.splitlines()[-5].endswith("/dev/nvidia-modeset, /dev/nvidia-caps/nvidia-cap1, /dev/nvidia-caps/nvidia-cap2")
+
+
 def test_without_ssh_the_facts_file_is_read(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run(capsys, {}, "--node", "pve", "--facts", str(fakenode.COMMITTED_FACTS))
     assert (code, err) == (0, "")
-    assert ("made at boot before pve-guests.service today: /dev/nvidia-caps/nvidia-cap1, /dev/nvidia-caps/nvidia-cap2, "
-            "/dev/nvidia-modeset, /dev/nvidia-uvm, /dev/nvidia-uvm-tools, /dev/nvidia0, /dev/nvidiactl") in out
+    assert ("made at boot before pve-guests.service today: /dev/nvidia-uvm, /dev/nvidia-uvm-tools, /dev/nvidia0, "
+            "/dev/nvidiactl") in out
     assert "nothing to do: the set-up is installed" in out
 
 

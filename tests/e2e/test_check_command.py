@@ -224,9 +224,16 @@ def _provocations(node_root: Path, conf: Callable[[int], Path]) -> dict[str, tup
         "/dev/nvidia-uvm missing after a reboot": (
             lambda: device_changed(node_root / "dev/nvidia-uvm", None), "nvidia-ollama",
             "host-devices: /dev/nvidia-uvm does not exist on pve (PVE refuses to start the container: 'Device "
-            "/dev/nvidia-uvm does not exist'). Fix: on pve: `nvidia-modprobe -u -c0` creates the NVIDIA nodes (the "
-            "generated pre-start hook runs it at every start; `modprobe nvidia` first if the driver is not "
-            "loaded)."),
+            "/dev/nvidia-uvm does not exist'). Fix: `pve-gpu-lxc host-setup --node pve --ssh root@pve --apply` makes "
+            "the NVIDIA nodes now and at every boot before pve-guests.service (a unit running nvidia-modprobe; "
+            "`modprobe nvidia` first if the driver is not loaded)."),
+        "host-setup's unit edited: nvidiactl no longer made at boot": (
+            lambda: edited(node_root / "etc/systemd/system/pve-gpu-lxc-nvidia-nodes.service",
+                           sub(r" -c 255$", "")), "nvidia-ollama",
+            "boot: nothing pve runs at boot before pve-guests.service makes /dev/nvidiactl (NVIDIA makes its nodes "
+            "on demand): after the next reboot PVE refuses to start CT 220 ('Device /dev/nvidiactl does not exist'), "
+            "before any hookscript runs. Fix: `pve-gpu-lxc host-setup --node pve --ssh root@pve --apply` once for "
+            "the node."),
         "container deleted": (
             lambda: _deleted(conf(220)), "nvidia-ollama",
             "container: CT 220 does not exist on node pve (no /etc/pve/lxc/220.conf). Fix: `cdktf deploy "

@@ -47,7 +47,7 @@ GpuContainer(stack, "static", node_name="pve", vm_id=230, hostname="static-gpu",
              started=False, start_on_boot=False, idmap=IdMap.passthrough(uids={{1000: 1000}}, gids={{44: 44}}))
 GpuContainer(stack, "bare", node_name="pve", vm_id=231, hostname="bare-gpu", template=template,
              gpus=[IntelGpu(card=None, render=128)], network=None,
-             hooks=Hooks(pre_start=[["/usr/bin/logger", "starting"]]))
+             hooks=Hooks(pre_start=[["/bin/echo", "starting"]]))
 app.synth()
 """
 

@@ -320,15 +320,31 @@ def test_stop_undoes_mounts_leaked_onto_the_machine(server: SshServer, node_root
             subprocess.run(["umount", "-l", str(target)], check=False)
 
 
-def test_a_node_root_with_a_proc_directory_gets_a_read_only_proc(server: SshServer, node_root: Path) -> None:
-    """The opt-in the check's in-container probe uses (lxc/pvenode.containers_run_on): only a node
-    root with proc/ gets one, read-only, mounted in the session's namespace only."""
-    assert ssh(server, "test -e /proc/self/root").returncode != 0  # the default: no /proc
-    (node_root / "proc").mkdir()
+def test_the_opt_in_marker_gives_this_machines_proc_read_only(server: SshServer, node_root: Path) -> None:
+    """The opt-in the check's in-container probe uses (lxc/running.containers_run_on): only a node
+    root with run/pvesim/host-proc gets this machine's /proc, read-only, in the session only."""
+    assert ssh(server, "test -e /proc/self/root").returncode != 0  # the default: the node's recorded /proc
+    marker = node_root / "run/pvesim/host-proc"
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.touch()
     try:
         res = ssh(server, "cat /proc/self/uid_map && grep -E '^proc /proc proc ro,' /proc/self/mounts")
         assert res.returncode == 0, res.stdout + res.stderr
         assert res.stdout.split()[:3] == ["0", "0", "4294967295"]
         assert mounts_under(node_root) == []
     finally:
-        (node_root / "proc").rmdir()
+        marker.unlink()
+
+
+def test_the_nodes_recorded_proc_is_its_proc_read_only(server: SshServer, node_root: Path) -> None:
+    """run/pvesim/proc (kernel.py writes it from the facts) is what a session reads as /proc."""
+    recorded = node_root / "run/pvesim/proc/driver/nvidia"
+    recorded.mkdir(parents=True)
+    (recorded / "version").write_text("NVRM version: NVIDIA UNIX Open Kernel Module for x86_64  575.64.03\n")
+    try:
+        res = ssh(server, "cat /proc/driver/nvidia/version; touch /proc/x 2>&1; echo $?")
+        assert res.stdout.splitlines()[0].endswith("575.64.03")
+        assert "Read-only file system" in res.stdout and res.stdout.splitlines()[-1] == "1"
+        assert mounts_under(node_root) == []
+    finally:
+        shutil.rmtree(node_root / "run/pvesim/proc")

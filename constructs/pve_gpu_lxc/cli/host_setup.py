@@ -1,7 +1,8 @@
 """`pve-gpu-lxc host-setup --node NAME [--ssh USER@HOST[:PORT]] [--apply]`: the NVIDIA boot set-up.
 
-What it installs is `hostsetup.NvidiaBootSetup` (pure), sized from the node's facts: its GPUs'
-Device Minors, where its nvidia-modprobe is, whether it has /dev/nvidia-modeset and MIG caps now.
+What it installs is `hostsetup.NvidiaBootSetup` (pure), sized from the node's facts (its GPUs'
+Device Minors, where its nvidia-modprobe is) and the options (--modeset, --caps, --allow-profiling):
+the same options every time, or a re-run takes back what an earlier one added.
 Without --ssh the facts file is read and the set-up printed against the boot configuration it
 records; with --ssh the node is read live by the facts collector (nothing written there).
 --apply runs the set-up's script as `sh -s` over the same SSH runner as `facts` (argv lists only;
@@ -122,14 +123,12 @@ def setup_for(facts: HostFacts, options: HostSetupOptions) -> NvidiaBootSetup:
             f"{where}: nvidia-modprobe is not installed on the node; it makes the device nodes. It comes with "
             "NVIDIA's .run driver (/usr/bin/nvidia-modprobe) and, for Debian's driver packages, with the "
             "nvidia-modprobe package (contrib): install it, then run host-setup again")
-    recorded = {d.path for d in facts.devices if d.is_char}
-    caps = set(options.caps) | {c for c in (1, 2) if f"/dev/nvidia-caps/nvidia-cap{c}" in recorded}
     try:
         return NvidiaBootSetup(
             gpu_minors=minors,
             nvidia_modprobe=facts.nvidia_modprobe or "/usr/bin/nvidia-modprobe",
-            modeset=options.modeset or "/dev/nvidia-modeset" in recorded,
-            caps=sorted(caps),
+            modeset=options.modeset,
+            caps=options.caps,
             allow_profiling=options.allow_profiling,
         )
     except ValidationError as err:

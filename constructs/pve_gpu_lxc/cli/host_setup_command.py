@@ -36,10 +36,10 @@ def add_parser(sub: argparse._SubParsersAction[Any]) -> argparse.ArgumentParser:
                    help="the node's facts: read without --ssh, rewritten after --apply "
                         "(default: <project-dir>/stacks/facts/<NAME>.json)")
     p.add_argument("--modeset", action="store_true",
-                   help="also make /dev/nvidia-modeset (default: when the node has it now)")
+                   help="also make /dev/nvidia-modeset (containers with NvidiaGpu(modeset=True))")
     p.add_argument("--caps", default="", metavar="1,2",
-                   help="also make /dev/nvidia-caps/nvidia-cap1 (MIG config) and/or cap2 (MIG monitor) "
-                        "(default: those the node has now)")
+                   help="also make /dev/nvidia-caps/nvidia-cap1 (MIG config) and/or cap2 (MIG monitor), "
+                        "for containers with NvidiaGpu(caps=(1, 2))")
     p.add_argument("--allow-profiling", action="store_true",
                    help="NVreg_RestrictProfilingToAdminUsers=0: GPU performance counters for non-root users "
                         "(from the next boot)")

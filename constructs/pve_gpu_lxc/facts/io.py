@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ from .parsers import (
     parse_proc_devices,
     parse_subid,
 )
-from .records import NODE_TYPES, DeviceNode, IdRange, NvidiaGpuInfo, ProcDevices, TemplateFacts
+from .records import NODE_TYPES, NVIDIA_MODESET, DeviceNode, IdRange, NvidiaGpuInfo, ProcDevices, TemplateFacts
 
 SCHEMA = "pve-gpu-lxc/host-facts"
 SCHEMA_VERSION = 1
@@ -69,9 +70,17 @@ def record_command(target: str | Path = DEFAULT_TARGET, node: str | None = None)
     return f"pve-gpu-lxc facts --node {node} --ssh root@<host>{out}"
 
 
-def host_setup_command(node: str) -> str:
-    """The command that installs the NVIDIA boot set-up on a node (and records its facts again)."""
-    return f"pve-gpu-lxc host-setup --node {node} --ssh root@<host> --apply"
+def host_setup_command(node: str, host: str = "<host>", paths: Iterable[str] = ()) -> str:
+    """The command that installs the NVIDIA boot set-up on a node (and records its facts again),
+    with the options that make `paths` too: --modeset for /dev/nvidia-modeset, --caps for MIG caps."""
+    flags = []
+    paths = set(paths)
+    if NVIDIA_MODESET in paths:
+        flags.append("--modeset")
+    caps = sorted({int(m.group(1)) for p in paths if (m := re.fullmatch(r"/dev/nvidia-caps/nvidia-cap(\d+)", p))})
+    if caps:
+        flags.append("--caps " + ",".join(str(c) for c in caps))
+    return f"pve-gpu-lxc host-setup --node {node} --ssh root@{host} --apply" + "".join(f" {f}" for f in flags)
 
 
 def manual_record_command(target: str | Path = DEFAULT_TARGET) -> str:

@@ -99,7 +99,7 @@ def _device_problem(facts: HostFacts, path: str, made_at_boot: bool) -> str | No
     if not path.startswith(RECORDED_PREFIXES):
         return None  # the facts say nothing about it
     node = facts.node(path)
-    setup = f"`{host_setup_command(facts.hostname)}`"
+    setup = f"`{host_setup_command(facts.hostname, paths=[path])}`"
     if node is None:
         if is_nvidia_on_demand(path):
             return (f"{path} is absent: NVIDIA makes its device nodes on demand and nothing on the node has made "

@@ -250,8 +250,7 @@ def build_pve_node(root: Path, *, boot_setup: bool = True) -> Path:
 def _boot_setup(root: Path) -> None:
     """What `pve-gpu-lxc host-setup --apply` leaves on this node: its files and the enabling link
     (the apply script itself runs over SSH against the simulated node in tests/e2e)."""
-    # host-setup remakes what the node has now: its GPU, the control nodes, nvidia-modeset, MIG caps 1 and 2
-    setup = NvidiaBootSetup(gpu_minors=[0], modeset=True, caps=[1, 2])
+    setup = NvidiaBootSetup(gpu_minors=[0])  # `host-setup --apply` without options
     for f in setup.files():
         _write(root, f.path.lstrip("/"), f.text)
         (root / f.path.lstrip("/")).chmod(int(f.mode, 8))

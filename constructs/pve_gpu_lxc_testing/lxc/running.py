@@ -59,25 +59,26 @@ def containers_run_on(node_root: Path, lxcpath: Path) -> Iterator[None]:
     `lxc-info -n <vmid>` through its monitor's abstract socket (named after lxcpath and name),
     and its files are read through /proc/<pid>/root.  For the duration of the block the node
     root gets `etc/lxc/lxc.conf` with `lxc.lxcpath = <lxcpath>`, so the real lxc-info inside a
-    session finds a container the harness started under the name "<vmid>", and a `proc/`
-    directory, so the sessions mount a read-only /proc there (pvesim/ssh.py).  Both are removed
-    afterwards, with lxc-info's lock directory under run/ (a tmpfs on a node); a node root that
-    has either already is refused.
+    session finds a container the harness started under the name "<vmid>", and the marker
+    `run/pvesim/host-proc`, so the sessions mount this machine's /proc, read-only, instead of the
+    node's recorded one (pvesim/noderun.py).  Both are removed afterwards, with lxc-info's lock
+    directory under run/ (a tmpfs on a node); a node root that has either already is refused.
     """
     root = Path(node_root)
     conf = root / "etc/lxc/lxc.conf"
-    proc = root / "proc"
-    if conf.exists() or proc.exists():
-        raise HarnessError(f"{conf} or {proc} exists already: not touching the node's own")
+    marker = root / "run/pvesim/host-proc"
+    if conf.exists() or marker.exists():
+        raise HarnessError(f"{conf} or {marker} exists already: not touching the node's own")
     made_dir = not conf.parent.exists()
     conf.parent.mkdir(parents=True, exist_ok=True)
     conf.write_text(f"lxc.lxcpath = {lxcpath}\n")
-    proc.mkdir()
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.touch()
     try:
         yield
     finally:
         conf.unlink(missing_ok=True)
         if made_dir:
             conf.parent.rmdir()
-        proc.rmdir()
+        marker.unlink(missing_ok=True)
         shutil.rmtree(root / "run/lxc", ignore_errors=True)

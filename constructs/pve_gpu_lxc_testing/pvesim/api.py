@@ -11,6 +11,9 @@ module names the PVE sources it follows.  Every request reads the node's files a
     storage.py      pve-storage API2/Storage/*, Storage.pm    /storage[/{storage}], /nodes/{node}/storage/...
     lxc_config.py   API2/LXC/Config.pm, LXC/Config.pm         /nodes/{node}/lxc/{vmid}/config
     lxc_status.py   API2/LXC/Status.pm, LXC.pm vm_start       /nodes/{node}/lxc, .../status/*, .../interfaces
+    lxc_start.py    LXC.pm vm_start's steps, GuestHelpers.pm  (update_lxc_config, hookscripts, lxc-start)
+    node_power.py   API2/Nodes.pm node_cmd, startall, stopall  /nodes/{node}/status, .../startall, .../stopall
+    nodeboot.py     a boot: modules-load.d, udev, systemd       (the reboot's; kernel.py holds the node's kernel)
     lxc_create.py   API2/LXC.pm create/resize/destroy         POST /nodes/{node}/lxc, .../resize, DELETE
 
 `PveApi` builds them over one `NodeFiles` and registers their routes in `router`; server.py's
@@ -27,8 +30,12 @@ from pathlib import Path
 from .access import Access
 from .lxc_config import LxcConfig
 from .lxc_create import LxcCreate
+from .lxc_start import LxcStart
 from .lxc_status import LxcStatus
 from .node import NodeFiles
+from .node_power import NodePower
+from .nodeboot import NodeBoot
+from .noderun import NodeRunner
 from .nodes import Nodes
 from .router import RouteModule, Router
 from .storage import StorageApi
@@ -37,7 +44,7 @@ from .tasks import Tasks
 
 class PveApi:
     def __init__(self, files: NodeFiles, *, state_dir: Path, password: str, tokens: dict[str, str] | None,
-                 ssh_address: str, logger: logging.Logger):
+                 ssh_address: str, logger: logging.Logger, runner: NodeRunner):
         self.files = files
         self.node = files.name
         self.state_dir = Path(state_dir)
@@ -48,11 +55,12 @@ class PveApi:
         self.nodes = Nodes(files, ssh_address)
         self.storage = StorageApi(files, self.tasks, logger)
         self.lxc_config = LxcConfig(files, self.storage, logger, self.lock)
-        self.lxc_status = LxcStatus(self.lxc_config, self.tasks)
+        self.lxc_status = LxcStatus(self.lxc_config, self.tasks, LxcStart(self.lxc_config, runner))
         self.lxc_create = LxcCreate(self.lxc_config, self.lxc_status, self.storage, self.tasks)
+        self.node_power = NodePower(files, self.lxc_status, self.tasks, NodeBoot(files, runner))
         self.router = Router()
         modules: list[RouteModule] = [self.access, self.nodes, self.tasks, self.storage, self.lxc_config,
-                                      self.lxc_status, self.lxc_create]
+                                      self.lxc_status, self.lxc_create, self.node_power]
         for module in modules:
             module.register(self.router)
 

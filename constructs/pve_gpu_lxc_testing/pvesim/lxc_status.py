@@ -25,16 +25,18 @@ from pve_gpu_lxc.pve import conf as pveconf
 from pve_gpu_lxc.pve.conf import PropertyStringError, parse_size
 
 from .lxc_config import LxcConfig, mac_address
+from .lxc_start import LxcStart
 from .node import PveError
 from .router import Request, Router
 from .tasks import Task, Tasks
 
 
 class LxcStatus:
-    def __init__(self, config: LxcConfig, tasks: Tasks):
+    def __init__(self, config: LxcConfig, tasks: Tasks, starter: LxcStart):
         self.config = config
         self.files = config.files
         self.tasks = tasks
+        self.starter = starter
 
     def register(self, router: Router) -> None:
         router.add("GET", "/nodes/{node}/lxc", self.vmlist)
@@ -177,70 +179,31 @@ class LxcStatus:
 
     # --- PVE::LXC ------------------------------------------------------------------------------
     def vm_start(self, vmid: int, task: Task) -> None:
-        """PVE::LXC::vm_start: apply pending changes, generate the lxc config (devices must exist),
-        run the pre-start hookscript check, then lxc-start (the idmap must be allowed by
-        /etc/subuid and /etc/subgid, as newuidmap/newgidmap enforce)."""
+        """pve-container LXC.pm vm_start, in its order: apply the pending changes, update_lxc_config
+        (every devN stat'ed, /var/lib/lxc/<vmid>/config written), the pre-start hookscript, lxc-start
+        (reading that config as the hook left it), the post-start hookscript (lxc_start.py)."""
         config = self.config
         with config.lock:
             conf = config.load_conf(vmid)
             if not conf.pending.is_empty():
                 config.apply_pending(vmid, conf, {})
+                if conf.pending.lxc:
+                    # LXC/Config.pm vmconfig_apply_pending takes the pending `lxc` entries like any other
+                    # pending key at a start (no selection): they replace the main section's
+                    conf.lxc = list(conf.pending.lxc)
+                    conf.pending.lxc = []
                 self.files.write_conf(vmid, conf)
                 conf = config.load_conf(vmid)
-        for key, value in sorted(conf.options.items()):
-            if re.fullmatch(r"dev\d+", key):
-                try:
-                    device = pveconf.parse_property_string(pveconf.DEV_SCHEMA, value)
-                except PropertyStringError as err:
-                    raise PveError(f"{key}: invalid format - {err.errors}") from None
-                if "path" not in device:
-                    raise PveError(f"Path is not defined for passthrough device {key}")
-                config.get_device_mode_and_rdev(device["path"])
-        if conf.options.get("hookscript"):
-            config.check_hookscript(conf.options["hookscript"])
-        problem = self.check_idmap(conf)
-        if problem:
-            task.log(f"lxc_map_ids: 245 {problem}")
-            task.log("lxc_spawn: 1914 Failed to set up id mapping.")
-            task.log(f"__lxc_start: 2134 Failed to spawn container \"{vmid}\"")
-            raise PveError(f"startup for container '{vmid}' failed")
+        self.starter.update_lxc_config(vmid, conf)
+        self.starter.exec_hookscript(conf, vmid, "pre-start", task)
+        self.starter.lxc_start(vmid, task)
         self.files.set_status(vmid, "running")
+        self.starter.exec_hookscript(conf, vmid, "post-start", task)
 
     def vm_stop(self, vmid: int, task: Task) -> None:
-        """PVE::LXC::vm_stop (stop and shutdown alike: nothing runs to be asked)."""
+        """PVE::LXC::vm_stop (stop and shutdown alike: nothing runs to be asked): the pre-stop
+        hookscript, the stop, then the post-stop one (lxc-pve-poststop-hook); both only warn."""
+        conf = self.config.load_conf(vmid)
+        self.starter.exec_hookscript(conf, vmid, "pre-stop", task)
         self.files.set_status(vmid, "stopped")
-
-    def check_idmap(self, conf: pveconf.PveConf) -> str | None:
-        """What newuidmap/newgidmap refuse at lxc-start: a mapped host range outside /etc/subuid or
-        /etc/subgid (root's entries); the message is theirs."""
-        maps = []
-        for value in conf.lxc_values("lxc.idmap") + conf.lxc_values("lxc.id_map"):
-            parts = value.split()
-            if len(parts) != 4 or parts[0] not in ("u", "g") or not all(p.isdigit() for p in parts[1:]):
-                return f"invalid idmap entry '{value}'"
-            maps.append((parts[0], int(parts[1]), int(parts[2]), int(parts[3])))
-        unprivileged = pveconf.parse_boolean(conf.options.get("unprivileged", "0") or "0") == 1
-        if not maps and unprivileged:
-            maps = [("u", 0, 100000, 65536), ("g", 0, 100000, 65536)]
-        for kind in ("u", "g"):
-            allowed = self.sub_ids("subuid" if kind == "u" else "subgid")
-            for k, _, host, size in maps:
-                if k != kind:
-                    continue
-                if not any(start <= host and host + size <= start + count for start, count in allowed):
-                    tool, name = ("newuidmap", "uid") if kind == "u" else ("newgidmap", "gid")
-                    return (f'{tool} failed to write mapping "{tool}: {name} range [{host}-{host + size}) -> '
-                            f'[{host}-{host + size}) not allowed"')
-        return None
-
-    def sub_ids(self, name: str) -> list[tuple[int, int]]:
-        try:
-            text = (self.files.root / "etc" / name).read_text()
-        except FileNotFoundError:
-            return []
-        result = []
-        for line in text.splitlines():
-            parts = line.strip().split(":")
-            if len(parts) == 3 and parts[0] in ("root", "0") and parts[1].isdigit() and parts[2].isdigit():
-                result.append((int(parts[1]), int(parts[2])))
-        return result
+        self.starter.exec_hookscript(conf, vmid, "post-stop", task)

@@ -8,7 +8,10 @@
     dev/null, dev/zero, dev/dri/...          real character devices (os.mknod) from host facts, and
                                              the facts' /dev/dri/by-path symlinks
     etc/subuid, etc/subgid, etc/group        from host facts
-    sys/module/nvidia/version                the facts' NVIDIA module version (what the loaded module shows)
+    etc/modules-load.d, etc/systemd, ...     the boot configuration the facts record (what a reboot runs)
+    sys/class/net/vmbr0/mtu                  the bridge (PVE::Network::read_bridge_mtu reads it)
+    sys/module/, run/pvesim/proc/            the kernel and the NVIDIA driver as the facts record them (kernel.py)
+    var/lib/lxc/<vmid>/config                what update_lxc_config writes before every start (lxc_start.py)
     run/pvesim/lxc/<vmid>.status             running|stopped (PVE keeps this in memory)
 
 Everything is read from disk on every call: a hand edit is what the API returns next.
@@ -191,7 +194,7 @@ class NodeFiles:
     def setup(self, facts: Path | None = None) -> None:
         """Create the node's tree (idempotent; existing files, storage.cfg included, are kept)."""
         for d in (f"etc/pve/nodes/{self.name}/lxc", f"etc/pve/nodes/{self.name}/qemu-server", "run/pvesim/lxc",
-                  "dev", "tmp", "var/tmp"):
+                  "dev", "proc", "tmp", "var/tmp", "var/lib/lxc"):
             (self.root / d).mkdir(parents=True, exist_ok=True)
         for name in ("lxc", "qemu-server"):  # as on a real node: /etc/pve/lxc -> nodes/<node>/lxc
             link = self.root / "etc/pve" / name
@@ -228,11 +231,24 @@ class NodeFiles:
         group = self.root / "etc/group"
         if not group.exists():
             group.write_text("".join(f"{name}:x:{gid}:\n" for name, gid in groups.items()))
-        module_version = (facts_data.get("nvidia") or {}).get("module_version")
-        version_file = self.root / "sys/module/nvidia/version"
-        if module_version and not version_file.exists():
-            version_file.parent.mkdir(parents=True, exist_ok=True)
-            version_file.write_text(f"{module_version}\n")
+        # the bridge its network lists (nodes.py), as PVE::Network::read_bridge_mtu finds it
+        mtu = self.root / "sys/class/net/vmbr0/mtu"
+        if not mtu.exists():
+            mtu.parent.mkdir(parents=True, exist_ok=True)
+            mtu.write_text("1500\n")
+        # the boot configuration the facts record (host-setup's unit, a udev rule, ...): what a reboot
+        # of this node runs (nodeboot.py)
+        boot = facts_data.get("boot") or {}
+        for entry in boot.get("files", []):
+            target = self.path(entry["path"])
+            if not target.exists():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_text(entry["text"])
+        for entry in boot.get("enabled", []):
+            link = self.path(entry["link"])
+            if not link.is_symlink() and not link.exists():
+                link.parent.mkdir(parents=True, exist_ok=True)
+                link.symlink_to(entry["target"])
         for kind in ("subuid", "subgid"):
             target = self.root / "etc" / kind
             if not target.exists():
@@ -430,6 +446,18 @@ class NodeFiles:
             entry["vmid"] = vmid
             entry["used"] = st.st_blocks * 512
         return entry
+
+    def read_bridge_mtu(self, bridge: str) -> int:
+        """pve-common PVE::Network::read_bridge_mtu: the first line of /sys/class/net/<bridge>/mtu."""
+        try:
+            mtu = self.path(f"/sys/class/net/{bridge}/mtu").read_text().split("\n", 1)[0].strip()
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            mtu = ""
+        if not bridge or "/" in bridge or not mtu:
+            raise PveError(f"bridge '{bridge}' does not exist")
+        if not mtu.isdigit():
+            raise PveError(f"unexpeted error: unable to parse mtu value '{mtu}' as integer")  # sic, PVE's typo
+        return int(mtu)
 
     def device_exists(self, node_path: str) -> bool:
         return self.path(node_path).exists()

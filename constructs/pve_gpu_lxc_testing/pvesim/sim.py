@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 import shutil
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .. import tools
+from . import kernel, noderun
 from .api import PveApi
 from .node import NodeFiles
 from .server import ApiServer
@@ -40,6 +42,7 @@ class Simulator:
         self.files = NodeFiles(self.root, node)
         self.log = logging.getLogger(f"pvesim-{id(self):x}")
         self.api: PveApi | None = None
+        self.runner: noderun.NodeRunner | None = None
         self.server: ApiServer | None = None
         self.ssh: SshServer | None = None
         self._handler: logging.Handler | None = None
@@ -57,14 +60,22 @@ class Simulator:
         self.log.propagate = False
         self.files = NodeFiles(self.root, self.node, self.log)
         self.files.setup(self.facts)
+        facts_data = json.loads(self.facts.read_text()) if self.facts else {}
+        kernel.setup(self.files, facts_data)
+        overlay = self.state_dir / "usr-overlay"
+        kernel.install_standins(overlay, nvidia=bool(facts_data.get("nvidia")))
+        noderun.prepare_root(self.root)
+        self.runner = noderun.NodeRunner(noderun.install_wrapper(self.state_dir / "session.sh"), self.root.resolve(),
+                                         overlay.resolve())
         (self.state_dir / "requests.log").write_text("")
         try:
             if self.use_ssh:
                 from .ssh import SshServer  # another module of this package; imported when needed
 
-                self.ssh = SshServer(self.root, self.state_dir / "ssh", address=self.ssh_address).start()
+                self.ssh = SshServer(self.root, self.state_dir / "ssh", address=self.ssh_address,
+                                     usr_overlay=overlay).start()
             self.api = PveApi(self.files, state_dir=self.state_dir, password=self.password, tokens=self.tokens,
-                              ssh_address=self.ssh_address, logger=self.log)
+                              ssh_address=self.ssh_address, logger=self.log, runner=self.runner)
             self.server = ApiServer(self.api).start()
         except BaseException:
             self.stop()

@@ -6,21 +6,17 @@ snippet uploads (`try_sudo /usr/bin/tee /var/lib/vz/snippets/<file>` on stdin, t
 Open/Stat and Chmod).  Those scripts name the node's absolute paths, so every session -- exec,
 shell and the sftp subsystem alike -- runs with the node root R as its "/":
 
-* sshd's `ForceCommand` runs `chroot_session.sh R` (written into the state directory);
-* the script enters a new mount namespace with private propagation (`unshare -m`), bind-mounts
-  the host's /usr read-only onto R/usr (and /dev/null onto R/dev/null when R has no real one),
-  then `chroot R /bin/bash -c "$SSH_ORIGINAL_COMMAND"`.  Only when R/proc is a directory (an
-  opt-in: `start()` never creates it) is a read-only /proc mounted there too, for the check's
-  in-container probe against containers the LXC harness runs.  For the sftp subsystem sshd sets
-  SSH_ORIGINAL_COMMAND to the Subsystem command, so /usr/lib/openssh/sftp-server runs inside
-  the chroot exactly like an exec would;
+* sshd's `ForceCommand` runs the node's session wrapper (noderun.py) with R: a private mount
+  namespace, the host's /usr read-only (or the node's overlay over it), then
+  `chroot R /bin/bash -c "$SSH_ORIGINAL_COMMAND"`; for the sftp subsystem sshd sets
+  SSH_ORIGINAL_COMMAND to the Subsystem command, so /usr/lib/openssh/sftp-server runs inside the
+  chroot exactly like an exec would; the simulator runs hookscripts and boot programs through the
+  same wrapper;
 * the mounts live only in the session's namespace: nothing is mounted on the machine, before,
   during or after a session, and nothing outside R is written by a session.
 
-`start()` prepares R once: R/usr (mount point), R/bin, R/sbin, R/lib, R/lib64 ... as the same
-symlinks into usr/ the host has (merged /usr; on a split host they become read-only bind
-mounts too), R/dev/null (placeholder, see above), and a minimal R/etc/passwd and R/etc/group
-(root only) when missing: sftp-server exits without a passwd entry for its uid.
+`start()` prepares R once (noderun.prepare_root): the mount points and merged-/usr symlinks,
+R/dev/null, a minimal R/etc/passwd and R/etc/group.
 
 Keys are per run: an ed25519 host key and an unencrypted ed25519 client key in OpenSSH format,
 which golang.org/x/crypto/ssh's ParsePrivateKey (bpg's `private_key`) accepts.  `home_dir` holds
@@ -32,54 +28,19 @@ from __future__ import annotations
 
 import os
 import re
-import shlex
 import signal
 import socket
 import subprocess
 import time
 from pathlib import Path
 
+from . import noderun
+
 SSHD = Path("/usr/sbin/sshd")
 SSH_KEYGEN = Path("/usr/bin/ssh-keygen")
 SFTP_SERVER = Path("/usr/lib/openssh/sftp-server")
 PRIVSEP_DIR = Path("/run/sshd")  # sshd's privilege-separation chroot, a runtime directory
 
-# Host top-level directories a chroot needs; on merged-/usr Debian all but usr are symlinks.
-_HOST_DIRS = ("usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32")
-
-CHROOT_SESSION_SH = r"""#!/bin/sh
-# sshd ForceCommand of the simulated PVE node (written by pvesim/ssh.py; do not edit).
-# Usage: chroot_session.sh ROOT. Runs this SSH session (exec, shell or the sftp subsystem)
-# with ROOT as "/". The only user-supplied text, $SSH_ORIGINAL_COMMAND, is handed to bash
-# inside the chroot, as a real node's sshd does; for a subsystem it is the Subsystem command.
-set -eu
-root=$1
-if [ "${2-}" != --in-namespace ]; then
-  # A mount namespace of our own, propagating nowhere: its mounts vanish with the session.
-  exec unshare --mount --propagation private /bin/sh "$0" "$root" --in-namespace
-fi
-# The host's /usr (and /bin, /lib... where they are real directories), read-only.
-# SshServer.start() created the mount points and the merged-/usr symlinks.
-for d in usr bin sbin lib lib32 lib64 libx32; do
-  if [ -d "/$d" ] && [ ! -L "/$d" ]; then
-    mount --bind -o ro "/$d" "$root/$d"
-  fi
-done
-# bpg redirects to /dev/null; lend the host's unless the node root has a real one.
-if [ ! -c "$root/dev/null" ]; then
-  mount --bind /dev/null "$root/dev/null"
-fi
-# Opt-in: a node root with a proc/ directory gets this machine's /proc, read-only, so that
-# /proc/<pid>/root of a container the LXC harness runs reads as on a node (lxc/pvenode.py).
-if [ -d "$root/proc" ] && [ ! -L "$root/proc" ]; then
-  mount -t proc -o ro,nosuid,nodev,noexec proc "$root/proc"
-fi
-# set -e: if anything above failed we never get here, so nothing runs outside the chroot.
-if [ -n "${SSH_ORIGINAL_COMMAND-}" ]; then
-  exec chroot "$root" /bin/bash -c "$SSH_ORIGINAL_COMMAND"
-fi
-exec chroot "$root" /bin/bash -l
-"""
 
 _START_TIMEOUT_S = 15.0
 _STOP_TIMEOUT_S = 5.0
@@ -166,8 +127,10 @@ class SshServer:
     `stop()`, or a with-block.  `port=0` picks a free port.
     """
 
-    def __init__(self, node_root: Path, state_dir: Path, *, address: str = "127.0.0.1", port: int = 0):
+    def __init__(self, node_root: Path, state_dir: Path, *, address: str = "127.0.0.1", port: int = 0,
+                 usr_overlay: Path | None = None):
         self.node_root = Path(node_root).resolve()
+        self.usr_overlay = Path(usr_overlay).resolve() if usr_overlay is not None else None
         self.state_dir = Path(state_dir).resolve()
         self.address = address
         self.port = port
@@ -231,10 +194,12 @@ class SshServer:
             raise SshServerError(f"node root {self.node_root} is not a directory")
         began = time.monotonic()
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        self._prepare_node_root()
+        try:
+            noderun.prepare_root(self.node_root)
+        except RuntimeError as err:
+            raise SshServerError(str(err)) from None
         self._make_keys()
-        self.wrapper_path.write_text(CHROOT_SESSION_SH)
-        self.wrapper_path.chmod(0o755)
+        noderun.install_wrapper(self.wrapper_path)
         PRIVSEP_DIR.mkdir(mode=0o755, exist_ok=True)
         attempts = _PORT_ATTEMPTS if self._requested_port == 0 else 1
         for attempt in range(attempts):
@@ -302,40 +267,6 @@ class SshServer:
 
     # --- internals ---------------------------------------------------------------------------
 
-    def _prepare_node_root(self) -> None:
-        root = self.node_root
-        for name in _HOST_DIRS:
-            host, mine = Path("/") / name, root / name
-            if host.is_symlink():  # merged /usr: the same relative symlink (bin -> usr/bin)
-                target = os.readlink(host)
-                if mine.is_symlink() and os.readlink(mine) == target:
-                    continue
-                if mine.exists() or mine.is_symlink():
-                    raise SshServerError(f"{mine} exists but is not the symlink -> {target} the host has")
-                mine.symlink_to(target)
-            elif host.is_dir():  # a mount point for the read-only bind mount
-                if mine.is_symlink() or (mine.exists() and not mine.is_dir()):
-                    raise SshServerError(f"{mine} must be a directory (mount point for {host})")
-                mine.mkdir(exist_ok=True)
-        (root / "dev").mkdir(exist_ok=True)
-        devnull = root / "dev" / "null"
-        if not devnull.exists() and not devnull.is_symlink():
-            devnull.touch()  # mount point; the session binds the host's /dev/null onto it
-        etc = root / "etc"
-        etc.mkdir(exist_ok=True)
-        for name, line in (("passwd", "root:x:0:0:root:/root:/bin/bash\n"), ("group", "root:x:0:\n")):
-            if not (etc / name).exists():
-                (etc / name).write_text(line)
-        # Debian's /usr/bin/awk (and other commands) are symlinks through /etc/alternatives; the
-        # chroot lends the host's /usr but has the node's /etc, which on a real node has them too.
-        host_alternatives = Path("/etc/alternatives")
-        if host_alternatives.is_dir():
-            mine = etc / "alternatives"
-            mine.mkdir(exist_ok=True)
-            for link in host_alternatives.iterdir():
-                if link.is_symlink() and not (mine / link.name).is_symlink() and not (mine / link.name).exists():
-                    (mine / link.name).symlink_to(os.readlink(link))
-
     def _make_keys(self) -> None:
         for key, comment in ((self.host_key_path, "pvesim-host"), (self.client_key_path, "pvesim-client")):
             for f in (key, key.with_name(key.name + ".pub")):
@@ -356,7 +287,7 @@ class SshServer:
         self.known_hosts_path.chmod(0o600)
 
     def _write_config(self) -> None:
-        force = f"exec /bin/sh {shlex.quote(str(self.wrapper_path))} {shlex.quote(str(self.node_root))}"
+        force = noderun.force_command(self.wrapper_path, self.node_root, self.usr_overlay)
         if "\n" in force:
             raise SshServerError("newline in a path")
         self.config_path.write_text(

@@ -6,11 +6,9 @@ PVE: pve-common `PVE/RESTEnvironment.pm` fork_worker (the worker, its log, `TASK
 (read_task_status, read_task_log, stop_task).
 
 Tasks run to completion inside the request that starts them (`Tasks.run`), so a client's
-first status poll sees them stopped.  Where the next pieces go:
-- workers that keep running (a real container start, a node reboot's startall): `Tasks.run`
-  is the one place a worker starts; a running task is a `Task` with status `running`.
-- the task list (`GET /nodes/{node}/tasks`, Tasks.pm node_tasks): a handler here, over
-  `Tasks.by_upid`.
+first status poll sees them stopped; a worker that keeps running would start there too.  The
+task list (`GET /nodes/{node}/tasks`, Tasks.pm node_tasks) answers from the finished tasks, the
+newest first, as PVE reads its task index backwards.
 """
 
 from __future__ import annotations
@@ -72,6 +70,7 @@ class Tasks:
         self._pstart = int(time.monotonic() * 100) & 0xFFFFFFFF
 
     def register(self, router: Router) -> None:
+        router.add("GET", "/nodes/{node}/tasks", self.node_tasks)
         router.add("GET", "/nodes/{node}/tasks/{upid}/status", self.read_task_status)
         router.add("GET", "/nodes/{node}/tasks/{upid}/log", self.read_task_log)
         router.add("DELETE", "/nodes/{node}/tasks/{upid}", self.stop_task)
@@ -122,6 +121,33 @@ class Tasks:
         return task
 
     # --- handlers (pve-manager API2/Tasks.pm) ---------------------------------------------------
+    def node_tasks(self, req: Request) -> object:
+        """Tasks.pm node_tasks (source 'archive': finished tasks), with its start/limit, typefilter,
+        vmid and errors filters; each item is the decoded UPID with `endtime` and `status` (the exit
+        status: "OK", "WARNINGS: n" or the error)."""
+        params = req.params
+        start = int(params.get("start") or 0)
+        limit = int(params.get("limit") or 50)
+        errors = params.get("errors") in ("1", "true")
+        result: list[dict[str, Any]] = []
+        count = 0
+        for task in sorted(self.by_upid.values(), key=lambda t: (t.starttime, t.pid), reverse=True):
+            if task.status != "stopped":
+                continue
+            if params.get("typefilter") and task.type != params["typefilter"]:
+                continue
+            if params.get("vmid") and task.id != params["vmid"]:
+                continue
+            if errors and _status_type(task.exitstatus) == "ok":
+                continue
+            count += 1
+            if count <= start or len(result) >= limit:
+                continue
+            result.append({"upid": task.upid, "node": task.node, "pid": task.pid, "pstart": task.pstart,
+                           "starttime": task.starttime, "type": task.type, "id": task.id, "user": task.user,
+                           "endtime": task.endtime, "status": task.exitstatus})
+        return result
+
     def read_task_status(self, req: Request, upid: str) -> object:
         return self.find(upid).api_status()
 
@@ -135,3 +161,12 @@ class Tasks:
     def stop_task(self, req: Request, upid: str) -> object:
         self.find(upid)
         return None
+
+
+def _status_type(status: str | None) -> str:
+    """pve-common PVE::UPID normalize_status_type: ok, warning, unknown or error."""
+    if status == "OK":
+        return "ok"
+    if status is None or status == "unknown":
+        return "unknown"
+    return "warning" if status.startswith("WARNINGS: ") else "error"

@@ -332,13 +332,13 @@ def _passed_paths(exp: ExpectedContainer, conf: FoundConfig | None) -> list[str]
     return paths
 
 
-def _host_setup(node: str) -> str:
-    return f"`{host_setup_command(node).replace('<host>', node)}`"
+def _host_setup(node: str, path: str) -> str:
+    return f"`{host_setup_command(node, node, [path])}`"
 
 
 def _missing_fix(exp: ExpectedContainer, path: str, ctx: Context, running: bool) -> str:
     if is_nvidia_on_demand(path):
-        fix = (f"{_host_setup(exp.node)} makes the NVIDIA nodes now and at every boot before pve-guests.service "
+        fix = (f"{_host_setup(exp.node, path)} makes the NVIDIA nodes now and at every boot before pve-guests.service "
                "(a unit running nvidia-modprobe; `modprobe nvidia` first if the driver is not loaded)")
         return fix + (f", then `pct reboot {exp.vmid}`." if running else ".")
     if path.startswith("/dev/dri/"):
@@ -449,7 +449,7 @@ def compare_boot(exp: ExpectedContainer, conf: FoundConfig | None, node: pr.Node
                 f"nothing {exp.node} runs at boot before pve-guests.service makes {path} (NVIDIA makes its "
                 f"nodes on demand): after the next reboot PVE refuses to start CT {exp.vmid} "
                 f"('Device {path} does not exist'), before any hookscript runs.",
-                f"{_host_setup(exp.node)} once for the node.",
+                f"{_host_setup(exp.node, path)} once for the node.",
                 expected="made at boot", found=None))
     return findings, []
 
