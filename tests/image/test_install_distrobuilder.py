@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.image
+
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "scripts" / "install-distrobuilder.sh"
 PREFERENCES = Path("/etc/apt/preferences.d/pve-gpu-lxc-trixie.pref")
