@@ -440,7 +440,7 @@ E: Version '535.261.03-99' for 'libcuda1' was not found
 E: Version '535.261.03-99' for 'libnvidia-ml1' was not found
 E: Version '535.261.03-99' for 'nvidia-smi' was not found
 pve-gpu-lxc build step failed: NVIDIA packages: pinned install: apt-get cannot install libcuda1=535.261.03-99 \
-(the E: lines above say why). Fix: pin a version the archive has
+from the mirror. Fix: pin a version the archive has
 Error: Failed to run post-packages: exit status 1
 time="2026-12-07T04:24:46Z" level=error msg="Failed running distrobuilder" err="Failed to run post-packages: exit status 1"
 '''
@@ -457,7 +457,11 @@ def test_a_failed_package_pin_is_named_by_the_action_scripts_own_line():
     failure = diagnose(PIN_FAILED)
     assert failure == diagnose(PIN_FAILED, debian_image())
     assert failure.step == "NVIDIA packages: pinned install"
-    assert failure.detail.startswith("apt-get cannot install libcuda1=535.261.03-99")
+    # the script's own words, then apt's E: lines (the last three) as evidence
+    assert failure.detail == (
+        "apt-get cannot install libcuda1=535.261.03-99 from the mirror. The log says: E: Version '535.261.03-99' "
+        "for 'libcuda1' was not found; E: Version '535.261.03-99' for 'libnvidia-ml1' was not found; E: Version "
+        "'535.261.03-99' for 'nvidia-smi' was not found.")
     assert failure.fix == "pin a version the archive has"
 
 
@@ -484,7 +488,9 @@ def test_a_failed_build_leaves_no_template_and_no_staging_but_the_log(tmp_path):
     log = tmp_path / "debian-bookworm-amd64-nvidia-535.261.03.build.log"
     assert str(err.value) == (
         "image build failed at step 'NVIDIA packages: pinned install': apt-get cannot install libcuda1=535.261.03-99 "
-        f"(the E: lines above say why). Fix: pin a version the archive has. Full log: {log}.")
+        "from the mirror. The log says: E: Version '535.261.03-99' for 'libcuda1' was not found; E: Version "
+        "'535.261.03-99' for 'libnvidia-ml1' was not found; E: Version '535.261.03-99' for 'nvidia-smi' was not "
+        f"found. Fix: pin a version the archive has. Full log: {log}.")
     assert err.value.exit_code == 1 and log.read_text() == PIN_FAILED
     # the fake wrote rootfs.tar.xz into the staging directory: none of it survives
     assert sorted(p.name for p in tmp_path.iterdir()) == [log.name, "debian-bookworm-amd64-nvidia-535.261.03.yaml"]

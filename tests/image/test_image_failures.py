@@ -73,6 +73,9 @@ def test_a_failed_package_pin_names_the_step_and_caches_nothing(built_images: Bu
     assert failure.step == "NVIDIA packages: pinned install"
     assert failure.detail.startswith("apt-get cannot install libcuda1=535.261.03-99 libnvidia-ml1=535.261.03-99 "
                                      "nvidia-smi=535.261.03-99 from http://deb.debian.org/debian bookworm")
+    assert failure.detail.endswith("The log says: E: Version '535.261.03-99' for 'libcuda1' was not found; E: Version "
+                                   "'535.261.03-99' for 'libnvidia-ml1' was not found; E: Version '535.261.03-99' for "
+                                   "'nvidia-smi' was not found.")
     assert "`apt-cache madison libcuda1 libnvidia-ml1 nvidia-smi`" in failure.fix
     assert log is not None and log.parent == tmp_path / "failed" and str(log) in str(err.value)
     assert "E: Version '535.261.03-99' for 'libcuda1' was not found" in log.read_text()

@@ -105,12 +105,13 @@ _TOOL_ERRORS = re.compile(r"^(?:E|W): .*$", re.MULTILINE)
 
 def diagnose(log: str, image: NvidiaImage | None = None) -> BuildFailure:
     """The failed step, from distrobuilder's output: an action script's own line, else distrobuilder's error."""
+    evidence = _evidence(log)
     for line in reversed(log.splitlines()):
         match = _STEP_LINE.match(line.strip())
         if match:
-            return BuildFailure(match["step"], match["detail"], match["fix"].rstrip("."))
+            said = f" The log says: {evidence}." if evidence else ""
+            return BuildFailure(match["step"], match["detail"] + said, match["fix"].rstrip("."))
     error = _distrobuilder_error(log)
-    evidence = _evidence(log)
     source = image.source_url if image is not None else "the source url"
     if "Failed to run \"debootstrap\"" in error or "Failed to run debootstrap" in error:
         return BuildFailure(

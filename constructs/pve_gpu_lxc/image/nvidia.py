@@ -442,7 +442,7 @@ class NvidiaImage:
             # recommends would pull the DKMS kernel module: that belongs to the host
             f"if ! apt-get install -y -q --no-install-recommends {pinned}; then",
             f"    step_failed {_q(STEP_PINNED_INSTALL)} "
-            f"{_q(f'apt-get cannot install {pinned} from {userspace.mirror} {suites} (the E: lines above say why).')} "
+            f"{_q(f'apt-get cannot install {pinned} from {userspace.mirror} {suites}.')} "
             f"{_q(choose)}",
             "fi",
             f"for package in {' '.join(userspace.packages)}; do",
