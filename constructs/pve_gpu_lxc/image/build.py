@@ -72,10 +72,15 @@ INSTALL_HINT = (
 
 
 def check_build_tools(
-    definition_path: Path, out_dir: Path, which: Callable[[str], str | None] = shutil.which,
-    euid: Callable[[], int] = os.geteuid, distrobuilder: str = "distrobuilder", build_args: Sequence[str] = (),
+    definition_path: Path, out_dir: Path, which: Callable[[str], str | None] | None = None,
+    euid: Callable[[], int] | None = None, distrobuilder: str = "distrobuilder", build_args: Sequence[str] = (),
 ) -> list[str]:
-    """The distrobuilder command line, or BuildToolsMissing explaining what is missing here."""
+    """The distrobuilder command line, or BuildToolsMissing explaining what is missing here.
+
+    which / euid: default `shutil.which` / `os.geteuid`, looked up when called.
+    """
+    which = which or shutil.which
+    euid = euid or os.geteuid
     command = [distrobuilder, "build-lxc", str(definition_path), str(out_dir), *build_args]
     problems = []
     if which(distrobuilder) is None:
@@ -178,7 +183,7 @@ def run_logged(command: list[str], log_path: Path, echo: TextIO | None = None) -
 
 
 def build(image: NvidiaImage, out_dir: Path, run: Runner | None = None,
-          which: Callable[[str], str | None] = shutil.which, euid: Callable[[], int] = os.geteuid, *,
+          which: Callable[[str], str | None] | None = None, euid: Callable[[], int] | None = None, *,
           source: Mapping[str, Any] | None = None, distrobuilder: str = "distrobuilder",
           build_args: Sequence[str] = (), echo: TextIO | None = None, quiet: bool = False) -> Path:
     """Write the definition, run distrobuilder build-lxc, name the rootfs after the image.
