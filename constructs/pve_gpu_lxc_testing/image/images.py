@@ -11,6 +11,7 @@ debootstrapped base (`cache.ensure_base`), with only what they need (no extra pa
   tests/data/image/pve-nvidia-535.json, the example node's facts with that driver.
 
 Each has its own render GID, so a test that finds it inside proves it came from the definition.
+PVE_GPU_LXC_DEBIAN_MIRROR, when set, is the Debian mirror of both the base and the non-free packages.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ def debian_packages_image(base: image_cache.CachedFile) -> NvidiaImage:
     return NvidiaImage(
         nvidia_driver=DEBIAN_PACKAGES_DRIVER, source_url=base.url, distribution="debian", release="bookworm",
         packages=(), video_gid=VIDEO_GID, render_gid=DEBIAN_PACKAGES_RENDER_GID,
-        userspace=DebianNvidiaPackages(version=DEBIAN_PACKAGES_VERSION),
+        userspace=DebianNvidiaPackages(version=DEBIAN_PACKAGES_VERSION, mirror=image_cache.debian_mirror()),
     )
 
 
