@@ -37,10 +37,11 @@ test: setup cdktn-deps system-deps tools
 # The unit suite again in .venv-cdktn (cdktn installed, cdktf not), so the library is chosen and
 # tested under CDK Terrain.  Not repeated there: the e2e and LXC suites (they apply JSON that
 # tests/test_engine.py shows equal under both engines, apart from the engine's version), the
-# code checks test_lint/test_layers (the same code either way; mypy reads cdktf's types) and
-# test_engine.py itself (it drives both environments from the first run).
+# NVIDIA image builds (marker image: no engine involved), the code checks test_lint/test_layers
+# (the same code either way; mypy reads cdktf's types) and test_engine.py itself (it drives
+# both environments from the first run).
 test-cdktn: cdktn-deps
-	$(PY_CDKTN) -m pytest -p no:cacheprovider -m "not e2e and not lxc" --ignore=tests/e2e --ignore=tests/lxc \
+	$(PY_CDKTN) -m pytest -p no:cacheprovider -m "not e2e and not lxc and not image" --ignore=tests/e2e --ignore=tests/lxc \
 	  --ignore=tests/test_lint.py --ignore=tests/test_layers.py --ignore=tests/test_engine.py
 
 # What `make test` also runs (tests/test_lint.py, tests/test_layers.py), quicker on its own.

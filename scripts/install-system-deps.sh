@@ -11,6 +11,8 @@ while read -r pair; do
     needed+=("$pkg")
   fi
 done < "$(dirname "$0")/system-packages.txt"
+# distrobuilder (the NVIDIA image builds): Debian 13's package, pinned, on Debian 12
+bash "$(dirname "$0")/install-distrobuilder.sh"
 [ ${#needed[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ]; then
   echo "missing Debian packages: ${needed[*]} (run: sudo apt-get install ${needed[*]})" >&2

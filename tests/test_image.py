@@ -12,9 +12,11 @@ from pve_gpu_lxc import ValidationError
 from pve_gpu_lxc.cli.image import main
 from pve_gpu_lxc.image import (
     BuildToolsMissing,
+    ImageBuildFailed,
     NvidiaImage,
     build,
     check_build_tools,
+    diagnose,
     linuxcontainers_rootfs_url,
 )
 
@@ -159,8 +161,14 @@ def test_groups_action_renumbers_an_existing_render_group(group_env):
 def test_groups_action_refuses_a_gid_owned_by_another_group(group_env):
     result, _, log = group_env("video:x:44:\nrender:x:992:\n_ssh:x:104:\n", render_gid=104)
     assert result.returncode == 1
-    assert "GID 104 is taken by group _ssh; choose another render_gid" in result.stderr
+    assert result.stderr == ("pve-gpu-lxc build step failed: video/render groups: GID 104 is taken by group _ssh. "
+                             "Fix: choose another render_gid (NvidiaImage(render_gid=...), pve-gpu-lxc image "
+                             "--render-gid)\n")
     assert log == ""
+    # the build reports this line as the failed step
+    failure = diagnose(f"level=info msg=...\n{result.stderr}Error: Failed to run post-packages: exit status 1\n")
+    assert (failure.step, failure.detail) == ("video/render groups", "GID 104 is taken by group _ssh.")
+    assert failure.fix.startswith("choose another render_gid")
 
 
 # --------------------------------------------------------------------------- building
@@ -181,19 +189,35 @@ def test_non_root_is_reported_too(tmp_path):
         check_build_tools(tmp_path / "d.yaml", tmp_path, which=lambda _: "/usr/bin/distrobuilder", euid=lambda: 1000)
 
 
+def fake_distrobuilder(calls: list, *, code: int = 0, output: str = "", files=("rootfs.tar.xz", "meta.tar.xz")):
+    """A stand-in for `run`: records the command, writes the given files into its target, logs `output`."""
+    def run(command, log_path):
+        calls.append(command)
+        log_path.write_text(output)
+        for name in files:
+            Path(command[3], name).write_bytes(name.encode())
+        return code
+    return run
+
+
 def test_build_runs_distrobuilder_and_names_the_rootfs_after_the_driver(tmp_path):
     calls = []
-
-    def fake_run(command, check):
-        calls.append(command)
-        Path(command[3], "rootfs.tar.xz").write_bytes(b"rootfs")
-        Path(command[3], "meta.tar.xz").write_bytes(b"meta")
-
-    target = build(image(), tmp_path, run=fake_run, which=lambda _: "/usr/bin/distrobuilder", euid=lambda: 0)
+    target = build(image(), tmp_path, run=fake_distrobuilder(calls), which=lambda _: "/usr/bin/distrobuilder",
+                   euid=lambda: 0)
     definition = tmp_path / "ubuntu-noble-amd64-nvidia-575.64.03.yaml"
-    assert calls == [["distrobuilder", "build-lxc", str(definition), str(tmp_path)]]
+    (command,) = calls
+    staging = Path(command[3])
+    # a private staging directory inside out_dir, with its own cache (two builds never share one)
+    assert command == ["distrobuilder", "build-lxc", str(definition), str(staging), "--cache-dir",
+                       str(staging / "cache")]
+    assert staging.parent == tmp_path and staging.name.startswith(".build-ubuntu-noble-amd64-nvidia-575.64.03-")
     assert yaml.safe_load(definition.read_text())["image"]["variant"] == "nvidia-575.64.03"
-    assert target == tmp_path / "ubuntu-noble-nvidia-575.64.03_amd64.tar.xz" and target.read_bytes() == b"rootfs"
+    assert target == tmp_path / "ubuntu-noble-nvidia-575.64.03_amd64.tar.xz" and target.read_bytes() == b"rootfs.tar.xz"
+    assert (tmp_path / "meta.tar.xz").read_bytes() == b"meta.tar.xz"
+    assert not staging.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "meta.tar.xz", "ubuntu-noble-amd64-nvidia-575.64.03.build.log", "ubuntu-noble-amd64-nvidia-575.64.03.yaml",
+        "ubuntu-noble-nvidia-575.64.03_amd64.tar.xz"]
 
 
 def test_cli_takes_the_version_from_the_facts(capsys):
@@ -257,7 +281,8 @@ def test_local_run_file_is_copied_in_and_installed_by_the_same_step():
     assert "wget" not in script
     assert "sh /tmp/nvidia.run --no-kernel-modules --no-systemd -s" in script
     same = image(run_file_sha256="c" * 64).nvidia_script()  # from NVIDIA's server: the same install step
-    assert same.split("\n")[4:] == script.split("\n")[4:]
+    install = "if ! sh /tmp/nvidia.run"
+    assert same[same.index(install):] == script[script.index(install):]
 
 
 def test_library_check_does_not_need_every_candidate_directory():
@@ -358,16 +383,14 @@ def test_bad_source_overrides_are_rejected(source):
 
 def test_build_with_a_given_distrobuilder_source_and_arguments(tmp_path):
     calls = []
-
-    def fake_run(command, check):
-        calls.append(command)
-        Path(command[3], "rootfs.tar.xz").write_bytes(b"rootfs")
-
     source = {"downloader": "debootstrap", "url": "http://deb.debian.org/debian"}
-    target = build(debian_image(), tmp_path, run=fake_run, which=lambda p: p, euid=lambda: 0, source=source,
-                   distrobuilder="/opt/db/distrobuilder", build_args=["--compression", "xz-0"])
+    target = build(debian_image(), tmp_path, run=fake_distrobuilder(calls, files=("rootfs.tar.xz",)),
+                   which=lambda p: p, euid=lambda: 0, source=source, distrobuilder="/opt/db/distrobuilder",
+                   build_args=["--compression", "xz-0"])
     definition = tmp_path / "debian-bookworm-amd64-nvidia-535.261.03.yaml"
-    assert calls == [["/opt/db/distrobuilder", "build-lxc", str(definition), str(tmp_path), "--compression", "xz-0"]]
+    staging = calls[0][3]
+    assert calls == [["/opt/db/distrobuilder", "build-lxc", str(definition), staging, "--cache-dir",
+                      f"{staging}/cache", "--compression", "xz-0"]]
     assert yaml.safe_load(definition.read_text())["source"] == source
     assert target.name == "debian-bookworm-nvidia-535.261.03_amd64.tar.xz"
 
@@ -396,3 +419,140 @@ def test_cli_debian_packages_and_run_file_url(capsys):
     assert main(["definition", "--driver", "535.261.03", "--debian-packages", "535.261.03-1", "--run-file-sha256",
                  "a" * 64, "--distribution", "debian", "--source-url", ROOTFS]) == 1
     assert "--debian-packages installs no run file" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- build failures: the step and its fix
+
+# distrobuilder 3.2's own output (build-lxc), recorded on this machine
+DEBOOTSTRAP_FAILED = '''\
+time="2026-12-07T04:24:39Z" level=info msg="Downloading source"
+I: Retrieving InRelease 
+I: Retrieving Release 
+E: Failed getting release file http://127.0.0.1:9/debian/dists/bookworm/Release
+Error: Error while downloading source: Failed to run "debootstrap": exit status 1
+time="2026-12-07T04:24:39Z" level=error msg="Failed running distrobuilder" err="Error while downloading source: \
+Failed to run \\"debootstrap\\": exit status 1"
+time="2026-12-07T04:24:39Z" level=info msg="Removing cache directory"
+'''
+PIN_FAILED = '''\
+time="2026-12-07T04:24:41Z" level=info msg="Running hooks" trigger=post-packages
+E: Version '535.261.03-99' for 'libcuda1' was not found
+E: Version '535.261.03-99' for 'libnvidia-ml1' was not found
+E: Version '535.261.03-99' for 'nvidia-smi' was not found
+pve-gpu-lxc build step failed: NVIDIA packages: pinned install: apt-get cannot install libcuda1=535.261.03-99 \
+from the mirror. Fix: pin a version the archive has
+Error: Failed to run post-packages: exit status 1
+time="2026-12-07T04:24:46Z" level=error msg="Failed running distrobuilder" err="Failed to run post-packages: exit status 1"
+'''
+
+
+def test_a_failed_debootstrap_is_named_with_its_own_error_and_the_fix():
+    failure = diagnose(DEBOOTSTRAP_FAILED)
+    assert failure.step == "debootstrap (the definition's source)"
+    assert "E: Failed getting release file http://127.0.0.1:9/debian/dists/bookworm/Release" in failure.detail
+    assert "a Debian mirror that has the release" in failure.fix and "apt-get update" in failure.fix
+
+
+def test_a_failed_package_pin_is_named_by_the_action_scripts_own_line():
+    failure = diagnose(PIN_FAILED)
+    assert failure == diagnose(PIN_FAILED, debian_image())
+    assert failure.step == "NVIDIA packages: pinned install"
+    # the script's own words, then apt's E: lines (the last three) as evidence
+    assert failure.detail == (
+        "apt-get cannot install libcuda1=535.261.03-99 from the mirror. The log says: E: Version '535.261.03-99' "
+        "for 'libcuda1' was not found; E: Version '535.261.03-99' for 'libnvidia-ml1' was not found; E: Version "
+        "'535.261.03-99' for 'nvidia-smi' was not found.")
+    assert failure.fix == "pin a version the archive has"
+
+
+@pytest.mark.parametrize(("log", "step", "words"), [
+    ('Error: Error while downloading source: Failed to unpack "/x/rootfs.tar.xz": exit status 2\n', "source rootfs",
+     "tarball that exists"),
+    ('Error: Failed to manage packages: Failed to install packages: exit status 100\nE: Unable to locate package wgte\n',
+     "packages", "package names"),
+    ("Error: Failed to run post-files: exit status 2\n", "post-files action", "action's output"),
+    ('Error: Failed to compress tarball "/x/rootfs.tar": exit status 1\n', "pack", "free space"),
+    ("", "distrobuilder", "output in the log"),
+])
+def test_distrobuilders_own_errors_are_named_by_step(log, step, words):
+    failure = diagnose(log, image(source_url="file:///x/rootfs.tar.xz"))
+    assert failure.step == step
+    assert words in failure.fix or words in failure.detail
+
+
+def test_a_failed_build_leaves_no_template_and_no_staging_but_the_log(tmp_path):
+    calls = []
+    with pytest.raises(ImageBuildFailed) as err:
+        build(debian_image(), tmp_path, run=fake_distrobuilder(calls, code=1, output=PIN_FAILED),
+              which=lambda p: p, euid=lambda: 0)
+    log = tmp_path / "debian-bookworm-amd64-nvidia-535.261.03.build.log"
+    assert str(err.value) == (
+        "image build failed at step 'NVIDIA packages: pinned install': apt-get cannot install libcuda1=535.261.03-99 "
+        "from the mirror. The log says: E: Version '535.261.03-99' for 'libcuda1' was not found; E: Version "
+        "'535.261.03-99' for 'libnvidia-ml1' was not found; E: Version '535.261.03-99' for 'nvidia-smi' was not "
+        f"found. Fix: pin a version the archive has. Full log: {log}.")
+    assert err.value.exit_code == 1 and log.read_text() == PIN_FAILED
+    # the fake wrote rootfs.tar.xz into the staging directory: none of it survives
+    assert sorted(p.name for p in tmp_path.iterdir()) == [log.name, "debian-bookworm-amd64-nvidia-535.261.03.yaml"]
+
+
+def test_a_build_without_an_xz_rootfs_is_a_pack_failure_and_leaves_nothing(tmp_path):
+    with pytest.raises(ImageBuildFailed, match=r"step 'pack': distrobuilder finished but wrote no rootfs.tar.xz "
+                                               r"\(it wrote: rootfs.tar.zst\).* --compression xz-<level>"):
+        build(image(), tmp_path, run=fake_distrobuilder([], files=("rootfs.tar.zst",)), which=lambda p: p,
+              euid=lambda: 0, build_args=["--compression", "zstd"])
+    assert not list(tmp_path.glob("*.tar.*")) and not list(tmp_path.glob(".build-*"))
+
+
+def test_an_interrupted_build_leaves_no_template(tmp_path):
+    def interrupted(command, log_path):
+        Path(command[3], "rootfs.tar.xz").write_bytes(b"half")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        build(image(), tmp_path, run=interrupted, which=lambda p: p, euid=lambda: 0)
+    assert not list(tmp_path.glob("*.tar.*")) and not list(tmp_path.glob(".build-*"))
+
+
+def test_a_missing_local_rootfs_is_refused_before_distrobuilder_runs(tmp_path):
+    calls = []
+    with pytest.raises(ValidationError, match=r"source_url file:///nowhere/rootfs.tar.xz: /nowhere/rootfs.tar.xz does "
+                                              r"not exist on this machine"):
+        build(image(source_url="file:///nowhere/rootfs.tar.xz"), tmp_path, run=fake_distrobuilder(calls),
+              which=lambda p: p, euid=lambda: 0)
+    assert calls == []
+
+
+def test_staging_with_a_mount_left_inside_is_not_removed(tmp_path, capsys):
+    from pve_gpu_lxc.image.build import remove_staging
+
+    staging = tmp_path / ".build-x"
+    (staging / "cache" / "rootfs" / "dev").mkdir(parents=True)
+    mountinfo = tmp_path / "mountinfo"
+    mountinfo.write_text(f"1 2 0:5 / {staging}/cache/rootfs/dev rw - tmpfs none rw\n")
+    remove_staging(staging, mountinfo)
+    assert staging.exists() and "still has mounts" in capsys.readouterr().err
+    mountinfo.write_text("1 2 0:5 / /proc rw - proc proc rw\n")
+    remove_staging(staging, mountinfo)
+    assert not staging.exists()
+
+
+def test_cli_build_reports_the_failed_step_and_exits_1(tmp_path, capsys, monkeypatch):
+    """The command as a user runs it, with a distrobuilder on PATH that fails like a failed debootstrap."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "distrobuilder"
+    fake.write_text("#!/bin/sh\ncat <<'LOG'\n" + DEBOOTSTRAP_FAILED + "LOG\nexit 1\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
+    monkeypatch.setattr("os.geteuid", lambda: 0)
+    out = tmp_path / "out"
+    code = main(["build", "--driver", "575.64.03", "--source-url", ROOTFS, "--out-dir", str(out)])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert err.splitlines()[-1].startswith(
+        "error: image build failed at step 'debootstrap (the definition's source)': debootstrap could not "
+        "bootstrap the release: E: Failed getting release file")
+    assert f"Full log: {out}/ubuntu-noble-amd64-nvidia-575.64.03.build.log." in err
+    assert sorted(p.name for p in out.iterdir()) == ["ubuntu-noble-amd64-nvidia-575.64.03.build.log",
+                                                    "ubuntu-noble-amd64-nvidia-575.64.03.yaml"]

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from ..core.errors import ValidationError
 from ..core.files import sha256_file
 from ..facts import HostFacts
-from ..image import BuildToolsMissing, NvidiaImage, build
+from ..image import BuildToolsMissing, ImageBuildFailed, NvidiaImage, build
 from ..image.nvidia import DebianNvidiaPackages, NvidiaRunFile
 from .exit_codes import EXIT_ERROR, EXIT_OK
 
@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
             sys.stdout.write(image.to_yaml())
             return EXIT_OK
         target = build(image, args.out_dir)
-    except (ValidationError, BuildToolsMissing) as err:
+    except (ValidationError, BuildToolsMissing, ImageBuildFailed) as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_ERROR
     print(f"built {target}\nsha256 {sha256_file(target)}\n"

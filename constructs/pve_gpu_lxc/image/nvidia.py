@@ -25,6 +25,7 @@ command line (`pve-gpu-lxc image definition|build`, in `cli/image.py`) drives bo
 from __future__ import annotations
 
 import re
+import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import PurePosixPath
@@ -48,6 +49,28 @@ DEBIAN_MIRROR = "http://deb.debian.org/debian"
 DEBIAN_SECURITY_MIRROR = "http://deb.debian.org/debian-security"
 DEBIAN_NVIDIA_PACKAGES = ("libcuda1", "libnvidia-ml1", "nvidia-smi")
 APT_PIN_FILE = "/etc/apt/preferences.d/pve-gpu-lxc-nvidia.pref"
+# A build step that fails says so in one line of this form on stderr (distrobuilder's log keeps
+# it), "<prefix>: <step>: <what happened> Fix: <what to do>"; `build.diagnose` reports the last one.
+STEP_FAILED = "pve-gpu-lxc build step failed"
+# the steps the action scripts name (the "package pin" is STEP_PINNED_INSTALL)
+STEP_GROUPS = "video/render groups"
+STEP_RUN_DOWNLOAD = "NVIDIA .run download"
+STEP_RUN_CHECKSUM = "NVIDIA .run checksum"
+STEP_RUN_INSTALL = "NVIDIA .run installer"
+STEP_APT_UPDATE = "NVIDIA packages: apt-get update"
+STEP_PINNED_INSTALL = "NVIDIA packages: pinned install"
+STEP_PINNED_VERSION = "NVIDIA packages: installed versions"
+STEP_LIBRARY = "NVIDIA userspace check"
+STEPS = (STEP_GROUPS, STEP_RUN_DOWNLOAD, STEP_RUN_CHECKSUM, STEP_RUN_INSTALL, STEP_APT_UPDATE, STEP_PINNED_INSTALL,
+         STEP_PINNED_VERSION, STEP_LIBRARY)
+_DOWNLOAD_FIX = ("check the URL and the network of the build machine, or download it and give "
+                 "NvidiaRunFile(url=file:///path/to/the.run)")
+_STEP_FAILED_FUNCTION = (
+    "step_failed() {",
+    f'    echo "{STEP_FAILED}: $1: $2 Fix: $3" >&2',
+    "    exit 1",
+    "}",
+)
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 _PACKAGE = re.compile(r"^[a-z0-9][a-z0-9+.:=~-]{0,127}$")
@@ -75,6 +98,11 @@ def linuxcontainers_rootfs_url(
             f"under {LINUXCONTAINERS_IMAGES}/{distribution}/{release}/{architecture}/{variant}/"
         )
     return f"{LINUXCONTAINERS_IMAGES}/{distribution}/{release}/{architecture}/{variant}/{build}/rootfs.tar.xz"
+
+
+def _q(text: str) -> str:
+    """A shell word for the action scripts (the values in it are validated; quoting keeps it one word)."""
+    return shlex.quote(text)
 
 
 def _check_name(value: object, what: str) -> str:
@@ -307,11 +335,12 @@ class NvidiaImage:
             "#!/bin/sh",
             "# video/render with known GIDs, so devN gid= values are known (pve-gpu-lxc).",
             "set -eu",
+            *_STEP_FAILED_FUNCTION,
             "ensure_group() {",
             '    owner=$(getent group "$2" | cut -d: -f1)',
             '    if [ -n "$owner" ] && [ "$owner" != "$1" ]; then',
-            '        echo "GID $2 is taken by group $owner; choose another ${1}_gid" >&2',
-            "        exit 1",
+            f'        step_failed {_q(STEP_GROUPS)} "GID $2 is taken by group $owner." '
+            '"choose another ${1}_gid (NvidiaImage(${1}_gid=...), pve-gpu-lxc image --${1}-gid)"',
             "    fi",
             '    current=$(getent group "$1" | cut -d: -f3)',
             '    if [ -z "$current" ]; then',
@@ -330,65 +359,102 @@ class NvidiaImage:
         if isinstance(self.userspace, DebianNvidiaPackages):
             return self._debian_packages_script(self.userspace)
         sha256 = self.run_file_sha256_expected
-        checksum = [f"echo '{sha256}  /tmp/nvidia.run' | sha256sum -c -"] if sha256 else []
-        fetch = (
-            f"mv {STAGED_RUN_FILE} /tmp/nvidia.run && rmdir {PurePosixPath(STAGED_RUN_FILE).parent}"
-            f"  # copied from {self.run_file_url} by the files section"
-            if self._local_run_file else f"wget -q -O /tmp/nvidia.run '{self.run_file_url}'"
-        )
+        checksum = [
+            f"if ! echo '{sha256}  /tmp/nvidia.run' | sha256sum -c -; then",
+            f"    step_failed {_q(STEP_RUN_CHECKSUM)} "
+            f"{_q(f'the run file from {self.run_file_url} is not sha256 {sha256}.')} "
+            f"{_q('download it again, or correct the pinned sha256 (NvidiaRunFile(sha256=...), run_file_sha256)')}",
+            "fi",
+        ] if sha256 else []
+        if self._local_run_file:
+            fetch = [f"mv {STAGED_RUN_FILE} /tmp/nvidia.run && rmdir {PurePosixPath(STAGED_RUN_FILE).parent}"
+                     f"  # copied from {self.run_file_url} by the files section"]
+        else:
+            fetch = [
+                f"if ! wget -q -O /tmp/nvidia.run '{self.run_file_url}'; then",
+                f"    step_failed {_q(STEP_RUN_DOWNLOAD)} {_q(f'wget could not fetch {self.run_file_url}.')} "
+                f"{_q(_DOWNLOAD_FIX)}",
+                "fi",
+            ]
+        options = " ".join(RUN_FILE_OPTIONS)
         return "\n".join([
             "#!/bin/sh",
             f"# NVIDIA userspace {self.nvidia_driver}: must equal the host's /proc/driver/nvidia/version.",
             "set -eu",
-            fetch,
+            *_STEP_FAILED_FUNCTION,
+            *fetch,
             *checksum,
-            f"sh /tmp/nvidia.run {' '.join(RUN_FILE_OPTIONS)}",
+            f"if ! sh /tmp/nvidia.run {options}; then",
+            "    tail -n 20 /var/log/nvidia-installer.log >&2 || true",
+            f"    step_failed {_q(STEP_RUN_INSTALL)} "
+            f"{_q(f'{self.run_file} {options} failed (the end of /var/log/nvidia-installer.log is above).')} "
+            f"{_q(f'use the run file of driver {self.nvidia_driver} for {self.architecture}; see the log lines')}",
+            "fi",
             "rm -f /tmp/nvidia.run",
-            *self._library_check("/usr/lib/*", "/usr/lib64"),
+            *self._library_check(f"use the run file of driver {self.nvidia_driver} ({self.run_file})",
+                                 "/usr/lib/*", "/usr/lib64"),
             "",
         ])
 
-    def _library_check(self, *directories: str) -> list[str]:
+    def _library_check(self, fix: str, *directories: str) -> list[str]:
         """Fail unless libnvidia-ml.so.<version> is in one of `directories` (globs allowed)."""
         library = f"libnvidia-ml.so.{self.nvidia_driver}"
+        looked = " ".join(directories)
         return [
             "found=''",
             f"for library in {' '.join(f'{d}/{library}' for d in directories)}; do",
             '    if [ -e "$library" ]; then found=$library; fi',
             "done",
             'if [ -z "$found" ]; then',
-            f"    echo '{library} was not installed' >&2",
-            "    exit 1",
+            f"    step_failed {_q(STEP_LIBRARY)} {_q(f'{library} was not installed (looked in {looked}).')} {_q(fix)}",
             "fi",
         ]
 
     def _debian_packages_script(self, userspace: DebianNvidiaPackages) -> str:
         """apt-get install of the pinned packages from the non-free list, then prove the versions."""
         version = userspace.version
+        pinned = " ".join(userspace.pinned())
+        suites = f"{self.release}, {self.release}-updates" + (
+            f" and {userspace.security_mirror} {self.release}-security" if userspace.security_mirror else "")
+        choose = (f"pin a version the archive has: `apt-cache madison {' '.join(userspace.packages)}` with "
+                  f"{self.release} contrib/non-free enabled lists them; give it as DebianNvidiaPackages(version=...) "
+                  "with the same driver in NvidiaImage(nvidia_driver=...), and the host must run that driver")
+        pin_fix = (f"check the apt pin {APT_PIN_FILE} (src:{userspace.source_package}): every package of the "
+                   "driver must come from that one source package")
         return "\n".join([
             "#!/bin/sh",
             f"# NVIDIA userspace {self.nvidia_driver} from Debian non-free ({version}): must equal the host's "
             "/proc/driver/nvidia/version.",
             "set -eu",
             "export DEBIAN_FRONTEND=noninteractive",
+            *_STEP_FAILED_FUNCTION,
             # every package of this driver build (libcuda1's own dependencies too: nvidia-alternative,
             # libnvidia-ptxjitcompiler1, ...) at exactly this version, also against newer ones in
             # -security/-updates, and kept there by later `apt upgrade`s in the container
             f"printf '%s\\n' 'Explanation: pve-gpu-lxc: the NVIDIA userspace must stay the host driver version' "
             f"'Package: src:{userspace.source_package}' 'Pin: version {version}' 'Pin-Priority: 1001' "
             f"> {APT_PIN_FILE}",
-            "apt-get update -qq",
+            "if ! apt-get update -qq; then",
+            f"    step_failed {_q(STEP_APT_UPDATE)} "
+            f"{_q(f'apt-get update failed for {userspace.mirror} {suites} (contrib non-free non-free-firmware).')} "
+            f"{_q('check that the build machine reaches the mirror, or give DebianNvidiaPackages(mirror=...)')}",
+            "fi",
             # recommends would pull the DKMS kernel module: that belongs to the host
-            f"apt-get install -y -q --no-install-recommends {' '.join(userspace.pinned())}",
+            f"if ! apt-get install -y -q --no-install-recommends {pinned}; then",
+            f"    step_failed {_q(STEP_PINNED_INSTALL)} "
+            f"{_q(f'apt-get cannot install {pinned} from {userspace.mirror} {suites}.')} "
+            f"{_q(choose)}",
+            "fi",
             f"for package in {' '.join(userspace.packages)}; do",
             "    installed=$(dpkg-query -W -f='${Version}' \"$package\")",
             f"    if [ \"$installed\" != '{version}' ]; then",
-            f"        echo \"$package is $installed, not {version}\" >&2",
-            "        exit 1",
+            f"        step_failed {_q(STEP_PINNED_VERSION)} \"$package is $installed, not {version}.\" {_q(pin_fix)}",
             "    fi",
             "done",
             # Debian keeps the libraries under nvidia/current and links them through alternatives
-            *self._library_check("/usr/lib/*/nvidia/current", "/usr/lib/*"),
+            *self._library_check(
+                f"the packages of {version} do not carry libnvidia-ml.so.{self.nvidia_driver}: {choose}",
+                "/usr/lib/*/nvidia/current", "/usr/lib/*"),
             "apt-get clean",
             "",
         ])

@@ -7,9 +7,9 @@ See docs/lxc-harness.md.
 
 from .model import ContainerSpec, HarnessError, IdRange, PassthroughDevice, ranges_from_entries
 from .render import ContainerPlan, plan, stand_in_rdev
-from .runner import BootResult, LxcHarness, boot_all, boot_specs
+from .runner import BootResult, LxcHarness, boot_all, boot_specs, boot_template
 
 __all__ = [
     "BootResult", "ContainerPlan", "ContainerSpec", "HarnessError", "IdRange", "LxcHarness",
-    "PassthroughDevice", "boot_all", "boot_specs", "plan", "ranges_from_entries", "stand_in_rdev",
+    "PassthroughDevice", "boot_all", "boot_specs", "boot_template", "plan", "ranges_from_entries", "stand_in_rdev",
 ]

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Sequence
 
 from . import probes as pr
-from . import subids
+from . import subids, template
 from .model import ContainerSpec, HarnessError
 from .render import ContainerPlan, RdevLookup, lxc_config, plan, stand_in_rdev
 
@@ -144,9 +144,43 @@ class LxcHarness:
             os.chmod(target, node.device.perm)  # mknod applies the umask
             os.chown(target, node.host_uid, node.host_gid)
 
+    def prepare_template(self, name: str, p: ContainerPlan, archive: Path, init_script: str) -> tuple[Path, str]:
+        """A container whose rootfs is the template `archive`, extracted as PVE does (as the mapped root,
+        `template.extract`; the plan's subid lines must be granted), with `init_script` as init."""
+        name = _safe(name)
+        if name in self._names:
+            raise HarnessError(f"container name {name!r} used twice in one harness")
+        self._names.append(name)
+        cdir = self.lxcpath / name
+        cdir.mkdir(parents=True)
+        rootfs = cdir / "rootfs"
+        template.extract(archive, rootfs, p)
+        uid, gid = p.host_root()
+        for path, content, mode in ((rootfs / pr.INIT.lstrip("/"), init_script, 0o755),
+                                    (rootfs / pr.REPORT.lstrip("/"), "", 0o644)):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            os.lchown(path.parent, uid, gid)
+            path.write_text(content)
+            path.chmod(mode)
+            os.lchown(path, uid, gid)
+        node_dir = cdir / "passthrough"
+        self._make_nodes(node_dir, p)
+        config = lxc_config(p, name, rootfs, node_dir, pr.INIT)
+        (cdir / "config").write_text(config)
+        return cdir, config
+
+    def boot_template(self, name: str, p: ContainerPlan, archive: Path, init_script: str) -> BootResult:
+        """Extract `archive` as the container's root, boot it with `init_script` as init, collect its report."""
+        cdir, config = self.prepare_template(name, p, archive, init_script)
+        return self._start(name, p, cdir, (), config)
+
     # -- running ---------------------------------------------------------
     def boot(self, name: str, p: ContainerPlan) -> BootResult:
         cdir, probe_list, config = self.prepare(name, p)
+        return self._start(name, p, cdir, probe_list, config)
+
+    def _start(self, name: str, p: ContainerPlan, cdir: Path, probe_list: tuple[pr.Probe, ...],
+               config: str) -> BootResult:
         log = cdir / "lxc.log"
         cmd = ["lxc-start", "-F", "-n", name, "-P", str(self.lxcpath), "-l", "INFO", "-o", str(log)]
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -248,6 +282,12 @@ def _run(cmd: list[str]) -> None:
     result = subprocess.run(cmd, capture_output=True, text=True)
     if result.returncode != 0:
         raise HarnessError(f"{' '.join(cmd)} failed: {result.stderr.strip()}")
+
+
+def boot_template(harness: LxcHarness, name: str, p: ContainerPlan, archive: Path, init_script: str) -> BootResult:
+    """Extract and boot one template container with the plan's subid entries granted (as `boot_all` does)."""
+    with subids.granted(list(p.subuid_lines), list(p.subgid_lines)):
+        return harness.boot_template(name, p, archive, init_script)
 
 
 def boot_specs(harness: LxcHarness, *specs: ContainerSpec, rdev_of: RdevLookup = stand_in_rdev) -> dict[str, BootResult]:
