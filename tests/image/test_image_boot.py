@@ -45,7 +45,7 @@ def node(request: pytest.FixtureRequest, image_nodes: dict[str, ImageNode]) -> I
 
 @pytest.fixture
 def fake_host(tmp_path: Path) -> Iterator[Callable[..., hooks.FakeNvidiaHost]]:
-    """FakeNvidiaHosts (the hook's sysroot seam and a fake nvidia-modprobe), removed afterwards."""
+    """FakeNvidiaHosts (the hook's sysroot seam: the driver's version, stand-in nodes), removed afterwards."""
     made: list[hooks.FakeNvidiaHost] = []
 
     def make(driver_version: str | None, nodes: tuple[str, ...] = ()) -> hooks.FakeNvidiaHost:
@@ -80,12 +80,13 @@ def checks(node: ImageNode) -> tpl.TemplateChecks:
 
 
 def start_like_pve(node: ImageNode, harness: LxcHarness, host: hooks.FakeNvidiaHost) -> BootResult:
-    """PVE's order: the hookscript's pre-start, devN stats the host nodes, the template rootfs boots."""
+    """PVE's order: devN stats the host nodes (update_lxc_config), the hookscript's pre-start, the
+    template rootfs boots."""
     spec = node_spec(node)
+    p = plan(spec, rdev_of=lambda path: host_rdev(f"{host.sysroot}{path}"))
     script = hooks.install_script(spec.hook_script or "", host.root)
     pre = hooks.run_hook(script, node.vm_id, "pre-start", host.env())
     assert pre.returncode == 0, f"the hook refused to start CT {node.vm_id}: {pre.stderr}"
-    p = plan(spec, rdev_of=lambda path: host_rdev(f"{host.sysroot}{path}"))
     archive = node.env.volume_path(node.template_volid)
     return boot_template(harness, spec.name, p, archive, tpl.check_script(p, checks(node)))
 
@@ -107,7 +108,7 @@ def test_the_container_boots_with_the_definitions_gids_and_the_pinned_userspace(
     image = node.built.image
     driver = node.facts.nvidia_driver_version
     assert driver == image.nvidia_driver  # the facts' host runs the image's driver
-    host = fake_host(driver, nodes=DRI_NODES)  # no NVIDIA node yet: the hook makes them (nvidia-modprobe)
+    host = fake_host(driver, nodes=(*DRI_NODES, *NVIDIA_NODES))  # made at boot (host-setup's unit)
     result = start_like_pve(node, harness, host)
     assert result.returncode == 0, result.explain()
     assert result.problems() == [], "\n".join(result.problems()) + "\n" + result.explain()
