@@ -314,14 +314,23 @@ def parse_size(text: str) -> int | None:
     return int(float(match.group(1)) * factor)
 
 
-def unique_tags(value: str) -> str:
-    """The `tags` value PVE stores: split like split_list, duplicates (case-insensitive) dropped,
-    joined with ';' (PVE::GuestHelpers::get_unique_tags)."""
+def unique_tags(value: str, *, case_sensitive: bool = False, ordering: str = "alphabetical") -> str:
+    """The `tags` value PVE stores (pve-guest-common PVE/GuestHelpers.pm get_unique_tags, which
+    update_pct_config runs on `tags`): split like split_list; with the datacenter's default
+    tag-style each tag is lower-cased and the list sorted case-insensitively (`Media;GPU` ->
+    `gpu;media`); duplicates dropped; joined with ';'.  `case_sensitive` and `ordering="config"`
+    are datacenter.cfg's `tag-style: case-sensitive=1,ordering=config`."""
+    tags = split_list(value)
+    if ordering != "config":
+        # perl's sort { lc($a) cmp lc($b) } is stable: equal keys keep their order
+        tags = sorted(tags) if case_sensitive else sorted(tags, key=str.lower)
     seen: set[str] = set()
     result = []
-    for tag in split_list(value):
-        if tag.lower() not in seen:
-            seen.add(tag.lower())
+    for tag in tags:
+        if not case_sensitive:
+            tag = tag.lower()
+        if tag not in seen:
+            seen.add(tag)
             result.append(tag)
     return ";".join(result)
 

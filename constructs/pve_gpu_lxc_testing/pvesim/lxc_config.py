@@ -337,8 +337,9 @@ class LxcConfig:
                 value = " ".join(pveconf.split_list(value))
             elif opt == "unprivileged":
                 raise PveError(f"unable to modify read-only option: '{opt}'")
-            elif opt == "tags":
-                value = unique_tags(value)
+            elif opt == "tags":  # GuestHelpers.pm get_unique_tags, with datacenter.cfg's tag-style
+                case_sensitive, ordering = self.files.tag_style()
+                value = unique_tags(value, case_sensitive=case_sensitive, ordering=ordering)
             elif re.fullmatch(r"dev\d+", opt):
                 device = pveconf.parse_property_string(pveconf.DEV_SCHEMA, value)
                 if "path" not in device:

@@ -308,6 +308,18 @@ class NodeFiles:
         except FileNotFoundError:
             return None
 
+    # --- datacenter.cfg ---------------------------------------------------------------------
+    def tag_style(self) -> tuple[bool, str]:
+        """`etc/pve/datacenter.cfg`'s `tag-style` as pve-guest-common GuestHelpers.pm
+        get_unique_tags reads it: (case-sensitive, ordering); PVE's defaults without the file or key."""
+        try:
+            text = (self.root / "etc/pve/datacenter.cfg").read_text()
+        except FileNotFoundError:
+            return False, "alphabetical"
+        match = re.search(r"^tag-style:\s*(\S.*?)\s*$", text, re.M)
+        style = dict(part.split("=", 1) for part in (match.group(1).split(",") if match else []) if "=" in part)
+        return pveconf.parse_boolean(style.get("case-sensitive", "0")) == 1, style.get("ordering", "alphabetical")
+
     # --- storage ------------------------------------------------------------------------------
     def storage_cfg_text(self) -> str:
         try:

@@ -1,0 +1,70 @@
+"""pvesim against PVE's source (issue 20): each test provokes one behaviour through the API, as
+bpg/proxmox or a person would, and checks what PVE itself answers and writes.  The PVE file and
+function each rule follows is named in the simulator's code next to the rule.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from pve_gpu_lxc_testing.pvesim import Simulator
+from tests.pvesim.test_api import DEV_RENDER, FACTS, TEMPLATE, Client, Reply, create, created
+
+_vmids = iter(range(1000, 2000))
+
+
+@pytest.fixture(scope="module")
+def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Simulator]:
+    base = tmp_path_factory.mktemp("pvesim-fidelity")
+    with Simulator(base / "node", base / "state", facts=FACTS, ssh=False) as s:
+        s.files.volume_path(TEMPLATE).write_bytes(b"not really a tarball")
+        yield s
+
+
+@pytest.fixture
+def root(sim: Simulator) -> Client:
+    client = Client(sim)
+    assert client.login().status == 200
+    return client
+
+
+@pytest.fixture
+def vmid() -> int:
+    return next(_vmids)
+
+
+def put(client: Client, vmid: int, params: dict[str, Any] | list[tuple[str, Any]]) -> Reply:
+    return client.call("PUT", f"/nodes/pve/lxc/{vmid}/config", params)
+
+
+def get_config(client: Client, vmid: int, **params: Any) -> dict[str, Any]:
+    reply = client.call("GET", f"/nodes/pve/lxc/{vmid}/config", params)
+    assert reply.status == 200, (reply.status, reply.reason, reply.json)
+    data: dict[str, Any] = reply.data
+    return data
+
+
+def conf_text(sim: Simulator, vmid: int) -> str:
+    return sim.files.conf_path(vmid).read_text()
+
+
+# --- 1. tags: GuestHelpers.pm get_unique_tags ---------------------------------------------------------
+
+def test_tags_are_lowercased_sorted_and_deduplicated_at_create_and_update(root, sim, vmid):
+    created(root, vmid, tags="Media;GPU;media")
+    assert "tags: gpu;media\n" in conf_text(sim, vmid)
+    assert put(root, vmid, {"tags": "Zeta,alpha Beta"}).status == 200
+    assert get_config(root, vmid)["tags"] == "alpha;beta;zeta"
+
+
+def test_datacenter_tag_style_keeps_case_and_order(root, sim, vmid):
+    datacenter = sim.files.path("/etc/pve/datacenter.cfg")
+    datacenter.write_text("keyboard: en-us\ntag-style: case-sensitive=1,ordering=config\n")
+    try:
+        created(root, vmid, tags="Media;GPU;Media")
+    finally:
+        datacenter.unlink()
+    assert "tags: Media;GPU\n" in conf_text(sim, vmid)
