@@ -68,3 +68,11 @@ def test_datacenter_tag_style_keeps_case_and_order(root, sim, vmid):
     finally:
         datacenter.unlink()
     assert "tags: Media;GPU\n" in conf_text(sim, vmid)
+
+
+# --- 2. description: pve-common ParseUtils.pm encode_text ---------------------------------------------
+
+def test_description_percent_is_escaped_and_reads_back(root, sim, vmid):
+    created(root, vmid, description="GPU at 100%: yes\n%3A stays literal")
+    assert conf_text(sim, vmid).startswith("#GPU at 100%25%3A yes\n#%253A stays literal\n")
+    assert get_config(root, vmid)["description"] == "GPU at 100%: yes\n%3A stays literal\n"

@@ -27,8 +27,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, unquote_to_bytes
 
-# encode_text escapes everything outside 0x20-0x39 and 0x3b-0x7e (so ':' and control chars).
-_SAFE = "".join(chr(c) for c in range(0x20, 0x7F) if c != 0x3A)
+# pve-common PVE/ParseUtils.pm encode_text: `$unsafe = "^\x20-\x24\x26-\x39\x3b-\x7e"`, so '%' (0x25),
+# ':' (0x3a), control and non-ASCII bytes are escaped (pve-common 06f436f, "fix #5486", added '%').
+_SAFE = "".join(chr(c) for c in range(0x20, 0x7F) if c not in (0x25, 0x3A))
 
 _BLANK = re.compile(r"^\s*$")
 _PENDING = re.compile(r"^\[pve:pending\]\s*$", re.IGNORECASE)
