@@ -76,3 +76,34 @@ def test_description_percent_is_escaped_and_reads_back(root, sim, vmid):
     created(root, vmid, description="GPU at 100%: yes\n%3A stays literal")
     assert conf_text(sim, vmid).startswith("#GPU at 100%25%3A yes\n#%253A stays literal\n")
     assert get_config(root, vmid)["description"] == "GPU at 100%: yes\n%3A stays literal\n"
+
+
+# --- 3. raw lxc lines under [pve:pending]: AbstractConfig.pm load_current_config -----------------------
+
+def test_get_config_ignores_lxc_lines_that_landed_in_the_pending_section(root, sim, vmid):
+    created(root, vmid, dev0=DEV_RENDER, start=1)
+    assert put(root, vmid, {"dev0": DEV_RENDER.replace("gid=993", "gid=44")}).status == 200
+    path = sim.files.conf_path(vmid)
+    assert "[pve:pending]" in path.read_text()
+    # bpg's idmap step: sed -i '/^lxc\.idmap:/d' then tee -a, so the lines end up under [pve:pending]
+    path.write_text(path.read_text() + "lxc.idmap: u 0 100000 65536\nlxc.idmap: g 0 100000 65536\n")
+    assert "lxc" not in get_config(root, vmid)
+    assert "lxc" not in get_config(root, vmid, current=1)
+    assert get_config(root, vmid)["dev0"].endswith("gid=44,mode=0660")
+
+
+def test_a_pending_delete_does_not_hide_an_option_perl_reads_as_false(root, sim, vmid):
+    created(root, vmid, onboot=0, start=1)
+    path = sim.files.conf_path(vmid)
+    path.write_text(path.read_text() + "\n[pve:pending]\ndelete: onboot,hostname\n")
+    data = get_config(root, vmid)
+    assert data["onboot"] == 0 and "hostname" not in data  # `delete $conf->{$opt} if $conf->{$opt}`
+
+
+# --- 7. pending deletions are written sorted: AbstractConfig.pm print_pending_delete ------------------
+
+def test_pending_deletions_are_sorted(root, sim, vmid):
+    created(root, vmid, features="nesting=1", nameserver="192.0.2.53", searchdomain="example.org", start=1)
+    assert put(root, vmid, {"delete": "searchdomain,features"}).status == 200
+    assert put(root, vmid, {"delete": "nameserver"}).status == 200
+    assert "\n[pve:pending]\ndelete: features,nameserver,searchdomain\n" in conf_text(sim, vmid)

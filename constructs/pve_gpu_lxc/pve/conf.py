@@ -151,25 +151,33 @@ class PveConf(ConfSection):
 
     # --- pending changes (PVE::AbstractConfig) ----------------------------------------------
     def pending_delete(self) -> dict[str, bool]:
-        """`delete: a,!b` -> {"a": False, "b": True} (True = force)."""
+        """`delete: a,!b` -> {"a": False, "b": True} (True = force); AbstractConfig.pm
+        parse_pending_delete splits on ',', ';' and whitespace."""
         result: dict[str, bool] = {}
-        for item in split_list(self.pending.options.get("delete", "")):
+        for item in re.split(r"[,;\s]+", self.pending.options.get("delete", "")):
+            if not item:
+                continue
             force = item.startswith("!")
-            result[item.lstrip("!")] = force
+            result[item[1:] if force else item] = force
         return result
 
     def set_pending_delete(self, items: dict[str, bool]) -> None:
+        """pve-guest-common AbstractConfig.pm print_pending_delete: `join(',', ... sort keys ...)`."""
         if items:
-            self.pending.options["delete"] = ",".join(("!" if force else "") + key for key, force in items.items())
+            self.pending.options["delete"] = ",".join(("!" if items[key] else "") + key for key in sorted(items))
         else:
             self.pending.options.pop("delete", None)
 
     def current(self) -> dict[str, str]:
-        """The options with pending values and deletions applied (PVE load_current_config)."""
+        """The options with pending values and deletions applied (pve-guest-common AbstractConfig.pm
+        load_current_config).  A pending deletion removes an option only when its value is true to
+        perl (`delete $conf->{$opt} if $conf->{$opt}`): `onboot: 0` stays.  Pending raw `lxc.*`
+        lines are not options (`next if ref($value)`): the main section's `lxc` is what counts."""
         merged = dict(self.options)
         merged.update({k: v for k, v in self.pending.options.items() if k != "delete"})
         for key in self.pending_delete():
-            merged.pop(key, None)
+            if merged.get(key) not in (None, "", "0"):
+                merged.pop(key, None)
         return merged
 
 

@@ -179,10 +179,12 @@ class LxcConfig:
             raise PveError(f"snapshot '{req.params['snapshot']}' does not exist")
         current = pveconf.parse_boolean(req.params.get("current", "0")) == 1
         options = dict(conf.options) if current else conf.current()
-        lxc = conf.lxc if current or not conf.pending.lxc else conf.pending.lxc
         data: dict[str, Any] = {key: pveconf.typed_value(key, value) for key, value in options.items()}
-        if lxc:
-            data["lxc"] = [[k, v] for k, v in lxc]
+        # AbstractConfig.pm load_current_config takes pending values in but skips references
+        # (`next if ref($value)`): raw lxc.* lines under [pve:pending] (where bpg's `tee -a` lands
+        # when the file has that section) are not returned; the main section's are
+        if conf.lxc:
+            data["lxc"] = [[k, v] for k, v in conf.lxc]
         data["digest"] = hashlib.sha1(text.encode()).hexdigest()
         return data
 
