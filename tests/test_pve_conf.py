@@ -148,3 +148,10 @@ def test_property_string_parse_accepts_default_key_and_reports_pve_errors():
         "dev0.path": "invalid format - /etc/passwd is not a valid device path",
         "dev0.mode": "value does not match the regex pattern",
     }
+
+
+def test_parse_normalises_values_as_check_type_and_warns_about_unknown_settings():
+    conf = pveconf.parse("onboot: yes\ncores: 007\ncpulimit: 1.50\nbogus: 1\nlxc.environment.runtime: A=1\n", vmid=9)
+    assert conf.options == {"onboot": "1", "cores": "7", "cpulimit": "1.50", "bogus": "1", "env": "A=1"}
+    assert conf.warnings == ["vm 9 - unable to parse value of 'bogus' - unknown setting 'bogus'"]
+    assert pveconf.render(conf) == "bogus: 1\ncores: 7\ncpulimit: 1.50\nonboot: 1\nlxc.environment.runtime: A=1\n"

@@ -107,3 +107,23 @@ def test_pending_deletions_are_sorted(root, sim, vmid):
     assert put(root, vmid, {"delete": "searchdomain,features"}).status == 200
     assert put(root, vmid, {"delete": "nameserver"}).status == 200
     assert "\n[pve:pending]\ndelete: features,nameserver,searchdomain\n" in conf_text(sim, vmid)
+
+
+# --- 7. what PVE keeps and normalises when it rewrites a hand-edited file (Config.pm parse_pct_config,
+# check_type, write_pct_config, $valid_lxc_conf_keys) -------------------------------------------------
+
+def test_a_rewrite_keeps_lxc_init_net_and_environment_lines_and_normalises_values(root, sim, vmid):
+    created(root, vmid)
+    path = sim.files.conf_path(vmid)
+    text = path.read_text().replace("unprivileged: 1\n", "unprivileged: yes\nonboot: on\ncores: 04\n")
+    path.write_text(text + "lxc.init.uid: 1000\nlxc.net.1.type: empty\nlxc.environment.runtime: A=1\n"
+                           "lxc.idmap: u 0 100000 65536\nlxc.environment.runtime: B=two words\n")
+    data = get_config(root, vmid)
+    assert (data["unprivileged"], data["onboot"], data["cores"]) == (1, 1, 4)
+    assert data["env"] == "A=1\0B=two words"
+    assert data["lxc"] == [["lxc.init.uid", "1000"], ["lxc.net.1.type", "empty"], ["lxc.idmap", "u 0 100000 65536"]]
+    assert put(root, vmid, {"memory": 1024}).status == 200
+    rewritten = path.read_text()
+    assert "onboot: 1\n" in rewritten and "unprivileged: 1\n" in rewritten and "cores: 4\n" in rewritten
+    assert rewritten.endswith("unprivileged: 1\nlxc.environment.runtime: A=1\nlxc.environment.runtime: B=two words\n"
+                              "lxc.init.uid: 1000\nlxc.net.1.type: empty\nlxc.idmap: u 0 100000 65536\n")
