@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from pve_gpu_lxc_testing.pvesim import Simulator
-from tests.pvesim.test_api import DEV_RENDER, FACTS, TEMPLATE, Client, Reply, create, created
+from tests.pvesim.test_api import DEV_RENDER, FACTS, TEMPLATE, Client, Reply, created
 
 _vmids = iter(range(1000, 2000))
 
@@ -127,3 +127,66 @@ def test_a_rewrite_keeps_lxc_init_net_and_environment_lines_and_normalises_value
     assert "onboot: 1\n" in rewritten and "unprivileged: 1\n" in rewritten and "cores: 4\n" in rewritten
     assert rewritten.endswith("unprivileged: 1\nlxc.environment.runtime: A=1\nlxc.environment.runtime: B=two words\n"
                               "lxc.init.uid: 1000\nlxc.net.1.type: empty\nlxc.idmap: u 0 100000 65536\n")
+
+
+# --- 4./5. after a config PUT: API2/LXC/Config.pm update_vm runs LXC.pm update_lxc_config -------------
+
+def test_put_with_an_unknown_bridge_fails_after_writing_the_change(root, sim, vmid):
+    created(root, vmid)
+    reply = put(root, vmid, {"net0": "name=eth0,bridge=vmbr9"})
+    assert (reply.status, reply.reason) == (500, "bridge 'vmbr9' does not exist")
+    assert "net0: name=eth0,bridge=vmbr9," in conf_text(sim, vmid)  # written before update_lxc_config
+
+
+def test_a_bridge_appears_when_the_node_has_it(root, sim, vmid):
+    created(root, vmid)
+    mtu = sim.files.path("/sys/class/net/vmbr1/mtu")
+    mtu.parent.mkdir(parents=True)
+    mtu.write_text("9000\n")
+    try:
+        assert put(root, vmid, {"net1": "name=eth1,bridge=vmbr1,mtu=9000"}).status == 200
+        reply = put(root, vmid, {"net1": "name=eth1,bridge=vmbr0,mtu=9000"})
+    finally:
+        mtu.unlink()
+        mtu.parent.rmdir()
+    # update_pct_config checks a NIC's own mtu against its bridge before anything is written
+    assert (reply.status, reply.reason) == (500, "net1: MTU size '9000' is bigger than bridge MTU '1500'")
+    assert "bridge=vmbr1" in conf_text(sim, vmid)
+
+
+def test_put_rechecks_every_device_not_only_the_ones_it_changes(root, sim, vmid):
+    created(root, vmid, dev0=DEV_RENDER)
+    path = sim.files.conf_path(vmid)
+    path.write_text(path.read_text().replace("dev0:", "dev1: path=/dev/dri/renderD250\ndev0:"))
+    reply = put(root, vmid, {"cores": 3})
+    assert (reply.status, reply.reason) == (500, "Device /dev/dri/renderD250 does not exist")
+    assert "cores: 3\n" in conf_text(sim, vmid)
+
+
+def test_a_device_without_path_is_refused_as_parse_device_does(root, vmid):
+    created(root, vmid)
+    reply = put(root, vmid, {"dev0": "gid=44"})
+    assert (reply.status, reply.reason) == (500, "Path has to be defined")
+
+
+# --- 6. a PUT applies only what it modified: Config.pm update_pct_config $modified --------------------
+
+def test_put_on_a_stopped_container_applies_only_the_options_it_modified(root, sim, vmid):
+    created(root, vmid)
+    path = sim.files.conf_path(vmid)
+    path.write_text(path.read_text() + "\n[pve:pending]\ncores: 3\ndelete: swap\n")
+    assert put(root, vmid, {"memory": 1024}).status == 200
+    text = conf_text(sim, vmid)
+    assert "memory: 1024\n" in text.split("[pve:pending]")[0]
+    assert text.split("[pve:pending]")[1] == "\ncores: 3\ndelete: swap\n"
+    assert put(root, vmid, {"delete": "swap"}).status == 200
+    assert "swap:" not in conf_text(sim, vmid) and "\n[pve:pending]\ncores: 3\n" in conf_text(sim, vmid)
+
+
+def test_put_on_a_running_container_hotplugs_only_the_options_it_modified(root, sim, vmid):
+    created(root, vmid, start=1)
+    path = sim.files.conf_path(vmid)
+    path.write_text(path.read_text() + "\n[pve:pending]\nhostname: later\n")
+    assert put(root, vmid, {"cores": 2}).status == 200
+    text = conf_text(sim, vmid)
+    assert "cores: 2\n" in text.split("[pve:pending]")[0] and text.endswith("[pve:pending]\nhostname: later\n")

@@ -228,6 +228,9 @@ class LxcConfig:
             if errors:
                 raise param_error(errors)
             self.files.write_conf(vm, conf)
+            # API2/LXC/Config.pm update_vm: write_config, load_config, then update_lxc_config, whose
+            # refusal fails the request with the change already written (as on a node)
+            self.check_update_lxc_config(vm, self.load_conf(vm))
         return None
 
     # --- permissions and checks ------------------------------------------------------------------
@@ -300,10 +303,55 @@ class LxcConfig:
             # (not root: the node's devices are regular-file stand-ins, see NodeFiles._mknod)
             raise PveError(f"{path} is not a device")
 
+    def check_update_lxc_config(self, vmid: int, conf: pveconf.PveConf) -> None:
+        """What pve-container `src/PVE/LXC.pm` update_lxc_config dies on while it generates
+        `/var/lib/lxc/<vmid>/config`, in its order: every passthrough device is stat'ed
+        (get_device_mode_and_rdev), `rootfs` must be set, and every netN's bridge must exist with an
+        MTU at least the NIC's (read_bridge_mtu).  API2/LXC/Config.pm update_vm runs it after every
+        config PUT; the start runs update_lxc_config too (lxc_status.py's start path, whose real
+        update_lxc_config, writing the file, calls the same `NodeFiles.read_bridge_mtu` and
+        `get_device_mode_and_rdev`)."""
+        options = conf.options
+        if pveconf.parse_boolean(options.get("template", "0") or "0"):
+            return  # a template's lxc config is removed, not generated
+        if not options.get("arch"):
+            raise PveError("missing 'arch' - internal error at /usr/share/perl5/PVE/LXC.pm line 729.")
+        if not options.get("ostype"):
+            raise PveError("missing 'ostype' - internal error at /usr/share/perl5/PVE/LXC.pm line 735.")
+        # foreach_passthrough_device walks perl's hash order; sorted here
+        for key in sorted((k for k in options if re.fullmatch(r"dev\d+", k)), key=lambda k: int(k[3:])):
+            device = self.parse_device(options[key])
+            self.get_device_mode_and_rdev(device["path"])
+        if "rootfs" not in options:
+            raise PveError("missing 'rootfs' configuration")
+        for key in sorted(k for k in options if re.fullmatch(r"net\d+", k)):  # `sort keys %$conf`
+            net = pveconf.parse_property_string(pveconf.NET_SCHEMA, options[key])
+            bridge_mtu = self.files.read_bridge_mtu(net.get("bridge"))
+            mtu = int(net.get("mtu") or 0) or bridge_mtu
+            if mtu > bridge_mtu:
+                raise PveError(f"{key}: MTU size '{mtu}' is bigger than bridge MTU '{bridge_mtu}'")
+            host_managed = pveconf.parse_boolean(net.get("host-managed", "0")) == 1
+            if net.get("link_down") != "1" and host_managed and net.get("ip6") == "auto":
+                raise PveError(f"{key}: SLAAC is not supported for host-managed network configuration")
+
+    @staticmethod
+    def parse_device(value: str) -> dict[str, str]:
+        """Config.pm parse_device: the property string, which must name a path."""
+        try:
+            device = pveconf.parse_property_string(pveconf.DEV_SCHEMA, value)
+        except PropertyStringError as err:
+            raise PveError("format error\n" + "".join(f"{k}: {v}\n" for k, v in err.errors.items())) from None
+        if "path" not in device:
+            raise PveError("Path has to be defined")
+        return device
+
     # --- changes (Config.pm update_pct_config & co) ----------------------------------------------
     def update_pct_config(self, vmid: int, conf: pveconf.PveConf, running: bool, params: dict[str, str],
                           delete: list[str], revert: list[str]) -> dict[str, str]:
+        """Config.pm update_pct_config: changes go to [pve:pending], then only the options this
+        request modified (`$modified`) are applied (stopped) or hot-plugged (running)."""
         pending = conf.pending.options
+        modified: set[str] = set()
         for opt in revert:
             pending.pop(opt, None)
             pdel = conf.pending_delete()
@@ -313,6 +361,7 @@ class LxcConfig:
             if opt not in conf.options and opt not in pending:
                 self.log.warning("cannot delete '%s' - not set in current configuration!", opt)
                 continue
+            modified.add(opt)
             if opt in ("memory", "rootfs", "ostype"):
                 raise PveError(f"unable to delete required option '{opt}'")
             if re.fullmatch(r"(unused|mp)\d+", opt):
@@ -323,6 +372,7 @@ class LxcConfig:
             pdel[opt] = False
             conf.set_pending_delete(pdel)
         for opt in sorted(params):
+            modified.add(opt)
             value = params[opt]
             if re.fullmatch(r"mp\d+", opt) or opt == "rootfs":
                 self.check_protection(conf, f"can't update CT {vmid} drive '{opt}'")
@@ -342,10 +392,17 @@ class LxcConfig:
             elif opt == "tags":  # GuestHelpers.pm get_unique_tags, with datacenter.cfg's tag-style
                 case_sensitive, ordering = self.files.tag_style()
                 value = unique_tags(value, case_sensitive=case_sensitive, ordering=ordering)
+            elif re.fullmatch(r"net\d+", opt):
+                net = pveconf.parse_property_string(pveconf.NET_SCHEMA, value)
+                if net.get("mtu") and int(net["mtu"]):
+                    bridge_mtu = self.files.read_bridge_mtu(net.get("bridge"))
+                    if int(net["mtu"]) > bridge_mtu:
+                        raise PveError(f"{opt}: MTU size '{net['mtu']}' is bigger than bridge MTU '{bridge_mtu}'")
+                host_managed = pveconf.parse_boolean(net.get("host-managed", "0")) == 1
+                if net.get("link_down") != "1" and host_managed and net.get("ip6") == "auto":
+                    raise PveError(f"{opt}: SLAAC is not supported for host-managed network configuration.")
             elif re.fullmatch(r"dev\d+", opt):
-                device = pveconf.parse_property_string(pveconf.DEV_SCHEMA, value)
-                if "path" not in device:
-                    raise PveError(f"Path is not defined for passthrough device {opt}")
+                device = self.parse_device(value)
                 self.get_device_mode_and_rdev(device["path"])
             pending[opt] = value
             pdel = conf.pending_delete()
@@ -354,9 +411,9 @@ class LxcConfig:
         self.cleanup_pending(conf)
         errors: dict[str, str] = {}
         if running:
-            self.hotplug_pending(vmid, conf, errors)
+            self.hotplug_pending(vmid, conf, errors, modified)
         else:
-            self.apply_pending(vmid, conf, errors)
+            self.apply_pending(vmid, conf, errors, modified)
         return errors
 
     @staticmethod
@@ -367,9 +424,13 @@ class LxcConfig:
                 del pending[opt]
         conf.set_pending_delete({k: f for k, f in conf.pending_delete().items() if k in conf.options})
 
-    def apply_pending(self, vmid: int, conf: pveconf.PveConf, errors: dict[str, str]) -> None:
-        """vmconfig_apply_pending (a stopped container, or at start)."""
+    def apply_pending(self, vmid: int, conf: pveconf.PveConf, errors: dict[str, str],
+                      selection: set[str] | None = None) -> None:
+        """Config.pm vmconfig_apply_pending: a stopped container's PUT applies the options it
+        modified (`selection`), the start applies all (`selection` None)."""
         for opt in sorted(conf.pending_delete()):
+            if selection is not None and opt not in selection:
+                continue
             if re.fullmatch(r"mp\d+", opt) and opt in conf.options:
                 try:
                     volume = pveconf.parse_property_string(pveconf.MP_SCHEMA, conf.options[opt])["volume"]
@@ -385,6 +446,8 @@ class LxcConfig:
             conf.set_pending_delete(pdel)
         self.cleanup_pending(conf)
         for opt in sorted(k for k in conf.pending.options if k != "delete"):
+            if selection is not None and opt not in selection:
+                continue
             value = conf.pending.options[opt]
             if re.fullmatch(r"mp\d+", opt):
                 value = self.apply_pending_mountpoint(vmid, conf, opt, value)
@@ -393,12 +456,17 @@ class LxcConfig:
             conf.options[opt] = value
             del conf.pending.options[opt]
 
-    def hotplug_pending(self, vmid: int, conf: pveconf.PveConf, errors: dict[str, str]) -> None:
-        """vmconfig_hotplug_pending (a running container): what cannot be hotplugged stays pending."""
+    def hotplug_pending(self, vmid: int, conf: pveconf.PveConf, errors: dict[str, str],
+                        selection: set[str] | None = None) -> None:
+        """Config.pm vmconfig_hotplug_pending (a running container), for the options the PUT
+        modified (`selection`): what cannot be hotplugged stays pending."""
         pending = conf.pending.options
         for opt in sorted(k for k in pending if k in FASTPLUG):
-            conf.options[opt] = pending.pop(opt)
+            if selection is None or opt in selection:
+                conf.options[opt] = pending.pop(opt)
         for opt in sorted(conf.pending_delete()):
+            if selection is not None and opt not in selection:
+                continue
             if opt in FASTPLUG or opt in ("swap", "cpulimit", "cpuunits") or re.fullmatch(r"net\d+", opt):
                 pass
             elif re.fullmatch(r"unused\d+", opt):
@@ -410,6 +478,8 @@ class LxcConfig:
             pdel.pop(opt, None)
             conf.set_pending_delete(pdel)
         for opt in sorted(k for k in pending if k != "delete"):
+            if selection is not None and opt not in selection:
+                continue
             value = pending[opt]
             if opt in ("cpulimit", "cpuunits", "memory", "swap"):
                 pass

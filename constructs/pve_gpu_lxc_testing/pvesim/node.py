@@ -233,6 +233,11 @@ class NodeFiles:
         if module_version and not version_file.exists():
             version_file.parent.mkdir(parents=True, exist_ok=True)
             version_file.write_text(f"{module_version}\n")
+        for iface, mtu in (("lo", 65536), ("eno1", 1500), ("vmbr0", 1500)):  # the node's network (nodes.py)
+            mtu_file = self.root / "sys/class/net" / iface / "mtu"
+            if not mtu_file.exists():
+                mtu_file.parent.mkdir(parents=True, exist_ok=True)
+                mtu_file.write_text(f"{mtu}\n")
         for kind in ("subuid", "subgid"):
             target = self.root / "etc" / kind
             if not target.exists():
@@ -445,6 +450,24 @@ class NodeFiles:
 
     def device_exists(self, node_path: str) -> bool:
         return self.path(node_path).exists()
+
+    # --- network ------------------------------------------------------------------------------
+    def read_bridge_mtu(self, bridge: str | None) -> int:
+        """pve-common `PVE/Network.pm` read_bridge_mtu: the first line of the node's
+        `/sys/class/net/<bridge>/mtu` (setup writes lo, eno1 and vmbr0; a test adds or removes
+        interfaces there).  The one bridge check: Config.pm update_pct_config (a netN with `mtu`)
+        and LXC.pm update_lxc_config (every netN, after a config PUT and at every start) call it."""
+        path = self.root / "sys/class/net" / (bridge or "") / "mtu"
+        try:
+            with open(path) as f:
+                mtu = f.readline().rstrip("\n")
+        except OSError:
+            mtu = ""
+        if not mtu or mtu == "0":
+            raise PveError(f"bridge '{bridge or ''}' does not exist")
+        if not re.fullmatch(r"\d+", mtu):
+            raise PveError(f"unexpeted error: unable to parse mtu value '{mtu}' as integer")  # sic (PVE's typo)
+        return int(mtu)
 
 
 def _file_format(ctype: str, name: str) -> str:
