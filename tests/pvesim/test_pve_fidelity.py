@@ -190,3 +190,28 @@ def test_put_on_a_running_container_hotplugs_only_the_options_it_modified(root, 
     assert put(root, vmid, {"cores": 2}).status == 200
     text = conf_text(sim, vmid)
     assert "cores: 2\n" in text.split("[pve:pending]")[0] and text.endswith("[pve:pending]\nhostname: later\n")
+
+
+# --- 7. power: API2/LXC/Status.pm vm_stop, vm_shutdown, vm_reboot -------------------------------------
+
+def test_stop_and_shutdown_fail_their_task_on_a_locked_container(root, sim, vmid):
+    created(root, vmid, start=1)
+    path = sim.files.conf_path(vmid)
+    path.write_text(path.read_text() + "lock: backup\n")
+    for command, task in (("shutdown", "vzshutdown"), ("stop", "vzstop")):
+        reply = root.call("POST", f"/nodes/pve/lxc/{vmid}/status/{command}")
+        assert reply.status == 200 and f":{task}:{vmid}:" in reply.data
+        status, log = root.task(reply.data)
+        assert status["exitstatus"] == "CT is locked (backup)" and log[-1] == "TASK ERROR: CT is locked (backup)"
+    assert root.call("GET", f"/nodes/pve/lxc/{vmid}/status/current").data["status"] == "running"
+    stop = root.call("POST", f"/nodes/pve/lxc/{vmid}/status/stop", {"skiplock": 1})
+    assert root.task(stop.data)[0]["exitstatus"] == "OK"
+
+
+def test_not_running_wording_of_stop_shutdown_and_reboot(root, vmid):
+    created(root, vmid)
+    for command, word in (("stop", "CT"), ("shutdown", "CT"), ("reboot", "VM")):
+        reply = root.call("POST", f"/nodes/pve/lxc/{vmid}/status/{command}")
+        assert (reply.status, reply.reason) == (500, f"{word} {vmid} not running")
+    missing = root.call("POST", "/nodes/pve/lxc/1999/status/stop")  # check_running comes before any config read
+    assert (missing.status, missing.reason) == (500, "CT 1999 not running")
