@@ -5,13 +5,15 @@ function each rule follows is named in the simulator's code next to the rule.
 
 from __future__ import annotations
 
+import io
+import tarfile
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from pve_gpu_lxc_testing.pvesim import Simulator
-from tests.pvesim.test_api import DEV_RENDER, FACTS, TEMPLATE, Client, Reply, created
+from tests.pvesim.test_api import DEV_RENDER, FACTS, TEMPLATE, Client, Reply, create, created
 
 _vmids = iter(range(1000, 2000))
 
@@ -215,3 +217,46 @@ def test_not_running_wording_of_stop_shutdown_and_reboot(root, vmid):
         assert (reply.status, reply.reason) == (500, f"{word} {vmid} not running")
     missing = root.call("POST", "/nodes/pve/lxc/1999/status/stop")  # check_running comes before any config read
     assert (missing.status, missing.reason) == (500, "CT 1999 not running")
+
+
+
+# --- 7. the OS setup plugin's ostype: API2/LXC.pm create_vm, LXC/Setup.pm autodetect, Setup/*.pm new ---
+
+def template(sim: Simulator, name: str, files: dict[str, bytes], links: dict[str, str] | None = None) -> str:
+    """A real template archive (zstd-less gzip tar), read by the node with tar as PVE extracts it."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for path, data in files.items():
+            info = tarfile.TarInfo(f"./{path}")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        for path, target in (links or {}).items():
+            info = tarfile.TarInfo(f"./{path}")
+            info.type, info.linkname = tarfile.SYMTYPE, target
+            tar.addfile(info)
+    volid = f"local:vztmpl/{name}"
+    sim.files.volume_path(volid).write_bytes(buffer.getvalue())
+    return volid
+
+
+@pytest.mark.parametrize(("files", "links", "sent", "stored"), [
+    ({"usr/lib/os-release": b'NAME="Ubuntu"\nID=ubuntu\n'}, {"etc/os-release": "../usr/lib/os-release"},
+     "debian", "ubuntu"),  # the plugin's constructor writes the detected type over the request's
+    ({"etc/os-release": b"ID='rocky'\n"}, {}, None, "centos"),  # $plugin_alias
+    ({"etc/debian_version": b"12.7\n"}, {}, "ubuntu", "debian"),  # fallback files
+    ({"etc/os-release": b"ID=ubuntu\n"}, {}, "unmanaged", "unmanaged"),  # unmanaged is kept
+])
+def test_create_stores_the_ostype_the_setup_plugin_detects(root, sim, vmid, files, links, sent, stored):
+    volid = template(sim, f"os-{vmid}_1_amd64.tar.gz", files, links)
+    params = {"ostemplate": volid, **({"ostype": sent} if sent else {})}
+    upid = created(root, vmid, **params)
+    assert f"ostype: {stored}\n" in conf_text(sim, vmid)
+    log = root.task(upid)[1]
+    assert (f"got unexpected ostype ({stored} != {sent})" in log) == (sent not in (None, stored, "unmanaged"))
+
+
+def test_a_template_whose_os_cannot_be_detected_fails_the_create(root, sim, vmid):
+    volid = template(sim, f"os-{vmid}_1_amd64.tar.gz", {"etc/os-release": b"NAME=mystery\n"})
+    reply = create(root, vmid, ostemplate=volid)
+    assert root.task(reply.data)[0]["exitstatus"] == f"unable to create CT {vmid} - unable to detect OS distribution"
+    assert not sim.files.conf_path(vmid).exists()
