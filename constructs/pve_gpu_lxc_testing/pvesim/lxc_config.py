@@ -10,9 +10,8 @@ pve-guest-common `PVE/GuestHelpers.pm` check_hookscript).  The file itself is th
 `etc/pve/lxc/<vmid>.conf`, read and written with the product's `pve_gpu_lxc.pve.conf`.
 
 A running container takes the FASTPLUG options at once; what it cannot take stays in
-`[pve:pending]` until lxc_status.py's start applies it (`apply_pending`).  `validate_params`
-is the hand-written part of PVE::JSONSchema::validate for create and update; a validation of
-every request against PVE's API description (server.py) would take its place.
+`[pve:pending]` until lxc_status.py's start applies it (`apply_pending`).  Parameters reach the
+handlers checked against PVE's API description (server.py, apischema.py).
 """
 
 from __future__ import annotations
@@ -43,87 +42,26 @@ FASTPLUG = frozenset({"description", "onboot", "startup", "protection", "hostnam
 _MAX_NETS, _MAX_MPS, _MAX_DEVS = 32, 256, 256
 _INDEXED = re.compile(r"^(net|mp|unused|dev)(\d+)$")
 
-# pve-container json_config_properties: option -> JSONSchema-ish spec
-STRING = pveconf.Prop()
-LXC_OPTIONS: dict[str, pveconf.Prop] = {
-    "lock": pveconf.Prop(enum=("backup", "create", "destroyed", "disk", "fstrim", "migrate", "mounted",
-                               "rollback", "snapshot", "snapshot-delete")),
-    "onboot": pveconf.Prop("boolean"),
-    "startup": STRING,
-    "template": pveconf.Prop("boolean"),
-    "arch": pveconf.Prop(enum=("amd64", "i386", "arm64", "armhf", "riscv32", "riscv64")),
-    "ostype": pveconf.Prop(enum=("debian", "devuan", "ubuntu", "centos", "fedora", "opensuse", "archlinux",
-                                 "alpine", "gentoo", "nixos", "unmanaged")),
-    "console": pveconf.Prop("boolean"),
-    "tty": pveconf.Prop("integer", minimum=0, maximum=6),
-    "cores": pveconf.Prop("integer", minimum=1, maximum=8192),
-    "cpulimit": pveconf.Prop("number"),
-    "cpuunits": pveconf.Prop("integer", minimum=0, maximum=500000),
-    "memory": pveconf.Prop("integer", minimum=16),
-    "swap": pveconf.Prop("integer", minimum=0),
-    "hostname": pveconf.Prop(pattern=r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9\-]*[a-zA-Z0-9])?\.)*"
-                                     r"[a-zA-Z0-9](?:[a-zA-Z0-9\-]*[a-zA-Z0-9])?"),
-    "description": STRING,
-    "ipmanagehost": pveconf.Prop("boolean"),
-    "searchdomain": STRING,
-    "nameserver": STRING,
-    "timezone": STRING,
-    "rootfs": STRING,
-    "cmode": pveconf.Prop(enum=("shell", "console", "tty")),
-    "entrypoint": STRING,
-    "env": STRING,
-    "protection": pveconf.Prop("boolean"),
-    "unprivileged": pveconf.Prop("boolean"),
-    "features": STRING,
-    "hookscript": STRING,
-    "tags": STRING,
-    "debug": pveconf.Prop("boolean"),
-}
-_PROPERTY_STRINGS = {"rootfs": pveconf.ROOTFS_SCHEMA, "features": pveconf.FEATURES_SCHEMA,
-                     "startup": pveconf.STARTUP_SCHEMA, "net": pveconf.NET_SCHEMA, "mp": pveconf.MP_SCHEMA,
-                     "dev": pveconf.DEV_SCHEMA}
-UPDATE_EXTRAS: dict[str, pveconf.Prop] = {
-    "node": STRING, "vmid": pveconf.Prop("integer", minimum=100, maximum=999999999),
-    "delete": STRING, "revert": STRING, "digest": STRING,
-}
+# pve-container src/PVE/LXC/Config.pm $confdesc: the options (option_exists, which update_vm asks
+# for every `delete` and `revert` item); their types and formats are checked against PVE's API
+# description before any handler runs (apischema.py)
+LXC_OPTIONS = frozenset({
+    "lock", "onboot", "startup", "template", "arch", "ostype", "console", "tty", "cores", "cpulimit", "cpuunits",
+    "memory", "swap", "hostname", "description", "searchdomain", "nameserver", "timezone", "rootfs", "parent",
+    "snaptime", "cmode", "protection", "unprivileged", "features", "hookscript", "tags", "debug", "entrypoint",
+    "env",
+})
 
 
-def option_prop(key: str) -> pveconf.Prop | None:
+def option_exists(key: str) -> bool:
+    """Config.pm option_exists: a $confdesc key, or netN / mpN / unusedN / devN below their maxima."""
     if key in LXC_OPTIONS:
-        return LXC_OPTIONS[key]
+        return True
     match = _INDEXED.match(key)
     if match:
         limit = {"net": _MAX_NETS, "mp": _MAX_MPS, "unused": _MAX_MPS, "dev": _MAX_DEVS}[match.group(1)]
-        if int(match.group(2)) < limit and not (len(match.group(2)) > 1 and match.group(2).startswith("0")):
-            return STRING
-    return None
-
-
-def validate_params(params: dict[str, str], extras: dict[str, pveconf.Prop]) -> None:
-    """PVE::JSONSchema::validate for the create/update parameters: 400 with per-parameter errors."""
-    errors: dict[str, str] = {}
-    for key, value in params.items():
-        prop = extras.get(key) or option_prop(key)
-        if prop is None:
-            errors[key] = "property is not defined in schema and the schema does not allow additional properties"
-            continue
-        problem = pveconf.check_prop(key, prop, value)
-        if problem:
-            errors[key] = problem
-            continue
-        indexed = _INDEXED.match(key)
-        schema = _PROPERTY_STRINGS.get(indexed.group(1) if indexed else key)
-        if schema is not None:
-            try:
-                pveconf.parse_property_string(schema, value, key)
-            except PropertyStringError as err:
-                errors[key] = "invalid format - format error"
-                errors.update(err.errors)
-    for key, prop in extras.items():
-        if not prop.optional and key not in params:
-            errors[key] = "property is missing and it is not optional"
-    if errors:
-        raise param_error(errors)
+        return int(match.group(2)) < limit and not (len(match.group(2)) > 1 and match.group(2).startswith("0"))
+    return False
 
 
 class LxcConfig:
@@ -194,7 +132,6 @@ class LxcConfig:
         params = dict(req.params)
         params.pop("node", None)
         params.pop("vmid", None)
-        validate_params(params, UPDATE_EXTRAS)
         digest = params.pop("digest", None)
         if not params:
             raise PveError("no options specified")
@@ -212,12 +149,12 @@ class LxcConfig:
             self.check_ct_modify_config_perm(req.user, conf.options, {}, delete, unprivileged)
             self.check_ct_modify_config_perm(req.user, conf.options, {}, revert, unprivileged)
             for opt in revert:
-                if option_prop(opt) is None:
+                if not option_exists(opt):
                     raise param_error({"revert": f"unknown option '{opt}'"})
                 if opt in params:
                     raise param_error({"revert": f"you can't use '-{opt}' and '-revert {opt}' at the same time"})
             for opt in delete:
-                if option_prop(opt) is None:
+                if not option_exists(opt):
                     raise param_error({"delete": f"unknown option '{opt}'"})
                 if opt in params:
                     raise param_error({"delete": f"you can't use '-{opt}' and -delete {opt}' at the same time"})

@@ -20,20 +20,12 @@ from pve_gpu_lxc.pve import conf as pveconf
 from pve_gpu_lxc.pve.conf import format_size, parse_size
 
 from .access import ROOT
-from .lxc_config import NEW_DISK_RE, STRING, LxcConfig, classify_mountpoint, validate_params
+from .lxc_config import NEW_DISK_RE, LxcConfig, classify_mountpoint
 from .lxc_status import LxcStatus
 from .node import PveError, param_error, parse_volume_id, perm_error
 from .router import Request, Router
 from .storage import StorageApi
 from .tasks import Task, Tasks
-
-CREATE_EXTRAS: dict[str, pveconf.Prop] = {
-    "node": STRING, "vmid": pveconf.Prop("integer", minimum=100, maximum=999999999, optional=False),
-    "ostemplate": pveconf.Prop(optional=False), "password": STRING, "storage": STRING,
-    "force": pveconf.Prop("boolean"), "restore": pveconf.Prop("boolean"), "unique": pveconf.Prop("boolean"),
-    "pool": STRING, "ignore-unpack-errors": pveconf.Prop("boolean"), "ssh-public-keys": STRING,
-    "bwlimit": pveconf.Prop("number"), "start": pveconf.Prop("boolean"), "ha-managed": pveconf.Prop("boolean"),
-}
 
 
 class LxcCreate:
@@ -69,7 +61,6 @@ class LxcCreate:
         config = self.config
         params = dict(req.params)
         params.pop("node", None)
-        validate_params(params, CREATE_EXTRAS)
         user = req.user
         vmid = int(params.pop("vmid"))
         for key in ("ignore-unpack-errors", "bwlimit", "ha-managed", "unique", "force"):
