@@ -121,3 +121,9 @@ def test_validation_errors_are_a_pve_error_with_one_message_per_parameter():
     assert (err.value.status, err.value.message) == (400, "Parameter verification failed.")
     assert err.value.errors == {"swap": "value must have a minimum value of 0",
                                 "memory": "value must have a minimum value of 16"}
+
+
+def test_a_request_that_reaches_no_route_is_recorded_as_unvalidated(sim: Simulator, root: Client):  # noqa: F811
+    reply = root.call("GET", "/nodes/pve/qemu")
+    assert (reply.status, reply.reason) == (501, "Method 'GET /nodes/pve/qemu' not implemented")
+    assert sim.server.api2.unvalidated[-1] == "GET /nodes/pve/qemu"

@@ -62,6 +62,7 @@ class Api2Handler:
         self.upload_dir.mkdir(parents=True, exist_ok=True)
         self.schema = ApiSchema()  # PVE 9's API description (data/pve-api-schema.json)
         self.validated = 0  # requests checked against it (every one that reached a route)
+        self.unvalidated: list[str] = []  # authenticated requests that did not: no route, another node
 
     def record(self, method: str, raw_path: str) -> None:
         with self.api.lock, open(self.requests_log, "a") as f:
@@ -104,9 +105,14 @@ class Api2Handler:
         proxied there), then PVE::RESTHandler::handle: the parameters, path arguments included,
         validated against the route's API description, then the handler.  (Fault injection goes
         right before the validation: see the module docstring.)"""
-        route, args = self.api.router.resolve(request.method, request.path)
-        if "node" in args:
-            self.check_node(args["node"])
+        try:
+            route, args = self.api.router.resolve(request.method, request.path)
+            if "node" in args:
+                self.check_node(args["node"])
+        except PveError:
+            with self.api.lock:
+                self.unvalidated.append(f"{request.method} {request.path}")
+            raise
         with self.api.lock:
             self.validated += 1
         self.schema.validate(route.method, route.path, {**request.params, **args})
