@@ -188,6 +188,7 @@ def test_duplicate_vm_id_on_a_node_within_the_app(app) -> None:
         (dict(cores=0), "GpuContainer 'test/ct': cores 0 is out of range; allowed 1..128"),
         (dict(node_name="pve 1"), "GpuContainer 'test/ct': node_name 'pve 1' is not a Proxmox node name; allowed: one DNS label (letters, digits, inner hyphens), as shown by `pvecm nodes` or `hostname`"),
         (dict(tags=["-bad"]), "GpuContainer 'test/ct': tag '-bad' is not a Proxmox tag; allowed: letters, digits and _ + . - , not starting with + . or -"),
+        (dict(tags=["Media"]), "GpuContainer 'test/ct': tag 'Media' has upper-case letters: Proxmox VE stores tags lower-cased (datacenter tag-style default) and bpg/proxmox compares them case-sensitively, so every plan would show a change; write 'media'"),
         (dict(gpus="IntelGpu"), "GpuContainer 'test/ct': gpus must be a list, got the string 'IntelGpu'"),
         (dict(gpus=[NvidiaGpu(driver_version="575.64.03"), NvidiaGpu(driver_version="570.1.2", index=1)]), "GpuContainer 'test/ct': NVIDIA GPUs pin different driver versions 570.1.2, 575.64.03; one host runs one kernel module, so pin the same version on every NvidiaGpu"),
         (dict(devices=[Device(f"/dev/fake{i}") for i in range(129)]), "GpuContainer 'test/ct': 129 device nodes requested; bpg/proxmox passes at most 128 per container (device_passthrough)"),

@@ -82,7 +82,8 @@ def test_render_parse_round_trip_is_stable():
 @pytest.mark.parametrize(("text", "encoded"), [
     ("a:b", "a%3Ab"),
     ("tab\there", "tab%09here"),
-    ("100% ok", "100% ok"),  # '%' is in PVE's safe range and is not escaped
+    ("100% ok", "100%25 ok"),  # pve-common ParseUtils.pm encode_text escapes '%' (0x25) too
+    ("%3A", "%253A"),  # so a literal escape sequence survives the round trip
     ("ünïcode", "%C3%BCn%C3%AFcode"),
 ])
 def test_encode_text_escapes_like_pve(text, encoded):
@@ -147,3 +148,10 @@ def test_property_string_parse_accepts_default_key_and_reports_pve_errors():
         "dev0.path": "invalid format - /etc/passwd is not a valid device path",
         "dev0.mode": "value does not match the regex pattern",
     }
+
+
+def test_parse_normalises_values_as_check_type_and_warns_about_unknown_settings():
+    conf = pveconf.parse("onboot: yes\ncores: 007\ncpulimit: 1.50\nbogus: 1\nlxc.environment.runtime: A=1\n", vmid=9)
+    assert conf.options == {"onboot": "1", "cores": "7", "cpulimit": "1.50", "bogus": "1", "env": "A=1"}
+    assert conf.warnings == ["vm 9 - unable to parse value of 'bogus' - unknown setting 'bogus'"]
+    assert pveconf.render(conf) == "bogus: 1\ncores: 7\ncpulimit: 1.50\nonboot: 1\nlxc.environment.runtime: A=1\n"

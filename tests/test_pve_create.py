@@ -81,10 +81,10 @@ def test_the_root_disk_name_pve_allocates(datastore: str, volume: str) -> None:
 
 
 def test_description_tags_and_escapes() -> None:
-    text = predicted(description="Jellyfin: $${HOME}\nsecond line", tags=["media", "gpu", "GPU", " media "]).text
-    assert text.startswith("#Jellyfin%3A ${HOME}\n#second line\narch: amd64\n")
-    assert "tags: GPU;media\n" in text  # bpg trims and sorts; PVE drops case-insensitive duplicates
-    assert conf.parse(text).description == "Jellyfin: ${HOME}\nsecond line\n"
+    text = predicted(description="Jellyfin: $${HOME}\nsecond line 100%", tags=["media", "gpu", "GPU", " media "]).text
+    assert text.startswith("#Jellyfin%3A ${HOME}\n#second line 100%25\narch: amd64\n")
+    assert "tags: gpu;media\n" in text  # bpg trims and sorts; PVE lower-cases, sorts, drops duplicates
+    assert conf.parse(text).description == "Jellyfin: ${HOME}\nsecond line 100%\n"
 
 
 def test_values_known_only_at_apply_are_refused() -> None:

@@ -22,6 +22,13 @@ def seed_templates(env: SimEnv) -> None:
             env.seed_volume(volid, b"template")
 
 
+def assert_every_request_was_validated(env: SimEnv) -> None:
+    """Every authenticated request of the run was checked against PVE's API description
+    (pvesim/apischema.py): none reached a path the simulated node does not serve."""
+    api2 = env.sim.server.api2 if env.sim.server is not None else None
+    assert api2 is not None and not api2.unvalidated, f"requests not validated: {api2 and api2.unvalidated}"
+
+
 @pytest.fixture(scope="module")
 def shared_sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimEnv]:
     """One simulated node for a whole test module (stacks use distinct vm_ids)."""
@@ -29,6 +36,7 @@ def shared_sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimEnv]:
     try:
         seed_templates(env)
         yield env
+        assert_every_request_was_validated(env)
     finally:
         env.close()
 
@@ -40,5 +48,6 @@ def sim(tmp_path: Path) -> Iterator[SimEnv]:
     try:
         seed_templates(env)
         yield env
+        assert_every_request_was_validated(env)
     finally:
         env.close()

@@ -293,8 +293,10 @@ def test_unknown_parameter_is_a_parameter_error(root, vmid):
 def test_bad_device_mode_is_a_format_error(root, vmid):
     reply = create(root, vmid, dev0="path=/dev/dri/renderD128,mode=777")
     assert reply.status == 400
-    assert reply.json["errors"] == {"dev0": "invalid format - format error\n",
-                                    "dev0.mode": "value does not match the regex pattern\n"}
+    # JSONSchema.pm check_prop: "invalid format - $@", $@ being parse_property_string's exception
+    # stringified (PVE/Exception.pm stringify: the message, then each error as "key: text")
+    assert reply.json["errors"] == {
+        "dev0": "invalid format - format error\ndev0.mode: value does not match the regex pattern\n"}
 
 
 def test_create_writes_pve_additions_deterministically(root, sim, vmid):

@@ -242,6 +242,12 @@ class GpuContainerProps:
                     f"tag {tag!r} is not a Proxmox tag; allowed: letters, digits and _ + . - , not "
                     "starting with + . or -"
                 )
+            if tag != tag.lower():
+                raise ValidationError(
+                    f"tag {tag!r} has upper-case letters: Proxmox VE stores tags lower-cased (datacenter "
+                    "tag-style default) and bpg/proxmox compares them case-sensitively, so every plan would "
+                    f"show a change; write {tag.lower()!r}"
+                )
 
     @property
     def effective_features(self) -> Features:

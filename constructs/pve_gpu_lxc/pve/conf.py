@@ -3,17 +3,21 @@
 Mirrors pve-container `src/PVE/LXC/Config.pm` (`parse_pct_config`, `write_pct_config`):
 
 * the description is stored as `#` comment lines at the top, each line escaped like
-  `PVE::Tools::encode_text` (URI escaping of everything outside 0x20-0x39, 0x3b-0x7e, so ':'
-  and control characters); reading appends "\\n" to every `#` line, wherever it stands;
+  `PVE::Tools::encode_text` (pve-common `PVE/ParseUtils.pm`: URI escaping of every byte outside
+  0x20-0x24, 0x26-0x39, 0x3b-0x7e, so ':', '%' and control characters); reading appends "\\n"
+  to every `#` line, wherever it stands;
 * `key: value` lines, written sorted by key;
 * raw `lxc.*` lines (`lxc.idmap: u 0 100000 65536`), written after the options in stored order;
+  `lxc.environment.runtime` lines are the option `env` (NUL-joined), written right after the
+  other options and before the remaining `lxc.*` lines;
 * `[pve:pending]`: changes PVE could not apply to a running container (written after the
   main section, `delete: a,b` lists pending deletions);
 * snapshot sections (`[name]`) are kept verbatim, not interpreted.
 
-Values are kept as the strings found in the file; `typed_value` gives the JSON type PVE's
-`check_type` returns for the API.  Lines PVE would refuse are collected in `warnings` and
-skipped, as PVE does in non-strict mode.
+Values are kept as the strings found in the file, normalised as PVE's `check_type` does when it
+reads them (`onboot: yes` -> `1`, `cores: 04` -> `4`), so a file PVE rewrites comes out
+normalised; `typed_value` gives the JSON type the API returns.  Lines PVE would refuse are
+collected in `warnings` and skipped, as PVE does in non-strict mode.
 
 One writer for the product and the tests: `pve-gpu-lxc explain` renders the file it predicts
 with `render`, and the simulated node (pve_gpu_lxc_testing.pvesim) reads and writes its
@@ -27,8 +31,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, unquote_to_bytes
 
-# encode_text escapes everything outside 0x20-0x39 and 0x3b-0x7e (so ':' and control chars).
-_SAFE = "".join(chr(c) for c in range(0x20, 0x7F) if c != 0x3A)
+# pve-common PVE/ParseUtils.pm encode_text: `$unsafe = "^\x20-\x24\x26-\x39\x3b-\x7e"`, so '%' (0x25),
+# ':' (0x3a), control and non-ASCII bytes are escaped (pve-common 06f436f, "fix #5486", added '%').
+_SAFE = "".join(chr(c) for c in range(0x20, 0x7F) if c not in (0x25, 0x3A))
 
 _BLANK = re.compile(r"^\s*$")
 _PENDING = re.compile(r"^\[pve:pending\]\s*$", re.IGNORECASE)
@@ -40,12 +45,14 @@ _SNAPSTATE = re.compile(r"snapstate:\s*(prepare|delete)\s*$")
 _DELETE = re.compile(r"^delete:\s*(.*\S)\s*$")
 _OPTION = re.compile(r"^([a-z][a-z_]*\d*):\s*(.+?)\s*$")
 
-# Config.pm $valid_lxc_conf_keys (1 = valid, text = refused with that reason)
+# pve-container src/PVE/LXC/Config.pm $valid_lxc_conf_keys (1 = valid, text = refused with that
+# reason); is_valid_lxc_conf_key also allows lxc.cgroup.*, lxc.cgroup2.*, lxc.prlimit.*, lxc.net.*
 _VALID_LXC_KEYS: dict[str, int | str] = {k: 1 for k in (
     "lxc.apparmor.profile", "lxc.apparmor.allow_incomplete", "lxc.apparmor.allow_nesting",
     "lxc.apparmor.raw", "lxc.selinux.context", "lxc.include", "lxc.arch", "lxc.uts.name",
     "lxc.signal.halt", "lxc.signal.reboot", "lxc.signal.stop", "lxc.init.cmd", "lxc.init.cwd",
-    "lxc.pty.max", "lxc.console.logfile", "lxc.console.path", "lxc.tty.max", "lxc.devtty.dir",
+    "lxc.init.uid", "lxc.init.gid", "lxc.init.groups", "lxc.pty.max", "lxc.console.logfile",
+    "lxc.console.path", "lxc.tty.max", "lxc.devtty.dir",
     "lxc.hook.autodev", "lxc.autodev", "lxc.kmsg", "lxc.mount.fstab", "lxc.mount.entry",
     "lxc.mount.auto", "lxc.rootfs.mount", "lxc.cap.drop", "lxc.cap.keep", "lxc.seccomp.profile",
     "lxc.seccomp.notify.proxy", "lxc.seccomp.notify.cookie", "lxc.idmap", "lxc.hook.pre-start",
@@ -67,13 +74,23 @@ _DEPRECATED_LXC_KEYS = {
     "lxc.init_cmd": "lxc.init.cmd", "lxc.loglevel": "lxc.log.level", "lxc.logfile": "lxc.log.file",
     "lxc.mount": "lxc.mount.fstab", "lxc.pts": "lxc.pty.max", "lxc.se_context": "lxc.selinux.context",
     "lxc.seccomp": "lxc.seccomp.profile", "lxc.tty": "lxc.tty.max", "lxc.utsname": "lxc.uts.name",
+    **{f"lxc.network.{k}": f"lxc.net.INDEX.{v}" for k, v in (
+        ("type", "type"), ("flags", "flags"), ("link", "link"), ("mtu", "mtu"), ("name", "name"),
+        ("hwaddr", "hwaddr"), ("ipv4", "ipv4.address"), ("ipv4.gateway", "ipv4.gateway"),
+        ("ipv6", "ipv6.address"), ("ipv6.gateway", "ipv6.gateway"), ("script.up", "script.up"),
+        ("script.down", "script.down"))},
 }
+ENV_KEY = "lxc.environment.runtime"  # parse_pct_config: these lines are the option `env`
 
-# Config.pm $confdesc types (everything else is a string)
-BOOLEAN_KEYS = frozenset({"onboot", "template", "console", "protection", "unprivileged", "debug",
-                          "ipmanagehost"})
+# pve-container Config.pm $confdesc: the types of the options (the rest are strings); `parent` and
+# `snaptime` are the snapshot keys
+BOOLEAN_KEYS = frozenset({"onboot", "template", "console", "protection", "unprivileged", "debug"})
 INTEGER_KEYS = frozenset({"tty", "cores", "cpuunits", "memory", "swap", "snaptime"})
 NUMBER_KEYS = frozenset({"cpulimit"})
+STRING_KEYS = frozenset({"lock", "arch", "ostype", "hostname", "description", "searchdomain", "nameserver",
+                         "timezone", "rootfs", "parent", "cmode", "entrypoint", "features", "env", "hookscript",
+                         "tags", "startup"})
+_INDEXED_KEY = re.compile(r"^(?:net\d+|mp\d+|unused\d+|dev\d+)$")
 
 
 class ConfError(ValueError):
@@ -150,25 +167,33 @@ class PveConf(ConfSection):
 
     # --- pending changes (PVE::AbstractConfig) ----------------------------------------------
     def pending_delete(self) -> dict[str, bool]:
-        """`delete: a,!b` -> {"a": False, "b": True} (True = force)."""
+        """`delete: a,!b` -> {"a": False, "b": True} (True = force); AbstractConfig.pm
+        parse_pending_delete splits on ',', ';' and whitespace."""
         result: dict[str, bool] = {}
-        for item in split_list(self.pending.options.get("delete", "")):
+        for item in re.split(r"[,;\s]+", self.pending.options.get("delete", "")):
+            if not item:
+                continue
             force = item.startswith("!")
-            result[item.lstrip("!")] = force
+            result[item[1:] if force else item] = force
         return result
 
     def set_pending_delete(self, items: dict[str, bool]) -> None:
+        """pve-guest-common AbstractConfig.pm print_pending_delete: `join(',', ... sort keys ...)`."""
         if items:
-            self.pending.options["delete"] = ",".join(("!" if force else "") + key for key, force in items.items())
+            self.pending.options["delete"] = ",".join(("!" if items[key] else "") + key for key in sorted(items))
         else:
             self.pending.options.pop("delete", None)
 
     def current(self) -> dict[str, str]:
-        """The options with pending values and deletions applied (PVE load_current_config)."""
+        """The options with pending values and deletions applied (pve-guest-common AbstractConfig.pm
+        load_current_config).  A pending deletion removes an option only when its value is true to
+        perl (`delete $conf->{$opt} if $conf->{$opt}`): `onboot: 0` stays.  Pending raw `lxc.*`
+        lines are not options (`next if ref($value)`): the main section's `lxc` is what counts."""
         merged = dict(self.options)
         merged.update({k: v for k, v in self.pending.options.items() if k != "delete"})
         for key in self.pending_delete():
-            merged.pop(key, None)
+            if merged.get(key) not in (None, "", "0"):
+                merged.pop(key, None)
         return merged
 
 
@@ -206,7 +231,10 @@ def parse(text: str, vmid: int | str = "?") -> PveConf:
         if match:
             key, value = match.group(1), match.group(3)
             validity = is_valid_lxc_key(key)
-            if validity == 1:
+            if key == ENV_KEY:  # parse_pct_config: the option `env`, NUL-joined
+                env = section.options.get("env")
+                section.options["env"] = value if env is None else f"{env}\0{value}"
+            elif validity == 1:
                 section.lxc.append((key, value))
             elif validity:
                 conf.warnings.append(f"vm {vmid} - {key}: {validity}")
@@ -229,10 +257,10 @@ def parse(text: str, vmid: int | str = "?") -> PveConf:
         match = _OPTION.match(line)
         if match:
             key, value = match.groups()
-            problem = check_value(key, value)
+            normalised, problem = check_type(key, value)
             if problem:
                 conf.warnings.append(f"vm {vmid} - unable to parse value of '{key}' - {problem}")
-            section.options[key] = value
+            section.options[key] = normalised
             continue
         conf.warnings.append(f"vm {vmid} - unable to parse config: {line}")
     else:
@@ -248,13 +276,16 @@ def _render_section(section: ConfSection) -> str:
         lines.pop()
     out.extend("#" + encode_text(line) for line in lines)
     for key in sorted(section.options):
-        if key in ("digest", "description", "pending", "snapshots", "snapname", "lxc"):
+        if key in ("digest", "description", "pending", "snapshots", "snapname", "env", "lxc"):
             continue
         value = section.options[key]
         if "\n" in value:
             raise ConfError(f"detected invalid newline inside property '{key}'")
         out.append(f"{key}: {value}")
-    out.extend(f"{k}: {v}" for k, v in section.lxc)
+    env = section.options.get("env")
+    if env:  # write_pct_config: `split(/\0+/, $env)`, before the other lxc.* lines
+        out.extend(f"{ENV_KEY}: {variable}" for variable in re.split(r"\0+", env) if variable)
+    out.extend(f"{k}: {v}" for k, v in section.lxc if k != ENV_KEY)
     return "".join(f"{line}\n" for line in out)
 
 
@@ -277,8 +308,31 @@ def parse_boolean(value: str) -> int | None:
     return None
 
 
+def check_type(key: str, value: str) -> tuple[str, str | None]:
+    """pve-container Config.pm check_type, which parse_pct_config runs on every option it reads:
+    the value as PVE keeps it in memory (and writes back: booleans become `1`/`0`, integers lose
+    leading zeros), and its complaint (PVE warns and keeps the value as read), or None."""
+    known = key in BOOLEAN_KEYS or key in INTEGER_KEYS or key in NUMBER_KEYS or key in STRING_KEYS
+    if not known and not _INDEXED_KEY.match(key):
+        return value, f"unknown setting '{key}'"
+    if re.search(r"[\n\r]", value):
+        return value, "property contains a line feed"
+    if key in BOOLEAN_KEYS:
+        boolean = parse_boolean(value)
+        if boolean is None:
+            return value, f"type check ('boolean') failed - got '{value}'"
+        return str(boolean), None
+    if key in INTEGER_KEYS:
+        if not re.fullmatch(r"\d+", value):
+            return value, f"type check ('integer') failed - got '{value}'"
+        return str(int(value)), None
+    if key in NUMBER_KEYS and not re.fullmatch(r"\d+(\.\d+)?", value):
+        return value, f"type check ('number') failed - got '{value}'"
+    return value, None
+
+
 def check_value(key: str, value: str) -> str | None:
-    """PVE check_type's complaint about a stored value, or None."""
+    """PVE check_type's complaint about a stored value's type, or None."""
     if key in BOOLEAN_KEYS and parse_boolean(value) is None:
         return f"type check ('boolean') failed - got '{value}'"
     if key in INTEGER_KEYS and not re.fullmatch(r"\d+", value):
@@ -314,14 +368,23 @@ def parse_size(text: str) -> int | None:
     return int(float(match.group(1)) * factor)
 
 
-def unique_tags(value: str) -> str:
-    """The `tags` value PVE stores: split like split_list, duplicates (case-insensitive) dropped,
-    joined with ';' (PVE::GuestHelpers::get_unique_tags)."""
+def unique_tags(value: str, *, case_sensitive: bool = False, ordering: str = "alphabetical") -> str:
+    """The `tags` value PVE stores (pve-guest-common PVE/GuestHelpers.pm get_unique_tags, which
+    update_pct_config runs on `tags`): split like split_list; with the datacenter's default
+    tag-style each tag is lower-cased and the list sorted case-insensitively (`Media;GPU` ->
+    `gpu;media`); duplicates dropped; joined with ';'.  `case_sensitive` and `ordering="config"`
+    are datacenter.cfg's `tag-style: case-sensitive=1,ordering=config`."""
+    tags = split_list(value)
+    if ordering != "config":
+        # perl's sort { lc($a) cmp lc($b) } is stable: equal keys keep their order
+        tags = sorted(tags) if case_sensitive else sorted(tags, key=str.lower)
     seen: set[str] = set()
     result = []
-    for tag in split_list(value):
-        if tag.lower() not in seen:
-            seen.add(tag.lower())
+    for tag in tags:
+        if not case_sensitive:
+            tag = tag.lower()
+        if tag not in seen:
+            seen.add(tag)
             result.append(tag)
     return ";".join(result)
 

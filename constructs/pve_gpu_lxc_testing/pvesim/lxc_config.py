@@ -10,9 +10,8 @@ pve-guest-common `PVE/GuestHelpers.pm` check_hookscript).  The file itself is th
 `etc/pve/lxc/<vmid>.conf`, read and written with the product's `pve_gpu_lxc.pve.conf`.
 
 A running container takes the FASTPLUG options at once; what it cannot take stays in
-`[pve:pending]` until lxc_status.py's start applies it (`apply_pending`).  `validate_params`
-is the hand-written part of PVE::JSONSchema::validate for create and update; a validation of
-every request against PVE's API description (server.py) would take its place.
+`[pve:pending]` until lxc_status.py's start applies it (`apply_pending`).  Parameters reach the
+handlers checked against PVE's API description (server.py, apischema.py).
 """
 
 from __future__ import annotations
@@ -43,87 +42,26 @@ FASTPLUG = frozenset({"description", "onboot", "startup", "protection", "hostnam
 _MAX_NETS, _MAX_MPS, _MAX_DEVS = 32, 256, 256
 _INDEXED = re.compile(r"^(net|mp|unused|dev)(\d+)$")
 
-# pve-container json_config_properties: option -> JSONSchema-ish spec
-STRING = pveconf.Prop()
-LXC_OPTIONS: dict[str, pveconf.Prop] = {
-    "lock": pveconf.Prop(enum=("backup", "create", "destroyed", "disk", "fstrim", "migrate", "mounted",
-                               "rollback", "snapshot", "snapshot-delete")),
-    "onboot": pveconf.Prop("boolean"),
-    "startup": STRING,
-    "template": pveconf.Prop("boolean"),
-    "arch": pveconf.Prop(enum=("amd64", "i386", "arm64", "armhf", "riscv32", "riscv64")),
-    "ostype": pveconf.Prop(enum=("debian", "devuan", "ubuntu", "centos", "fedora", "opensuse", "archlinux",
-                                 "alpine", "gentoo", "nixos", "unmanaged")),
-    "console": pveconf.Prop("boolean"),
-    "tty": pveconf.Prop("integer", minimum=0, maximum=6),
-    "cores": pveconf.Prop("integer", minimum=1, maximum=8192),
-    "cpulimit": pveconf.Prop("number"),
-    "cpuunits": pveconf.Prop("integer", minimum=0, maximum=500000),
-    "memory": pveconf.Prop("integer", minimum=16),
-    "swap": pveconf.Prop("integer", minimum=0),
-    "hostname": pveconf.Prop(pattern=r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9\-]*[a-zA-Z0-9])?\.)*"
-                                     r"[a-zA-Z0-9](?:[a-zA-Z0-9\-]*[a-zA-Z0-9])?"),
-    "description": STRING,
-    "ipmanagehost": pveconf.Prop("boolean"),
-    "searchdomain": STRING,
-    "nameserver": STRING,
-    "timezone": STRING,
-    "rootfs": STRING,
-    "cmode": pveconf.Prop(enum=("shell", "console", "tty")),
-    "entrypoint": STRING,
-    "env": STRING,
-    "protection": pveconf.Prop("boolean"),
-    "unprivileged": pveconf.Prop("boolean"),
-    "features": STRING,
-    "hookscript": STRING,
-    "tags": STRING,
-    "debug": pveconf.Prop("boolean"),
-}
-_PROPERTY_STRINGS = {"rootfs": pveconf.ROOTFS_SCHEMA, "features": pveconf.FEATURES_SCHEMA,
-                     "startup": pveconf.STARTUP_SCHEMA, "net": pveconf.NET_SCHEMA, "mp": pveconf.MP_SCHEMA,
-                     "dev": pveconf.DEV_SCHEMA}
-UPDATE_EXTRAS: dict[str, pveconf.Prop] = {
-    "node": STRING, "vmid": pveconf.Prop("integer", minimum=100, maximum=999999999),
-    "delete": STRING, "revert": STRING, "digest": STRING,
-}
+# pve-container src/PVE/LXC/Config.pm $confdesc: the options (option_exists, which update_vm asks
+# for every `delete` and `revert` item); their types and formats are checked against PVE's API
+# description before any handler runs (apischema.py)
+LXC_OPTIONS = frozenset({
+    "lock", "onboot", "startup", "template", "arch", "ostype", "console", "tty", "cores", "cpulimit", "cpuunits",
+    "memory", "swap", "hostname", "description", "searchdomain", "nameserver", "timezone", "rootfs", "parent",
+    "snaptime", "cmode", "protection", "unprivileged", "features", "hookscript", "tags", "debug", "entrypoint",
+    "env",
+})
 
 
-def option_prop(key: str) -> pveconf.Prop | None:
+def option_exists(key: str) -> bool:
+    """Config.pm option_exists: a $confdesc key, or netN / mpN / unusedN / devN below their maxima."""
     if key in LXC_OPTIONS:
-        return LXC_OPTIONS[key]
+        return True
     match = _INDEXED.match(key)
     if match:
         limit = {"net": _MAX_NETS, "mp": _MAX_MPS, "unused": _MAX_MPS, "dev": _MAX_DEVS}[match.group(1)]
-        if int(match.group(2)) < limit and not (len(match.group(2)) > 1 and match.group(2).startswith("0")):
-            return STRING
-    return None
-
-
-def validate_params(params: dict[str, str], extras: dict[str, pveconf.Prop]) -> None:
-    """PVE::JSONSchema::validate for the create/update parameters: 400 with per-parameter errors."""
-    errors: dict[str, str] = {}
-    for key, value in params.items():
-        prop = extras.get(key) or option_prop(key)
-        if prop is None:
-            errors[key] = "property is not defined in schema and the schema does not allow additional properties"
-            continue
-        problem = pveconf.check_prop(key, prop, value)
-        if problem:
-            errors[key] = problem
-            continue
-        indexed = _INDEXED.match(key)
-        schema = _PROPERTY_STRINGS.get(indexed.group(1) if indexed else key)
-        if schema is not None:
-            try:
-                pveconf.parse_property_string(schema, value, key)
-            except PropertyStringError as err:
-                errors[key] = "invalid format - format error"
-                errors.update(err.errors)
-    for key, prop in extras.items():
-        if not prop.optional and key not in params:
-            errors[key] = "property is missing and it is not optional"
-    if errors:
-        raise param_error(errors)
+        return int(match.group(2)) < limit and not (len(match.group(2)) > 1 and match.group(2).startswith("0"))
+    return False
 
 
 class LxcConfig:
@@ -179,10 +117,12 @@ class LxcConfig:
             raise PveError(f"snapshot '{req.params['snapshot']}' does not exist")
         current = pveconf.parse_boolean(req.params.get("current", "0")) == 1
         options = dict(conf.options) if current else conf.current()
-        lxc = conf.lxc if current or not conf.pending.lxc else conf.pending.lxc
         data: dict[str, Any] = {key: pveconf.typed_value(key, value) for key, value in options.items()}
-        if lxc:
-            data["lxc"] = [[k, v] for k, v in lxc]
+        # AbstractConfig.pm load_current_config takes pending values in but skips references
+        # (`next if ref($value)`): raw lxc.* lines under [pve:pending] (where bpg's `tee -a` lands
+        # when the file has that section) are not returned; the main section's are
+        if conf.lxc:
+            data["lxc"] = [[k, v] for k, v in conf.lxc]
         data["digest"] = hashlib.sha1(text.encode()).hexdigest()
         return data
 
@@ -192,7 +132,6 @@ class LxcConfig:
         params = dict(req.params)
         params.pop("node", None)
         params.pop("vmid", None)
-        validate_params(params, UPDATE_EXTRAS)
         digest = params.pop("digest", None)
         if not params:
             raise PveError("no options specified")
@@ -210,12 +149,12 @@ class LxcConfig:
             self.check_ct_modify_config_perm(req.user, conf.options, {}, delete, unprivileged)
             self.check_ct_modify_config_perm(req.user, conf.options, {}, revert, unprivileged)
             for opt in revert:
-                if option_prop(opt) is None:
+                if not option_exists(opt):
                     raise param_error({"revert": f"unknown option '{opt}'"})
                 if opt in params:
                     raise param_error({"revert": f"you can't use '-{opt}' and '-revert {opt}' at the same time"})
             for opt in delete:
-                if option_prop(opt) is None:
+                if not option_exists(opt):
                     raise param_error({"delete": f"unknown option '{opt}'"})
                 if opt in params:
                     raise param_error({"delete": f"you can't use '-{opt}' and -delete {opt}' at the same time"})
@@ -226,6 +165,9 @@ class LxcConfig:
             if errors:
                 raise param_error(errors)
             self.files.write_conf(vm, conf)
+            # API2/LXC/Config.pm update_vm: write_config, load_config, then update_lxc_config, whose
+            # refusal fails the request with the change already written (as on a node)
+            self.check_update_lxc_config(vm, self.load_conf(vm))
         return None
 
     # --- permissions and checks ------------------------------------------------------------------
@@ -298,10 +240,55 @@ class LxcConfig:
             # (not root: the node's devices are regular-file stand-ins, see NodeFiles._mknod)
             raise PveError(f"{path} is not a device")
 
+    def check_update_lxc_config(self, vmid: int, conf: pveconf.PveConf) -> None:
+        """What pve-container `src/PVE/LXC.pm` update_lxc_config dies on while it generates
+        `/var/lib/lxc/<vmid>/config`, in its order: every passthrough device is stat'ed
+        (get_device_mode_and_rdev), `rootfs` must be set, and every netN's bridge must exist with an
+        MTU at least the NIC's (read_bridge_mtu).  API2/LXC/Config.pm update_vm runs it after every
+        config PUT; the start runs update_lxc_config too (lxc_status.py's start path, whose real
+        update_lxc_config, writing the file, calls the same `NodeFiles.read_bridge_mtu` and
+        `get_device_mode_and_rdev`)."""
+        options = conf.options
+        if pveconf.parse_boolean(options.get("template", "0") or "0"):
+            return  # a template's lxc config is removed, not generated
+        if not options.get("arch"):
+            raise PveError("missing 'arch' - internal error at /usr/share/perl5/PVE/LXC.pm line 729.")
+        if not options.get("ostype"):
+            raise PveError("missing 'ostype' - internal error at /usr/share/perl5/PVE/LXC.pm line 735.")
+        # foreach_passthrough_device walks perl's hash order; sorted here
+        for key in sorted((k for k in options if re.fullmatch(r"dev\d+", k)), key=lambda k: int(k[3:])):
+            device = self.parse_device(options[key])
+            self.get_device_mode_and_rdev(device["path"])
+        if "rootfs" not in options:
+            raise PveError("missing 'rootfs' configuration")
+        for key in sorted(k for k in options if re.fullmatch(r"net\d+", k)):  # `sort keys %$conf`
+            net = pveconf.parse_property_string(pveconf.NET_SCHEMA, options[key])
+            bridge_mtu = self.files.read_bridge_mtu(net.get("bridge"))
+            mtu = int(net.get("mtu") or 0) or bridge_mtu
+            if mtu > bridge_mtu:
+                raise PveError(f"{key}: MTU size '{mtu}' is bigger than bridge MTU '{bridge_mtu}'")
+            host_managed = pveconf.parse_boolean(net.get("host-managed", "0")) == 1
+            if net.get("link_down") != "1" and host_managed and net.get("ip6") == "auto":
+                raise PveError(f"{key}: SLAAC is not supported for host-managed network configuration")
+
+    @staticmethod
+    def parse_device(value: str) -> dict[str, str]:
+        """Config.pm parse_device: the property string, which must name a path."""
+        try:
+            device = pveconf.parse_property_string(pveconf.DEV_SCHEMA, value)
+        except PropertyStringError as err:
+            raise PveError("format error\n" + "".join(f"{k}: {v}\n" for k, v in err.errors.items())) from None
+        if "path" not in device:
+            raise PveError("Path has to be defined")
+        return device
+
     # --- changes (Config.pm update_pct_config & co) ----------------------------------------------
     def update_pct_config(self, vmid: int, conf: pveconf.PveConf, running: bool, params: dict[str, str],
                           delete: list[str], revert: list[str]) -> dict[str, str]:
+        """Config.pm update_pct_config: changes go to [pve:pending], then only the options this
+        request modified (`$modified`) are applied (stopped) or hot-plugged (running)."""
         pending = conf.pending.options
+        modified: set[str] = set()
         for opt in revert:
             pending.pop(opt, None)
             pdel = conf.pending_delete()
@@ -311,6 +298,7 @@ class LxcConfig:
             if opt not in conf.options and opt not in pending:
                 self.log.warning("cannot delete '%s' - not set in current configuration!", opt)
                 continue
+            modified.add(opt)
             if opt in ("memory", "rootfs", "ostype"):
                 raise PveError(f"unable to delete required option '{opt}'")
             if re.fullmatch(r"(unused|mp)\d+", opt):
@@ -321,6 +309,7 @@ class LxcConfig:
             pdel[opt] = False
             conf.set_pending_delete(pdel)
         for opt in sorted(params):
+            modified.add(opt)
             value = params[opt]
             if re.fullmatch(r"mp\d+", opt) or opt == "rootfs":
                 self.check_protection(conf, f"can't update CT {vmid} drive '{opt}'")
@@ -337,12 +326,20 @@ class LxcConfig:
                 value = " ".join(pveconf.split_list(value))
             elif opt == "unprivileged":
                 raise PveError(f"unable to modify read-only option: '{opt}'")
-            elif opt == "tags":
-                value = unique_tags(value)
+            elif opt == "tags":  # GuestHelpers.pm get_unique_tags, with datacenter.cfg's tag-style
+                case_sensitive, ordering = self.files.tag_style()
+                value = unique_tags(value, case_sensitive=case_sensitive, ordering=ordering)
+            elif re.fullmatch(r"net\d+", opt):
+                net = pveconf.parse_property_string(pveconf.NET_SCHEMA, value)
+                if net.get("mtu") and int(net["mtu"]):
+                    bridge_mtu = self.files.read_bridge_mtu(net.get("bridge"))
+                    if int(net["mtu"]) > bridge_mtu:
+                        raise PveError(f"{opt}: MTU size '{net['mtu']}' is bigger than bridge MTU '{bridge_mtu}'")
+                host_managed = pveconf.parse_boolean(net.get("host-managed", "0")) == 1
+                if net.get("link_down") != "1" and host_managed and net.get("ip6") == "auto":
+                    raise PveError(f"{opt}: SLAAC is not supported for host-managed network configuration.")
             elif re.fullmatch(r"dev\d+", opt):
-                device = pveconf.parse_property_string(pveconf.DEV_SCHEMA, value)
-                if "path" not in device:
-                    raise PveError(f"Path is not defined for passthrough device {opt}")
+                device = self.parse_device(value)
                 self.get_device_mode_and_rdev(device["path"])
             pending[opt] = value
             pdel = conf.pending_delete()
@@ -351,9 +348,9 @@ class LxcConfig:
         self.cleanup_pending(conf)
         errors: dict[str, str] = {}
         if running:
-            self.hotplug_pending(vmid, conf, errors)
+            self.hotplug_pending(vmid, conf, errors, modified)
         else:
-            self.apply_pending(vmid, conf, errors)
+            self.apply_pending(vmid, conf, errors, modified)
         return errors
 
     @staticmethod
@@ -364,9 +361,13 @@ class LxcConfig:
                 del pending[opt]
         conf.set_pending_delete({k: f for k, f in conf.pending_delete().items() if k in conf.options})
 
-    def apply_pending(self, vmid: int, conf: pveconf.PveConf, errors: dict[str, str]) -> None:
-        """vmconfig_apply_pending (a stopped container, or at start)."""
+    def apply_pending(self, vmid: int, conf: pveconf.PveConf, errors: dict[str, str],
+                      selection: set[str] | None = None) -> None:
+        """Config.pm vmconfig_apply_pending: a stopped container's PUT applies the options it
+        modified (`selection`), the start applies all (`selection` None)."""
         for opt in sorted(conf.pending_delete()):
+            if selection is not None and opt not in selection:
+                continue
             if re.fullmatch(r"mp\d+", opt) and opt in conf.options:
                 try:
                     volume = pveconf.parse_property_string(pveconf.MP_SCHEMA, conf.options[opt])["volume"]
@@ -382,6 +383,8 @@ class LxcConfig:
             conf.set_pending_delete(pdel)
         self.cleanup_pending(conf)
         for opt in sorted(k for k in conf.pending.options if k != "delete"):
+            if selection is not None and opt not in selection:
+                continue
             value = conf.pending.options[opt]
             if re.fullmatch(r"mp\d+", opt):
                 value = self.apply_pending_mountpoint(vmid, conf, opt, value)
@@ -390,12 +393,17 @@ class LxcConfig:
             conf.options[opt] = value
             del conf.pending.options[opt]
 
-    def hotplug_pending(self, vmid: int, conf: pveconf.PveConf, errors: dict[str, str]) -> None:
-        """vmconfig_hotplug_pending (a running container): what cannot be hotplugged stays pending."""
+    def hotplug_pending(self, vmid: int, conf: pveconf.PveConf, errors: dict[str, str],
+                        selection: set[str] | None = None) -> None:
+        """Config.pm vmconfig_hotplug_pending (a running container), for the options the PUT
+        modified (`selection`): what cannot be hotplugged stays pending."""
         pending = conf.pending.options
         for opt in sorted(k for k in pending if k in FASTPLUG):
-            conf.options[opt] = pending.pop(opt)
+            if selection is None or opt in selection:
+                conf.options[opt] = pending.pop(opt)
         for opt in sorted(conf.pending_delete()):
+            if selection is not None and opt not in selection:
+                continue
             if opt in FASTPLUG or opt in ("swap", "cpulimit", "cpuunits") or re.fullmatch(r"net\d+", opt):
                 pass
             elif re.fullmatch(r"unused\d+", opt):
@@ -407,6 +415,8 @@ class LxcConfig:
             pdel.pop(opt, None)
             conf.set_pending_delete(pdel)
         for opt in sorted(k for k in pending if k != "delete"):
+            if selection is not None and opt not in selection:
+                continue
             value = pending[opt]
             if opt in ("cpulimit", "cpuunits", "memory", "swap"):
                 pass

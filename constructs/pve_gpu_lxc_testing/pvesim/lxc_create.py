@@ -10,26 +10,22 @@ PVE::Cluster::check_vmid_unused.  Create checks its parameters and permissions, 
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import tempfile
+from pathlib import Path
 
 from pve_gpu_lxc.pve import conf as pveconf
 from pve_gpu_lxc.pve.conf import format_size, parse_size
 
 from .access import ROOT
-from .lxc_config import NEW_DISK_RE, STRING, LxcConfig, classify_mountpoint, validate_params
+from .lxc_config import NEW_DISK_RE, LxcConfig, classify_mountpoint
 from .lxc_status import LxcStatus
 from .node import PveError, param_error, parse_volume_id, perm_error
 from .router import Request, Router
 from .storage import StorageApi
 from .tasks import Task, Tasks
-
-CREATE_EXTRAS: dict[str, pveconf.Prop] = {
-    "node": STRING, "vmid": pveconf.Prop("integer", minimum=100, maximum=999999999, optional=False),
-    "ostemplate": pveconf.Prop(optional=False), "password": STRING, "storage": STRING,
-    "force": pveconf.Prop("boolean"), "restore": pveconf.Prop("boolean"), "unique": pveconf.Prop("boolean"),
-    "pool": STRING, "ignore-unpack-errors": pveconf.Prop("boolean"), "ssh-public-keys": STRING,
-    "bwlimit": pveconf.Prop("number"), "start": pveconf.Prop("boolean"), "ha-managed": pveconf.Prop("boolean"),
-}
 
 
 class LxcCreate:
@@ -65,7 +61,6 @@ class LxcCreate:
         config = self.config
         params = dict(req.params)
         params.pop("node", None)
-        validate_params(params, CREATE_EXTRAS)
         user = req.user
         vmid = int(params.pop("vmid"))
         for key in ("ignore-unpack-errors", "bwlimit", "ha-managed", "unique", "force"):
@@ -148,7 +143,7 @@ class LxcCreate:
                 archive_node = "/" + str(archive.relative_to(self.files.root))
                 task.log(f"extracting archive '{archive_node}'")
                 task.log(f"Total bytes read: {archive.stat().st_size} ({format_size(archive.stat().st_size)}iB)")
-                conf.options.setdefault("ostype", detect_ostype(ostemplate))
+                conf.options["ostype"] = setup_ostype(archive, ostemplate, conf.options.get("ostype"), task)
                 conf.options.setdefault("arch", "amd64")
                 if not conf.options.get("hostname"):
                     conf.options["hostname"] = f"CT{vmid}"
@@ -243,9 +238,120 @@ class LxcCreate:
         return self.tasks.run("vzdestroy", vm, req.user, worker)
 
 
+# pve-container src/PVE/LXC/Setup.pm $plugins and $plugin_alias (os-release IDs)
+_OS_PLUGINS = ("alpine", "archlinux", "centos", "debian", "devuan", "fedora", "gentoo", "openeuler", "opensuse",
+               "ubuntu", "nixos", "unmanaged")
+_OS_ALIASES = {"opensuse-leap": "opensuse", "opensuse-tumbleweed": "opensuse", "opensuse-slowroll": "opensuse",
+               "openEuler": "openeuler", "arch": "archlinux", "sles": "opensuse", "rocky": "centos",
+               "almalinux": "centos"}
+# Setup.pm $autodetect_type's fallback files, in its order
+_OS_FILES = (("etc/debian_version", "debian"), ("etc/devuan_version", "devuan"), ("etc/SuSE-brand", "opensuse"),
+             ("etc/SuSE-release", "opensuse"), ("etc/fedora-release", "fedora"), ("etc/centos-release", "centos"),
+             ("etc/redhat-release", "centos"), ("etc/arch-release", "archlinux"),
+             ("etc/alpine-release", "alpine"), ("etc/gentoo-release", "gentoo"))
+_OS_READ = ("etc/os-release", "usr/lib/os-release", "etc/lsb-release")
+
+
+def _unescape(match: re.Match[str]) -> str:
+    return {"n": "\n", "t": "\t"}.get(match.group(1), match.group(1))
+
+
+def parse_os_release(data: str) -> dict[str, str]:
+    """Setup.pm $parse_os_release: `VAR=value`, 'single', "double" (backslash escapes) or a bare word."""
+    variables: dict[str, str] = {}
+    for line in data.split("\n"):
+        match = re.match(r"^\s*([a-zA-Z_][a-zA-Z0-9_]*)=(.*)$", line)
+        if not match:
+            continue
+        var, content = match.groups()
+        single = re.match(r"^'([^']*)'", content)
+        double = re.match(r'^"((?:[^"\\]|\\.)*)"', content)
+        if single:
+            variables[var] = single.group(1)
+        elif double:
+            variables[var] = re.sub(r"\\([\"'`nt$\\])", _unescape, double.group(1))
+        else:
+            bare = re.match(r"^([A-Za-z0-9]*)", content)
+            variables[var] = bare.group(1) if bare else ""
+    return variables
+
+
+def template_rootfs(archive: Path, into: Path) -> set[str] | None:
+    """What Setup.pm's OS detection reads from the extracted rootfs, taken from the template with
+    tar, the program PVE's restore_archive extracts it with (GNU tar picks the decompressor):
+    the archive's member names (`./` stripped), and the os-release/lsb-release files extracted
+    under `into`.  None when tar cannot read the file (not a template archive)."""
+    listing = subprocess.run(["tar", "-tf", str(archive)], capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    if listing.returncode != 0:
+        return None
+    members = listing.stdout.splitlines()
+    names = {re.sub(r"^\./", "", m).rstrip("/") for m in members}
+    wanted = [m for m in members if re.sub(r"^\./", "", m) in _OS_READ]
+    if wanted:
+        subprocess.run(["tar", "-xf", str(archive), "-C", str(into), "--no-same-owner", "--no-same-permissions",
+                        *wanted], capture_output=True, stdin=subprocess.DEVNULL)
+    return names
+
+
+def _read_in_rootfs(rootdir: Path, name: str) -> str | None:
+    """A file of the extracted rootfs, symlinks resolved inside it (as Setup.pm's protected_call chroots)."""
+    path = rootdir / name
+    for _ in range(8):
+        if not path.is_symlink():
+            break
+        target = os.readlink(path)
+        path = rootdir / target.lstrip("/") if target.startswith("/") else path.parent / target
+    try:
+        return path.read_text(errors="replace") if path.is_file() else None
+    except OSError:
+        return None
+
+
+def autodetect_ostype(rootdir: Path, names: set[str], task: Task) -> str:
+    """pve-container Setup.pm $autodetect_type over the files `template_rootfs` found."""
+    os_release = parse_os_release(_read_in_rootfs(rootdir, "etc/os-release")
+                                  or _read_in_rootfs(rootdir, "usr/lib/os-release") or "")
+    os_id = os_release.get("ID")
+    if os_id:
+        if os_id in _OS_PLUGINS:
+            return os_id
+        if os_id in _OS_ALIASES:
+            return _OS_ALIASES[os_id]
+        task.log(f"unknown ID '{os_id}' in /etc/os-release file, trying fallback detection")
+    lsb = _read_in_rootfs(rootdir, "etc/lsb-release")
+    if lsb is not None and re.search(r"^DISTRIB_ID=Ubuntu$", lsb, re.M | re.I):
+        return "ubuntu"
+    for name, ostype in _OS_FILES:
+        if name in names:
+            return ostype
+    if "nix/store" in names:
+        return "nixos"
+    if "etc/openEuler-release" in names:
+        return "openeuler"
+    if "etc/os-release" in names:
+        raise PveError("unable to detect OS distribution")
+    task.log("/etc/os-release file not found and autodetection failed, falling back to 'unmanaged'")
+    return "unmanaged"
+
+
+def setup_ostype(archive: Path, ostemplate: str, wanted: str | None, task: Task) -> str:
+    """The ostype PVE writes after PVE::LXC::Setup->new (API2/LXC.pm create_vm): `unmanaged` when
+    asked for, else the detected type, which the OS plugin's constructor writes over whatever the
+    request said (Setup/Debian.pm etc. `$conf->{ostype} = "debian"`), with Setup.pm's warning when
+    they differ."""
+    if wanted == "unmanaged":
+        return "unmanaged"
+    with tempfile.TemporaryDirectory(prefix="pvesim-rootfs-") as tmp:
+        names = template_rootfs(archive, Path(tmp))
+        detected = autodetect_ostype(Path(tmp), names, task) if names is not None else detect_ostype(ostemplate)
+    if wanted and wanted != detected:
+        task.log(f"got unexpected ostype ({detected} != {wanted})")
+    return detected
+
+
 def detect_ostype(ostemplate: str) -> str:
-    """The ostype PVE::LXC::Setup would read from the extracted rootfs; the simulated node extracts
-    nothing, so the template's name decides."""
+    """A stand-in's ostype: a template the tests seed that is no tar archive (a real node would fail
+    to extract it) is named after its distribution, so its name decides."""
     name = ostemplate.rsplit("/", 1)[-1].lower()
     for ostype in ("debian", "devuan", "ubuntu", "centos", "fedora", "opensuse", "archlinux", "alpine", "gentoo",
                    "nixos"):

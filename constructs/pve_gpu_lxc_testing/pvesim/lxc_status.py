@@ -24,9 +24,10 @@ from typing import Any
 from pve_gpu_lxc.pve import conf as pveconf
 from pve_gpu_lxc.pve.conf import PropertyStringError, parse_size
 
+from .access import ROOT
 from .lxc_config import LxcConfig, mac_address
 from .lxc_start import LxcStart
-from .node import PveError
+from .node import PveError, param_error
 from .router import Request, Router
 from .tasks import Task, Tasks
 
@@ -149,30 +150,50 @@ class LxcStatus:
         return self.start_task(vm, req.user)
 
     def stop(self, req: Request, vmid: str) -> object:
-        """API2/LXC/Status.pm vm_stop."""
-        vm = self._running(vmid)
-        return self.tasks.run("vzstop", vm, req.user, lambda task: self.vm_stop(vm, task))
+        """API2/LXC/Status.pm vm_stop: refused at once when not running; the worker, under the
+        config lock, checks the lock (unless `skiplock`, root@pam only, or the lock is `mounted`)."""
+        vm = self._running(vmid, "CT")
+        skiplock = self._skiplock(req)
+
+        def worker(task: Task) -> None:
+            conf = self.config.load_conf(vm)
+            if not skiplock and conf.options.get("lock") != "mounted":
+                self.config.check_lock(conf)
+            self.vm_stop(vm, task)
+        return self.tasks.run("vzstop", vm, req.user, worker)
 
     def shutdown(self, req: Request, vmid: str) -> object:
-        """API2/LXC/Status.pm vm_shutdown."""
-        vm = self._running(vmid)
-        return self.tasks.run("vzshutdown", vm, req.user, lambda task: self.vm_stop(vm, task))
+        """API2/LXC/Status.pm vm_shutdown: as stop, but the lock is always checked (no skiplock)."""
+        vm = self._running(vmid, "CT")
+
+        def worker(task: Task) -> None:
+            self.config.check_lock(self.config.load_conf(vm))
+            self.vm_stop(vm, task)
+        return self.tasks.run("vzshutdown", vm, req.user, worker)
 
     def reboot(self, req: Request, vmid: str) -> object:
-        """API2/LXC/Status.pm vm_reboot: a stop, then a start (which applies pending changes)."""
-        vm = self._running(vmid)
+        """API2/LXC/Status.pm vm_reboot ("VM $vmid not running", its wording), then LXC.pm
+        vm_reboot: a stop, then a start (which applies pending changes)."""
+        vm = self._running(vmid, "VM")
 
         def worker(task: Task) -> None:
             self.vm_stop(vm, task)
             self.vm_start(vm, task)
         return self.tasks.run("vzreboot", vm, req.user, worker)
 
-    def _running(self, raw: str) -> int:
+    def _running(self, raw: str, word: str) -> int:
+        """`die "CT $vmid not running\n" if !PVE::LXC::check_running($vmid)`, before any config is read."""
         vm = self.config.vmid(raw)
-        self.config.load_conf(vm)
         if not self.config.is_running(vm):
-            raise PveError(f"CT {vm} not running")
+            raise PveError(f"{word} {vm} not running")
         return vm
+
+    @staticmethod
+    def _skiplock(req: Request) -> bool:
+        skiplock = pveconf.parse_boolean(req.params.get("skiplock", "0")) == 1
+        if skiplock and req.user != ROOT:
+            raise param_error({"skiplock": "Only root may use this option."})
+        return skiplock
 
     def start_task(self, vmid: int, user: str) -> str:
         return self.tasks.run("vzstart", vmid, user, lambda task: self.vm_start(vmid, task))

@@ -231,11 +231,11 @@ class NodeFiles:
         group = self.root / "etc/group"
         if not group.exists():
             group.write_text("".join(f"{name}:x:{gid}:\n" for name, gid in groups.items()))
-        # the bridge its network lists (nodes.py), as PVE::Network::read_bridge_mtu finds it
-        mtu = self.root / "sys/class/net/vmbr0/mtu"
-        if not mtu.exists():
-            mtu.parent.mkdir(parents=True, exist_ok=True)
-            mtu.write_text("1500\n")
+        for iface, mtu in (("lo", 65536), ("eno1", 1500), ("vmbr0", 1500)):  # the node's network (nodes.py)
+            mtu_file = self.root / "sys/class/net" / iface / "mtu"
+            if not mtu_file.exists():
+                mtu_file.parent.mkdir(parents=True, exist_ok=True)
+                mtu_file.write_text(f"{mtu}\n")
         # the boot configuration the facts record (host-setup's unit, a udev rule, ...): what a reboot
         # of this node runs (nodeboot.py)
         boot = facts_data.get("boot") or {}
@@ -323,6 +323,18 @@ class NodeFiles:
             return self.status_path(vmid).stat().st_mtime if self.status(vmid) == "running" else None
         except FileNotFoundError:
             return None
+
+    # --- datacenter.cfg ---------------------------------------------------------------------
+    def tag_style(self) -> tuple[bool, str]:
+        """`etc/pve/datacenter.cfg`'s `tag-style` as pve-guest-common GuestHelpers.pm
+        get_unique_tags reads it: (case-sensitive, ordering); PVE's defaults without the file or key."""
+        try:
+            text = (self.root / "etc/pve/datacenter.cfg").read_text()
+        except FileNotFoundError:
+            return False, "alphabetical"
+        match = re.search(r"^tag-style:\s*(\S.*?)\s*$", text, re.M)
+        style = dict(part.split("=", 1) for part in (match.group(1).split(",") if match else []) if "=" in part)
+        return pveconf.parse_boolean(style.get("case-sensitive", "0")) == 1, style.get("ordering", "alphabetical")
 
     # --- storage ------------------------------------------------------------------------------
     def storage_cfg_text(self) -> str:
@@ -447,20 +459,26 @@ class NodeFiles:
             entry["used"] = st.st_blocks * 512
         return entry
 
-    def read_bridge_mtu(self, bridge: str) -> int:
-        """pve-common PVE::Network::read_bridge_mtu: the first line of /sys/class/net/<bridge>/mtu."""
-        try:
-            mtu = self.path(f"/sys/class/net/{bridge}/mtu").read_text().split("\n", 1)[0].strip()
-        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
-            mtu = ""
-        if not bridge or "/" in bridge or not mtu:
-            raise PveError(f"bridge '{bridge}' does not exist")
-        if not mtu.isdigit():
-            raise PveError(f"unexpeted error: unable to parse mtu value '{mtu}' as integer")  # sic, PVE's typo
-        return int(mtu)
-
     def device_exists(self, node_path: str) -> bool:
         return self.path(node_path).exists()
+
+    # --- network ------------------------------------------------------------------------------
+    def read_bridge_mtu(self, bridge: str | None) -> int:
+        """pve-common `PVE/Network.pm` read_bridge_mtu: the first line of the node's
+        `/sys/class/net/<bridge>/mtu` (setup writes lo, eno1 and vmbr0; a test adds or removes
+        interfaces there).  The one bridge check: Config.pm update_pct_config (a netN with `mtu`)
+        and LXC.pm update_lxc_config (every netN, after a config PUT and at every start) call it."""
+        path = self.root / "sys/class/net" / (bridge or "") / "mtu"
+        try:
+            with open(path) as f:
+                mtu = f.readline().rstrip("\n")
+        except OSError:
+            mtu = ""
+        if not mtu or mtu == "0":
+            raise PveError(f"bridge '{bridge or ''}' does not exist")
+        if not re.fullmatch(r"\d+", mtu):
+            raise PveError(f"unexpeted error: unable to parse mtu value '{mtu}' as integer")  # sic (PVE's typo)
+        return int(mtu)
 
 
 def _file_format(ctype: str, name: str) -> str:

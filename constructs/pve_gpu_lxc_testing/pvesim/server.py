@@ -13,14 +13,13 @@ reason (`HTTP/1.1 500 CT 100 already exists on node 'pve'`) and the body
 `{"data":null,"message":"...\\n"}` (plus `errors` for parameter errors); authentication
 failures (401 `No ticket`, `Permission denied - invalid csrf token`) have no body.
 
-Where the next pieces go, both in `Api2Handler.dispatch`, where every request that reaches
-a handler passes after its route is known:
-- fault injection per API path and count (a 5xx with PVE's wording, or a time-out): keyed on
-  `route.method` + `route.path` (PVE's path template) and how often it was called; raise the
-  PveError (or sleep past the client's time-out) before the handler runs.
-- validation of every request against PVE's API description (pve-docs apidoc.js, keyed on the
-  same `route.path`): after the node check, as PVE::RESTHandler::handle validates before the
-  handler; lxc_config.py's `validate_params` is the hand-written part it would replace.
+`Api2Handler.dispatch` is the seam every request that reaches a handler passes once its route is
+known, in this order: the node check, the API description (apischema.py: PVE's parameter
+validation, `400 Parameter verification failed.`, keyed on `route.method` + `route.path`, PVE's
+path template, as PVE::RESTHandler::handle validates before the method's code), then the handler.
+Fault injection per API path and count (a 5xx with PVE's wording, or a time-out) goes there too,
+keyed on the same `route.method` + `route.path` and how often it was called: raise the PveError
+(or sleep past the client's time-out) right before `self.schema.validate`.
 """
 
 from __future__ import annotations
@@ -39,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from .api import PveApi
+from .apischema import ApiSchema
 from .node import PveError
 from .router import Headers, Request
 
@@ -60,6 +60,9 @@ class Api2Handler:
         self.requests_log = api.state_dir / "requests.log"
         self.upload_dir = api.state_dir / "uploads"
         self.upload_dir.mkdir(parents=True, exist_ok=True)
+        self.schema = ApiSchema()  # PVE 9's API description (data/pve-api-schema.json)
+        self.validated = 0  # requests checked against it (every one that reached a route)
+        self.unvalidated: list[str] = []  # authenticated requests that did not: no route, another node
 
     def record(self, method: str, raw_path: str) -> None:
         with self.api.lock, open(self.requests_log, "a") as f:
@@ -98,12 +101,22 @@ class Api2Handler:
             return Response(500, _reason(str(err)), json.dumps(body_data).encode())
 
     def dispatch(self, request: Request) -> object:
-        """PVE::HTTPServer rest_handler: the route, the node check, the handler.  (Fault injection
-        and validation against the API description go between the node check and the handler:
-        see the module docstring.)"""
-        route, args = self.api.router.resolve(request.method, request.path)
-        if "node" in args:
-            self.check_node(args.pop("node"))
+        """PVE::HTTPServer rest_handler: the route, the node check (a call for another node is
+        proxied there), then PVE::RESTHandler::handle: the parameters, path arguments included,
+        validated against the route's API description, then the handler.  (Fault injection goes
+        right before the validation: see the module docstring.)"""
+        try:
+            route, args = self.api.router.resolve(request.method, request.path)
+            if "node" in args:
+                self.check_node(args["node"])
+        except PveError:
+            with self.api.lock:
+                self.unvalidated.append(f"{request.method} {request.path}")
+            raise
+        with self.api.lock:
+            self.validated += 1
+        self.schema.validate(route.method, route.path, {**request.params, **args})
+        args.pop("node", None)
         return route.handler(request, **args)
 
     def check_node(self, node: str) -> None:
