@@ -44,7 +44,7 @@ from .tasks import Tasks
 
 class PveApi:
     def __init__(self, files: NodeFiles, *, state_dir: Path, password: str, tokens: dict[str, str] | None,
-                 ssh_address: str, logger: logging.Logger, runner: NodeRunner):
+                 ssh_address: str, logger: logging.Logger, runner: NodeRunner | None = None):
         self.files = files
         self.node = files.name
         self.state_dir = Path(state_dir)

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import kernel
-from .node import NodeFiles
+from .node import NodeFiles, PveError
 from .noderun import NodeRunner
 
 MODULES_LOAD_DIRS = ("etc/modules-load.d", "run/modules-load.d", "usr/lib/modules-load.d")
@@ -52,7 +52,7 @@ class Unit:
 
 
 class NodeBoot:
-    def __init__(self, files: NodeFiles, runner: NodeRunner):
+    def __init__(self, files: NodeFiles, runner: NodeRunner | None):
         self.files = files
         self.root = files.root
         self.runner = runner
@@ -158,6 +158,8 @@ class NodeBoot:
                 return
 
     def _run(self, argv: list[str], log: Log) -> bool:
+        if self.runner is None:
+            raise PveError("the simulated node runs no programs (started without a node runner)")
         result = self.runner.run(argv)
         for text in (result.stdout + result.stderr).splitlines():
             log(f"  {text}")
