@@ -20,7 +20,6 @@ import hashlib
 import logging
 import os
 import re
-import stat
 import threading
 from typing import Any
 
@@ -28,6 +27,7 @@ from pve_gpu_lxc.pve import conf as pveconf
 from pve_gpu_lxc.pve.conf import PropertyStringError, format_size, unique_tags
 
 from .access import ROOT
+from .lxc_generate import get_device_mode_and_rdev, parse_device, update_lxc_config
 from .node import NodeFiles, PveError, param_error, parse_volume_id, perm_error
 from .router import Request, Router
 from .storage import StorageApi
@@ -167,7 +167,7 @@ class LxcConfig:
             self.files.write_conf(vm, conf)
             # API2/LXC/Config.pm update_vm: write_config, load_config, then update_lxc_config, whose
             # refusal fails the request with the change already written (as on a node)
-            self.check_update_lxc_config(vm, self.load_conf(vm))
+            update_lxc_config(self.files, vm, self.load_conf(vm))
         return None
 
     # --- permissions and checks ------------------------------------------------------------------
@@ -230,58 +230,6 @@ class LxcConfig:
         if not os.access(path, os.X_OK):
             raise PveError(f"script '{volid}' is not executable")
 
-    def get_device_mode_and_rdev(self, path: str) -> None:
-        """pve-container PVE::LXC::Tools::get_device_mode_and_rdev: the node must have the device,
-        and it must be a character or block device."""
-        if not self.files.device_exists(path):
-            raise PveError(f"Device {path} does not exist")
-        mode = self.files.path(path).stat().st_mode
-        if not (stat.S_ISCHR(mode) or stat.S_ISBLK(mode)) and os.geteuid() == 0:
-            # (not root: the node's devices are regular-file stand-ins, see NodeFiles._mknod)
-            raise PveError(f"{path} is not a device")
-
-    def check_update_lxc_config(self, vmid: int, conf: pveconf.PveConf) -> None:
-        """What pve-container `src/PVE/LXC.pm` update_lxc_config dies on while it generates
-        `/var/lib/lxc/<vmid>/config`, in its order: every passthrough device is stat'ed
-        (get_device_mode_and_rdev), `rootfs` must be set, and every netN's bridge must exist with an
-        MTU at least the NIC's (read_bridge_mtu).  API2/LXC/Config.pm update_vm runs it after every
-        config PUT; the start runs update_lxc_config too (lxc_status.py's start path, whose real
-        update_lxc_config, writing the file, calls the same `NodeFiles.read_bridge_mtu` and
-        `get_device_mode_and_rdev`)."""
-        options = conf.options
-        if pveconf.parse_boolean(options.get("template", "0") or "0"):
-            return  # a template's lxc config is removed, not generated
-        if not options.get("arch"):
-            raise PveError("missing 'arch' - internal error at /usr/share/perl5/PVE/LXC.pm line 729.")
-        if not options.get("ostype"):
-            raise PveError("missing 'ostype' - internal error at /usr/share/perl5/PVE/LXC.pm line 735.")
-        # foreach_passthrough_device walks perl's hash order; sorted here
-        for key in sorted((k for k in options if re.fullmatch(r"dev\d+", k)), key=lambda k: int(k[3:])):
-            device = self.parse_device(options[key])
-            self.get_device_mode_and_rdev(device["path"])
-        if "rootfs" not in options:
-            raise PveError("missing 'rootfs' configuration")
-        for key in sorted(k for k in options if re.fullmatch(r"net\d+", k)):  # `sort keys %$conf`
-            net = pveconf.parse_property_string(pveconf.NET_SCHEMA, options[key])
-            bridge_mtu = self.files.read_bridge_mtu(net.get("bridge"))
-            mtu = int(net.get("mtu") or 0) or bridge_mtu
-            if mtu > bridge_mtu:
-                raise PveError(f"{key}: MTU size '{mtu}' is bigger than bridge MTU '{bridge_mtu}'")
-            host_managed = pveconf.parse_boolean(net.get("host-managed", "0")) == 1
-            if net.get("link_down") != "1" and host_managed and net.get("ip6") == "auto":
-                raise PveError(f"{key}: SLAAC is not supported for host-managed network configuration")
-
-    @staticmethod
-    def parse_device(value: str) -> dict[str, str]:
-        """Config.pm parse_device: the property string, which must name a path."""
-        try:
-            device = pveconf.parse_property_string(pveconf.DEV_SCHEMA, value)
-        except PropertyStringError as err:
-            raise PveError("format error\n" + "".join(f"{k}: {v}\n" for k, v in err.errors.items())) from None
-        if "path" not in device:
-            raise PveError("Path has to be defined")
-        return device
-
     # --- changes (Config.pm update_pct_config & co) ----------------------------------------------
     def update_pct_config(self, vmid: int, conf: pveconf.PveConf, running: bool, params: dict[str, str],
                           delete: list[str], revert: list[str]) -> dict[str, str]:
@@ -339,8 +287,8 @@ class LxcConfig:
                 if net.get("link_down") != "1" and host_managed and net.get("ip6") == "auto":
                     raise PveError(f"{opt}: SLAAC is not supported for host-managed network configuration.")
             elif re.fullmatch(r"dev\d+", opt):
-                device = self.parse_device(value)
-                self.get_device_mode_and_rdev(device["path"])
+                device = parse_device(value)
+                get_device_mode_and_rdev(self.files, device["path"])
             pending[opt] = value
             pdel = conf.pending_delete()
             pdel.pop(opt, None)

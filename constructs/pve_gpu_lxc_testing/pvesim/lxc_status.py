@@ -26,6 +26,7 @@ from pve_gpu_lxc.pve.conf import PropertyStringError, parse_size
 
 from .access import ROOT
 from .lxc_config import LxcConfig, mac_address
+from .lxc_generate import update_lxc_config
 from .lxc_start import LxcStart
 from .node import PveError, param_error
 from .router import Request, Router
@@ -215,7 +216,7 @@ class LxcStatus:
                     conf.pending.lxc = []
                 self.files.write_conf(vmid, conf)
                 conf = config.load_conf(vmid)
-        self.starter.update_lxc_config(vmid, conf)
+        update_lxc_config(self.files, vmid, conf)
         self.starter.exec_hookscript(conf, vmid, "pre-start", task)
         self.starter.lxc_start(vmid, task)
         self.files.set_status(vmid, "running")
