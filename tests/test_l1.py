@@ -91,3 +91,21 @@ def test_checker_rejects_deprecated_provider_settings() -> None:
 
 def test_no_emitted_resource_type_is_deprecated() -> None:
     assert not [t for t in codegen.RESOURCES if resource_block(t).get("deprecated")]
+
+
+def test_the_guards_data_source_is_generated_from_the_kept_schema() -> None:
+    assert set(codegen.DATA_SOURCES) == {"proxmox_virtual_environment_containers"}
+    cls = generated.DataVirtualEnvironmentContainers
+    assert cls.TF_TYPE == "proxmox_virtual_environment_containers"
+    import inspect
+
+    block = schema.data_source_block(cls.TF_TYPE)
+    params = set(inspect.signature(cls.__init__).parameters)
+    settable = {n for n, a in block["attributes"].items() if a.get("optional") or a.get("required")} - {"id"}
+    assert settable | set(block["block_types"]) <= params and "containers" not in params  # computed only
+    assert not block.get("deprecated")
+    # the listing the guard reads: each container's vm_id, node, host name and tags
+    listed = block["attributes"]["containers"]["type"]
+    assert listed[0] == "list" and {"vm_id", "node_name", "name", "tags"} <= set(listed[1][1])
+    with pytest.raises(KeyError, match="not in the kept bpg schema"):
+        schema.data_source_block("proxmox_virtual_environment_vms")

@@ -36,8 +36,8 @@ def _cli_output() -> dict:
     entry = copy.deepcopy(provider_schemas())
     entry["resource_schemas"]["proxmox_virtual_environment_vm"] = {"version": 0, "block": {"attributes": {}}}
     entry["resource_schemas"]["proxmox_virtual_environment_download_file"] = {"version": 0, "block": {"deprecated": True}}
-    entry["data_source_schemas"] = {"proxmox_virtual_environment_vms": {"version": 0, "block": {}},
-                                    "proxmox_virtual_environment_container": {"version": 0, "block": {}}}
+    entry["data_source_schemas"]["proxmox_virtual_environment_vms"] = {"version": 0, "block": {}}
+    entry["data_source_schemas"]["proxmox_virtual_environment_container"] = {"version": 0, "block": {}}
     entry["functions"] = {}
     return {"format_version": "1.0", "provider_schemas": {PROVIDER_SOURCE: entry}}
 
@@ -46,9 +46,11 @@ def test_filter_keeps_the_provider_and_the_emitted_resource_types_in_the_cli_lay
     doc = ps.filter_schema(_cli_output())
     assert list(doc) == ["format_version", "provider_schemas"]
     entry = doc["provider_schemas"][PROVIDER_SOURCE]
-    # strictly the provider block and what the library emits: no data source, no other resource type
-    assert set(entry) == {"provider", "resource_schemas"}
+    # strictly the provider block and what the library emits: no other resource type or data source
+    assert set(entry) == {"data_source_schemas", "provider", "resource_schemas"}
     assert set(entry["resource_schemas"]) == set(codegen.RESOURCES) == set(ps.RESOURCE_TYPES)
+    # the guard's listing (README "What is guarded"), not the other data sources the CLI prints
+    assert set(entry["data_source_schemas"]) == set(codegen.DATA_SOURCES) == {"proxmox_virtual_environment_containers"}
     # the kept file is exactly this rendering (what the loader in l1/schema.py reads)
     assert ps.render(doc) == ps.KEPT_FILE.read_text()
 
@@ -57,6 +59,10 @@ def test_filter_names_a_resource_type_the_provider_lacks() -> None:
     doc = _cli_output()
     del doc["provider_schemas"][PROVIDER_SOURCE]["resource_schemas"]["proxmox_download_file"]
     with pytest.raises(ps.ProviderSchemaError, match="has no resource type proxmox_download_file"):
+        ps.filter_schema(doc)
+    doc = _cli_output()
+    del doc["provider_schemas"][PROVIDER_SOURCE]["data_source_schemas"]["proxmox_virtual_environment_containers"]
+    with pytest.raises(ps.ProviderSchemaError, match="has no data source proxmox_virtual_environment_containers"):
         ps.filter_schema(doc)
     with pytest.raises(ps.ProviderSchemaError, match="no registry.terraform.io/bpg/proxmox schema"):
         ps.filter_schema({"provider_schemas": {"registry.opentofu.org/bpg/proxmox": {}}})
@@ -69,8 +75,11 @@ def test_diff_summary_is_one_readable_line_per_difference() -> None:
     block["attributes"]["new_thing"] = {"type": "string", "optional": True}
     del block["attributes"]["description"]
     block["attributes"]["vm_id"]["type"] = "string"
+    data = fresh["provider_schemas"][PROVIDER_SOURCE]["data_source_schemas"]["proxmox_virtual_environment_containers"]
+    data["block"]["attributes"]["node_name"]["optional"] = False
     lines = ps.diff_summary(kept, fresh)
-    assert lines[0] == f"- {CT}.attributes.description: only in the kept file"
+    assert lines[0] == "~ data.proxmox_virtual_environment_containers.attributes.node_name.optional: kept true, provider false"
+    assert f"- {CT}.attributes.description: only in the kept file" in lines
     assert f'~ {CT}.attributes.vm_id.type: kept "number", provider "string"' in lines
     assert f'+ {CT}.attributes.new_thing: only in the provider ({{"optional": true, "type": "string"}})' in lines
     assert ps.diff_summary(kept, copy.deepcopy(kept)) == []

@@ -94,22 +94,21 @@ def test_synth_checks_bpg_data_sources_and_leaves_other_providers_alone() -> Non
         synth(stack)
     assert err.value.problems == (
         "data.proxmox_virtual_environment_nodes: data source type not in the kept bpg/proxmox 0.111.1 schema "
-        "(data sources kept: none)",
+        "(data sources kept: proxmox_virtual_environment_containers)",
     )
 
 
-def test_a_kept_data_source_is_checked_against_its_schema(monkeypatch: pytest.MonkeyPatch) -> None:
-    kept = dict(schema.provider_schemas())
-    kept["data_source_schemas"] = {
-        "proxmox_virtual_environment_node": {
-            "block": {"attributes": {"node_name": {"type": "string", "required": True}, "cpu_count": {"type": "number", "computed": True}}}
-        }
-    }
-    monkeypatch.setattr(schema, "provider_schemas", lambda: kept)
-    doc = {"data": {"proxmox_virtual_environment_node": {"pve": {"node_name": "pve"}, "bad": {"cpu_count": 4}}}}
+def test_a_kept_data_source_is_checked_against_its_schema() -> None:
+    # the guard's listing (README "What is guarded") is in the kept schema, checked like a resource
+    doc = {"data": {"proxmox_virtual_environment_containers": {
+        "ok": {"node_name": "pve", "filter": [{"name": "status", "values": ["running"]}]},
+        "bad": {"containers": [], "filter": [{"values": ["x"]}], "nodes": "pve"},
+    }}}
     assert schema.check_synthesized(doc) == [
-        "data.proxmox_virtual_environment_node.bad.cpu_count: attribute is computed by the provider and cannot be set",
-        "data.proxmox_virtual_environment_node.bad.node_name: required attribute is missing",
+        "data.proxmox_virtual_environment_containers.bad.containers: attribute is computed by the provider and "
+        "cannot be set",
+        "data.proxmox_virtual_environment_containers.bad.filter[0].name: required attribute is missing",
+        "data.proxmox_virtual_environment_containers.bad.nodes: unknown attribute or block (not in bpg/proxmox 0.111.1)",
     ]
 
 

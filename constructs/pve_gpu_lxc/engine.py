@@ -110,8 +110,10 @@ IResolvable = _engine.IResolvable
 ITerraformDependable = _engine.ITerraformDependable
 LocalBackend = _engine.LocalBackend
 PgBackend = _engine.PgBackend
+Precondition = _engine.Precondition
 TerraformBackend = _engine.TerraformBackend
 TerraformCount = _engine.TerraformCount
+TerraformDataSource = _engine.TerraformDataSource
 TerraformOutput = _engine.TerraformOutput
 TerraformProvider = _engine.TerraformProvider
 TerraformProviderGeneratorMetadata = _engine.TerraformProviderGeneratorMetadata
@@ -141,8 +143,10 @@ __all__ = [
     "LocalBackend",
     "Number",
     "PgBackend",
+    "Precondition",
     "TerraformBackend",
     "TerraformCount",
+    "TerraformDataSource",
     "TerraformOutput",
     "TerraformProvider",
     "TerraformProviderGeneratorMetadata",

@@ -9,11 +9,12 @@ configuration requires `bpg/proxmox` PROVIDER_VERSION, with `TF_CLI_CONFIG_FILE=
 `.tools/bin/tofu` (pinned, always built by `make tools`) unless `--cli terraform` or a path is
 given; both print the same schema for the same provider binary.
 
-The output is filtered to what the library uses: the provider block and the resource types
-the library emits, which the L1 layer is generated for (`pve_gpu_lxc.l1.codegen.RESOURCES`);
-everything else the CLI prints (other resources, data sources, functions, ephemeral resources,
-...) is dropped.  The layout is the CLI's, minus what is dropped: `{"format_version",
-"provider_schemas": {"registry.terraform.io/bpg/proxmox": {"provider", "resource_schemas"}}}`,
+The output is filtered to what the library uses: the provider block, the resource types
+and the data sources the library emits, which the L1 layer is generated for
+(`pve_gpu_lxc.l1.codegen.RESOURCES` and `DATA_SOURCES`); everything else the CLI prints (other
+resources and data sources, functions, ephemeral resources, ...) is dropped.  The layout is
+the CLI's, minus what is dropped: `{"format_version", "provider_schemas":
+{"registry.terraform.io/bpg/proxmox": {"data_source_schemas", "provider", "resource_schemas"}}}`,
 keys sorted, one-space indent, so a provider upgrade shows up as a readable diff.
 Dev/test tooling: not part of the shipped package.
 """
@@ -31,7 +32,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from pve_gpu_lxc.l1.codegen import RESOURCES
+from pve_gpu_lxc.l1.codegen import DATA_SOURCES, RESOURCES
 from pve_gpu_lxc.l1.schema import PROVIDER_SOURCE, PROVIDER_VERSION, SCHEMA_FILE
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,6 +43,8 @@ KEPT_FILE = ROOT / "constructs" / "pve_gpu_lxc" / "l1" / "schema_data" / SCHEMA_
 BUILD_COMMAND = "make tools  (= bash scripts/build-go-tools.sh)"
 # the resource types the library emits, in the order codegen generates them
 RESOURCE_TYPES: tuple[str, ...] = tuple(RESOURCES)
+# the data sources the library emits (the ownership guard's listing)
+DATA_SOURCE_TYPES: tuple[str, ...] = tuple(DATA_SOURCES)
 # the requirement of the throw-away configuration: the exact version, the registry the key names
 CONFIG = {
     "terraform": {
@@ -58,7 +61,8 @@ class ProviderSchemaError(Exception):
 # --- pure parts ------------------------------------------------------------------------------
 
 
-def filter_schema(full: Mapping[str, Any], resource_types: Sequence[str] = RESOURCE_TYPES) -> dict[str, Any]:
+def filter_schema(full: Mapping[str, Any], resource_types: Sequence[str] = RESOURCE_TYPES,
+                  data_source_types: Sequence[str] = DATA_SOURCE_TYPES) -> dict[str, Any]:
     """The part of `providers schema -json` output the library uses, in the kept file's layout."""
     try:
         entry = full["provider_schemas"][PROVIDER_SOURCE]
@@ -66,21 +70,21 @@ def filter_schema(full: Mapping[str, Any], resource_types: Sequence[str] = RESOU
         found = ", ".join(sorted(full.get("provider_schemas", {}))) or "none"
         raise ProviderSchemaError(f"the CLI reported no {PROVIDER_SOURCE} schema (providers: {found})") from None
     resources = entry.get("resource_schemas", {})
+    data_sources = entry.get("data_source_schemas", {})
     missing = [f"resource type {t}" for t in resource_types if t not in resources]
+    missing += [f"data source {t}" for t in data_source_types if t not in data_sources]
     if missing:
         raise ProviderSchemaError(
             f"bpg/proxmox {PROVIDER_VERSION} has no {', '.join(missing)} "
-            "(named by pve_gpu_lxc.l1.codegen.RESOURCES)"
+            "(named by pve_gpu_lxc.l1.codegen.RESOURCES and DATA_SOURCES)"
         )
-    return {
-        "format_version": full.get("format_version", "1.0"),
-        "provider_schemas": {
-            PROVIDER_SOURCE: {
-                "provider": entry["provider"],
-                "resource_schemas": {t: resources[t] for t in sorted(resource_types)},
-            }
-        },
+    kept: dict[str, Any] = {
+        "provider": entry["provider"],
+        "resource_schemas": {t: resources[t] for t in sorted(resource_types)},
     }
+    if data_source_types:
+        kept["data_source_schemas"] = {t: data_sources[t] for t in sorted(data_source_types)}
+    return {"format_version": full.get("format_version", "1.0"), "provider_schemas": {PROVIDER_SOURCE: kept}}
 
 
 def render(doc: Mapping[str, Any]) -> str:
@@ -116,7 +120,7 @@ def diff_summary(kept: Mapping[str, Any], fresh: Mapping[str, Any], limit: int =
     lines = list(_walk_diff({"format_version": kept.get("format_version")},
                             {"format_version": fresh.get("format_version")}, ""))
     lines += [
-        line.replace("resource_schemas.", "", 1).replace(".block.", ".", 1)
+        line.replace("resource_schemas.", "", 1).replace("data_source_schemas.", "data.", 1).replace(".block.", ".", 1)
         for line in _walk_diff(inner(kept), inner(fresh), "")
     ]
     if len(lines) > limit:

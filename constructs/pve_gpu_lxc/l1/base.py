@@ -16,6 +16,7 @@ from ..engine import (
     ITerraformDependable,
     Number,
     TerraformCount,
+    TerraformDataSource,
     TerraformProvider,
     TerraformProviderGeneratorMetadata,
     TerraformResource,
@@ -98,6 +99,35 @@ class _TypedConfig:
 
 class BpgResource(_TypedConfig, TerraformResource):
     """Base of the generated resource classes."""
+
+    TF_TYPE: str = ""
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        config: Mapping[str, Any],
+        *,
+        depends_on: Sequence[ITerraformDependable] | None = None,
+        count: Number | TerraformCount | None = None,
+        provider: TerraformProvider | None = None,
+        lifecycle: TerraformResourceLifecycle | None = None,
+    ) -> None:
+        super().__init__(
+            scope,
+            id,
+            terraform_resource_type=self.TF_TYPE,
+            terraform_generator_metadata=GENERATOR_METADATA,
+            depends_on=depends_on,
+            count=count,
+            provider=provider,
+            lifecycle=lifecycle,
+        )
+        self._config = dict(config)
+
+
+class BpgDataSource(_TypedConfig, TerraformDataSource):
+    """Base of the generated data source classes."""
 
     TF_TYPE: str = ""
 

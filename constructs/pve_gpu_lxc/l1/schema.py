@@ -2,11 +2,12 @@
 
 `schema_data/bpg-proxmox-0.111.1.schema.json` is what the real provider reports
 (`terraform`/`tofu providers schema -json`), filtered to the provider block and the
-resource types the library emits; `make schema` rewrites it from the provider built
-in `.tools/` (`pve_gpu_lxc_testing.provider_schema`, whose `--check` a test runs).
-It is the single source for the generated L1 classes (`l1/generated.py`) and for
-`check_resource`, which the test suite runs on every synthesized bpg resource: it
-also refuses what the schema marks deprecated.  No cdktf import here.
+resource types and data sources the library emits; `make schema` rewrites it from the
+provider built in `.tools/` (`pve_gpu_lxc_testing.provider_schema`, whose `--check` a test
+runs).  It is the single source for the generated L1 classes (`l1/generated.py`) and for
+`check_resource` and `check_data_source`, which the test suite runs on every synthesized bpg
+resource and data source: they also refuse what the schema marks deprecated.  No cdktf
+import here.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ def _read(name: str) -> dict[str, Any]:
 
 @lru_cache(maxsize=1)
 def provider_schemas() -> dict[str, Any]:
-    """The provider entry of the schema file: {provider, resource_schemas}."""
+    """The provider entry of the schema file: {data_source_schemas, provider, resource_schemas}."""
     schemas: dict[str, Any] = _read(SCHEMA_FILE)["provider_schemas"][PROVIDER_SOURCE]
     return schemas
 
@@ -45,6 +46,16 @@ def resource_block(resource_type: str) -> dict[str, Any]:
     except KeyError:
         known = ", ".join(sorted(provider_schemas()["resource_schemas"]))
         raise KeyError(f"resource type {resource_type!r} is not in the bpg schema (known: {known})") from None
+    return block
+
+
+def data_source_block(data_type: str) -> dict[str, Any]:
+    """The top-level block schema of one data source type."""
+    try:
+        block: dict[str, Any] = provider_schemas()["data_source_schemas"][data_type]["block"]
+    except KeyError:
+        known = ", ".join(sorted(provider_schemas().get("data_source_schemas", {}))) or "none"
+        raise KeyError(f"data source {data_type!r} is not in the kept bpg schema (kept: {known})") from None
     return block
 
 
@@ -154,8 +165,7 @@ def check_provider(body: dict[str, Any]) -> list[str]:
 
 def check_data_source(data_type: str, name: str, body: dict[str, Any]) -> list[str]:
     """Schema errors of one data source body (empty when it conforms); `data_type` must be kept."""
-    block: dict[str, Any] = provider_schemas().get("data_source_schemas", {})[data_type]["block"]
-    return block_errors(body, block, f"data.{data_type}.{name}", allow_meta=True)
+    return block_errors(body, data_source_block(data_type), f"data.{data_type}.{name}", allow_meta=True)
 
 
 def check_synthesized(doc: dict[str, Any]) -> list[str]:
@@ -172,8 +182,8 @@ def check_synthesized(doc: dict[str, Any]) -> list[str]:
             errors.append(f"{rtype}: resource type {_DEPRECATED}")
         for name, body in instances.items():
             errors.extend(check_resource(rtype, name, body))
-    # The kept schema holds the types this library emits (no data source today): a bpg data
-    # source it does not hold cannot be checked, which is reported rather than passed unseen.
+    # The kept schema holds the types this library emits (the guard's container listing): a bpg
+    # data source it does not hold cannot be checked, which is reported rather than passed unseen.
     known_data = provider_schemas().get("data_source_schemas", {})
     for dtype, instances in doc.get("data", {}).items():
         if not dtype.startswith("proxmox_"):
@@ -185,6 +195,8 @@ def check_synthesized(doc: dict[str, Any]) -> list[str]:
                 f"(data sources kept: {kept})"
             )
             continue
+        if known_data[dtype]["block"].get("deprecated"):
+            errors.append(f"data.{dtype}: data source type {_DEPRECATED}")
         for name, body in instances.items():
             errors.extend(check_data_source(dtype, name, body))
     for body in _as_list(doc.get("provider", {}).get("proxmox", [])):
