@@ -13,22 +13,27 @@ one the benchmark reports (the faster on this machine, see docs/benchmarks.md):
   - "override": a plain `TerraformResource` plus one `add_override` per
     top-level attribute (no callback, more calls at construction).
 
-Input data that a raw user would keep in files (the NVIDIA hookscript text) is
-prepared by `prepare()` before the clock starts.  The engine's classes come through
+Input data that a raw user would keep in files (the NVIDIA hookscript text, the ownership
+tag and the vm_id guard's precondition text) is prepared by `prepare()` before the clock
+starts.  The engine's classes come through
 `pve_gpu_lxc.engine` (no construct of the library), so the comparison runs under
 cdktf or cdktn, whichever the library synthesizes with.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from pve_gpu_lxc.engine import (
     App,
+    Precondition,
+    TerraformDataSource,
     TerraformOutput,
     TerraformProvider,
     TerraformProviderGeneratorMetadata,
     TerraformResource,
+    TerraformResourceLifecycle,
     TerraformStack,
 )
 from pve_gpu_lxc.engine import Construct
@@ -40,6 +45,8 @@ STYLE: Style = "callback"
 
 CONTAINER = "proxmox_virtual_environment_container"
 FILE = "proxmox_virtual_environment_file"
+LISTING_TYPE = "proxmox_virtual_environment_containers"
+LISTING = f"data.{LISTING_TYPE}.pve_gpu_lxc_guard"
 METADATA = TerraformProviderGeneratorMetadata(provider_name="proxmox", provider_version_constraint="~> 0.111")
 
 # Device nodes per preset, resolved by hand for the debian-12 / ubuntu-24.04 templates
@@ -71,8 +78,10 @@ SUBID_LINES = {"subuid": [], "subgid": ["root:44:1", "root:108:1"]}
 class _Resource(TerraformResource):
     """A resource whose attributes are a plain dict (the "callback" style)."""
 
-    def __init__(self, scope: Construct, id: str, tf_type: str, attributes: dict[str, Any]) -> None:
-        super().__init__(scope, id, terraform_resource_type=tf_type, terraform_generator_metadata=METADATA)
+    def __init__(self, scope: Construct, id: str, tf_type: str, attributes: dict[str, Any],
+                 lifecycle: TerraformResourceLifecycle | None = None) -> None:
+        super().__init__(scope, id, terraform_resource_type=tf_type, terraform_generator_metadata=METADATA,
+                         lifecycle=lifecycle)
         self._attributes = attributes
 
     def _synthesize_attributes(self) -> dict[str, Any]:
@@ -94,29 +103,50 @@ class _Provider(TerraformProvider):
         return self._attributes
 
 
-def _resource(scope: Construct, tf_type: str, attributes: dict[str, Any], style: Style) -> TerraformResource:
+def _resource(scope: Construct, tf_type: str, attributes: dict[str, Any], style: Style,
+              lifecycle: TerraformResourceLifecycle | None = None) -> TerraformResource:
     if style == "callback":
-        return _Resource(scope, "Default", tf_type, attributes)
-    resource = TerraformResource(scope, "Default", terraform_resource_type=tf_type, terraform_generator_metadata=METADATA)
+        return _Resource(scope, "Default", tf_type, attributes, lifecycle)
+    resource = TerraformResource(scope, "Default", terraform_resource_type=tf_type, terraform_generator_metadata=METADATA,
+                                 lifecycle=lifecycle)
     for key, value in attributes.items():
         resource.add_override(key, value)
     return resource
 
 
-def prepare(specs: list[ContainerSpec]) -> dict[int, str]:
-    """vm_id -> hookscript text (escaped for Terraform JSON) of each NVIDIA container; untimed."""
-    from pve_gpu_lxc.model.hooks import NvidiaGuard, render_hookscript
-    from pve_gpu_lxc.l1.base import escape_literal
+@dataclass(frozen=True)
+class Prepared:
+    """Input data by vm_id: hookscript texts (escaped for Terraform JSON), tags, guard preconditions."""
 
-    guard = NvidiaGuard(NVIDIA_DRIVER)
-    return {
-        s.vm_id: escape_literal(render_hookscript(vmid=s.vm_id, hostname=s.name, nvidia=guard))
+    hookscripts: dict[int, str]
+    tags: dict[int, list[str]]
+    guards: dict[int, tuple[str, str]]  # (condition, error_message)
+
+
+def prepare(specs: list[ContainerSpec]) -> Prepared:
+    """The texts a raw user would keep in files; untimed."""
+    from pve_gpu_lxc.l1.base import escape_literal
+    from pve_gpu_lxc.model.hooks import NvidiaGuard, render_hookscript
+    from pve_gpu_lxc.model.ownership import Owner, guard
+
+    nvidia = NvidiaGuard(NVIDIA_DRIVER)
+    hookscripts = {
+        s.vm_id: escape_literal(render_hookscript(vmid=s.vm_id, hostname=s.name, nvidia=nvidia))
         for s in specs
         if s.gpu == "nvidia"
     }
+    tags: dict[int, list[str]] = {}
+    guards: dict[int, tuple[str, str]] = {}
+    for stack, members in stacks(specs).items():
+        for s in members:
+            owner = Owner(stack, s.name)
+            tags[s.vm_id] = sorted(["bench", "gpu", owner.tag])
+            g = guard(LISTING, owner=owner, vm_id=s.vm_id, hostname=s.name, tags=tags[s.vm_id], imported=False)
+            guards[s.vm_id] = (g.condition, g.error_message)
+    return Prepared(hookscripts, tags, guards)
 
 
-def _container_attributes(spec: ContainerSpec, hook_ref: str | None) -> dict[str, Any]:
+def _container_attributes(spec: ContainerSpec, hook_ref: str | None, tags: list[str]) -> dict[str, Any]:
     attributes: dict[str, Any] = {
         "node_name": spec.node,
         "vm_id": spec.vm_id,
@@ -124,7 +154,7 @@ def _container_attributes(spec: ContainerSpec, hook_ref: str | None) -> dict[str
         "started": True,
         "start_on_boot": True,
         "description": f"benchmark container {spec.index}",
-        "tags": ["bench", "gpu"],
+        "tags": tags,
         "cpu": {"cores": 2},
         "memory": {"dedicated": 2048, "swap": 512},
         "disk": {"datastore_id": "local-lvm", "size": 8},
@@ -144,10 +174,13 @@ def _container_attributes(spec: ContainerSpec, hook_ref: str | None) -> dict[str
     return attributes
 
 
-def build(app: App, specs: list[ContainerSpec], hookscripts: dict[int, str], style: Style = STYLE) -> None:
+def build(app: App, specs: list[ContainerSpec], prepared: Prepared, style: Style = STYLE) -> None:
+    hookscripts = prepared.hookscripts
     for name, members in stacks(specs).items():
         stack = TerraformStack(app, name)
         _Provider(Construct(stack, "proxmox"), "Default", {"ssh": {"agent": True, "username": "root"}})
+        TerraformDataSource(stack, "pve_gpu_lxc_guard", terraform_resource_type=LISTING_TYPE,
+                            terraform_generator_metadata=METADATA)
         for spec in members:
             scope = Construct(stack, spec.name)
             hook_ref = None
@@ -165,7 +198,9 @@ def build(app: App, specs: list[ContainerSpec], hookscripts: dict[int, str], sty
                     style,
                 )
                 hook_ref = hook.get_string_attribute("id")
-            _resource(scope, CONTAINER, _container_attributes(spec, hook_ref), style)
+            condition, message = prepared.guards[spec.vm_id]
+            lifecycle = TerraformResourceLifecycle(precondition=[Precondition(condition=condition, error_message=message)])
+            _resource(scope, CONTAINER, _container_attributes(spec, hook_ref, prepared.tags[spec.vm_id]), style, lifecycle)
             if spec.idmap:
                 TerraformOutput(
                     scope,

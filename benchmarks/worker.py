@@ -83,11 +83,11 @@ def run(impl: str, n: int, outdir: str) -> dict:
     elif impl in ("raw", "raw-callback", "raw-override"):
         from . import build_raw
 
-        hookscripts = build_raw.prepare(specs)  # input data, untimed
+        prepared = build_raw.prepare(specs)  # input data, untimed
         style = build_raw.STYLE if impl == "raw" else impl.split("-", 1)[1]
 
         def build(app: App) -> None:
-            build_raw.build(app, specs, hookscripts, style)  # type: ignore[arg-type]
+            build_raw.build(app, specs, prepared, style)  # type: ignore[arg-type]
     else:
         raise SystemExit(f"unknown implementation {impl!r}: use ours, raw, raw-callback or raw-override")
 

@@ -76,7 +76,7 @@ def test_container_basics(stack, synth) -> None:
         "ip_config": [{"ipv4": {"address": "192.168.1.50/24", "gateway": "192.168.1.1"}}],
         "user_account": {"keys": ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB0 admin@laptop"]},
     }
-    assert ct["tags"] == ["gpu", "media"]
+    assert ct["tags"] == ["gpu", "media", "pve-gpu-lxc.test.ct"]  # with the ownership tag (test_ownership.py)
     assert ct["start_on_boot"] is False and ct["started"] is True
     assert ct["operating_system"] == {"template_file_id": "local:vztmpl/ubuntu-24.04-standard_24.04-2_amd64.tar.zst", "type": "ubuntu"}
     assert "device_passthrough" not in ct and "idmap" not in ct and "hook_script_file_id" not in ct

@@ -276,7 +276,7 @@ def test_a_bug_inside_the_library_is_not_reworded(stack: Any, monkeypatch: pytes
     """There is no `except TypeError` any more: a genuine bug surfaces as itself."""
     import pve_gpu_lxc.cdk.container as container
 
-    def broken(props: object) -> object:
+    def broken(props: object, **_: object) -> object:
         raise TypeError("a genuine bug")
 
     monkeypatch.setattr(container, "build_model", broken)

@@ -45,7 +45,7 @@ def _expected_intel() -> str:
         "protection: 0",
         "rootfs: local-lvm:vm-210-disk-0,size=8G",
         "swap: 512",
-        "tags: gpu;media",
+        "tags: gpu;media;pve-gpu-lxc.intel-jellyfin.jellyfin",  # the ownership tag, in the create request
         "template: 0",
         "tty: 2",
         "unprivileged: 1",
@@ -80,7 +80,7 @@ def _expected_nvidia() -> str:
         "protection: 0",
         "rootfs: local-lvm:vm-220-disk-0,size=64G",
         "swap: 512",
-        "tags: gpu;llm",
+        "tags: gpu;llm;pve-gpu-lxc.nvidia-ollama.ollama",
         "template: 0",
         "tty: 2",
         "unprivileged: 1",

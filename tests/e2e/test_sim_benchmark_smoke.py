@@ -1,9 +1,10 @@
 """Smoke test of benchmarks/sim_benchmark.py at N=1: it still runs end to end on the simulated node.
 
 Not a timed test.  It checks what the recorded numbers in docs/benchmarks.md rest on: one
-Intel container with an idmap refreshes with 4 API requests (login, config, status,
-interfaces), its apply opens 2 SSH connections (bpg's sudo probe and the idmap edit), a
-refresh opens none, and destroy leaves the node empty.
+Intel container with an idmap refreshes with 6 API requests (login, the guard's listing of the
+cluster: nodes and each node's containers, then the container's config, status, interfaces),
+its apply opens 2 SSH connections (bpg's sudo probe and the idmap edit), a refresh opens
+none, and destroy leaves the node empty.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ def test_sim_benchmark_runs_at_n_1(tmp_path: Path) -> None:
     row = run_size(1, tmp_path, repeat=1, log=lambda _msg: None)
     assert row.refresh.counts.by_pattern == {
         "POST /access/ticket": 1,
+        "GET /nodes": 1,  # the guard's listing (README "What is guarded"): once per plan, whatever N
+        "GET /nodes/pve/lxc": 1,
         "GET /nodes/pve/lxc/{vmid}/config": 1,
         "GET /nodes/pve/lxc/{vmid}/status/current": 1,
         "GET /nodes/pve/lxc/{vmid}/interfaces": 1,

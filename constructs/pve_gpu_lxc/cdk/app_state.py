@@ -20,7 +20,7 @@ from ..engine import Construct, TerraformStack
 from ..model.app import AppModel
 
 if TYPE_CHECKING:
-    from ..l1.generated import DownloadFile, VirtualEnvironmentFile
+    from ..l1.generated import DataVirtualEnvironmentContainers, DownloadFile, VirtualEnvironmentFile
     from .provider import ProxmoxProvider
 
 STATE_ID = "pve-gpu-lxc"  # the child's construct id under the App (it emits nothing)
@@ -35,6 +35,7 @@ class AppState(Construct):
         self.app = AppModel()
         self.providers: dict[str, ProxmoxProvider] = {}  # stack path -> its first ProxmoxProvider
         self.template_resources: dict[tuple[str, str], DownloadFile | VirtualEnvironmentFile] = {}
+        self.listings: dict[str, DataVirtualEnvironmentContainers] = {}  # stack path -> the guard's listing
 
     def provider_of(self, stack_key: str) -> ProxmoxProvider | None:
         return self.providers.get(stack_key)

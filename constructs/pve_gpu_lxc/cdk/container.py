@@ -19,9 +19,11 @@ from ..model.devices import Device
 from ..model.gpus import Gpu
 from ..model.hooks import Hooks
 from ..model.idmap import IdMap
+from ..model.ownership import Owner
 from ..model.props import PROP_NAMES, REQUIRED_PROPS, Disk, Features, GpuContainerProps, Network
 from ..model.template import Template
 from .app_state import AppState, ConstructPath, context, in_construct
+from .guard import guard_listing
 from .hookscript import HookScript
 from .mapping import container_resources
 from .template import template_file_id
@@ -47,7 +49,9 @@ class GpuContainer(Construct):
                      template=Template.existing("local:vztmpl/debian-13-standard_13.1-2_amd64.tar.zst"),
                      gpus=[IntelGpu()])
 
-    The construct id names the Terraform resource: renaming it replaces the container.
+    The construct id names the Terraform resource: renaming it replaces the container.  The
+    container carries the ownership tag `pve-gpu-lxc.<stack>.<id>`, and the plan stops when its
+    vm_id is taken by a container without a tag of this stack (README "What is guarded").
     With `host_facts` (see GpuContainerProps) GPUs can be selected by PCI address and the
     container is checked against what the node really has.  `.resource` is the L1
     container (escape hatch), `.model` the resolved pure model, `.props` its props.
@@ -84,6 +88,7 @@ class GpuContainer(Construct):
         hooks: Hooks | None = None,
         snippets_datastore_id: str = "local",
         host_facts: HostFacts | None = None,
+        import_existing: bool = False,
     ) -> None: ...
 
     def __init__(
@@ -114,6 +119,7 @@ class GpuContainer(Construct):
         hooks: object = _UNSET,
         snippets_datastore_id: object = _UNSET,
         host_facts: object = _UNSET,
+        import_existing: object = _UNSET,
         **unexpected: object,
     ) -> None:
         arguments = locals()
@@ -122,7 +128,7 @@ class GpuContainer(Construct):
         try:
             resolved = _props(props, given, unexpected)
             ctx = context(scope)
-            model = build_model(resolved)
+            model = build_model(resolved, owner=Owner(stack=ctx.stack_id, construct_id=id))
             admission = ctx.state.app.admit(model, stack=ctx.stack_key, stack_label=ctx.stack_id, owner=path)
         except ValidationError as err:
             raise in_construct("GpuContainer", path, err) from None
@@ -132,7 +138,7 @@ class GpuContainer(Construct):
         super().__init__(scope, id)
         self.props: GpuContainerProps = model.props
         self.model: ContainerModel = model
-        emitted = container_resources(self, id, model, file_id)
+        emitted = container_resources(self, id, model, file_id, guard_listing(ctx.state, ctx.stack, ctx.stack_key))
         self.resource = emitted.resource
         self.hook_script: HookScript | None = emitted.hook_script
         check = _ProviderCheck(model, ctx.state, ctx.stack_key)

@@ -1,16 +1,17 @@
 """The one mapping from a resolved `ContainerModel` to L1 resources (no rules here).
 
 Everything decided is in the model; this function only says which bpg attribute each part
-of it becomes: the container resource (`Default`, so it carries the construct's id), its
-hookscript snippet when it has one, and the output with the host's subuid/subgid lines
-when its idmap needs some.
+of it becomes: the container resource (`Default`, so it carries the construct's id) with
+the guard as its precondition and, for an imported container, its `import` block and the
+attributes Terraform ignores; its hookscript snippet when it has one, and the output with
+the host's subuid/subgid lines when its idmap needs some.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..engine import Construct, TerraformOutput
+from ..engine import Construct, Precondition, TerraformOutput, TerraformResourceLifecycle
 from ..l1.base import escape_literal
 from ..l1.generated import (
     ContainerCpu,
@@ -40,9 +41,12 @@ class ContainerResources:
 
 
 def container_resources(
-    container: Construct, construct_id: str, model: ContainerModel, template_file_id: str
+    container: Construct, construct_id: str, model: ContainerModel, template_file_id: str, listing: str | None = None
 ) -> ContainerResources:
-    """Emit `model` under `container` (whose id is `construct_id`); the template is already on the node."""
+    """Emit `model` under `container` (whose id is `construct_id`); the template is already on the node.
+
+    listing: the address of the stack's containers data source, which the guard reads.
+    """
     p = model.props
     hook_text = model.hookscript
     hook_script = None
@@ -91,7 +95,10 @@ def container_resources(
         if p.idmap is not None
         else None,
         hook_script_file_id=hook_script.file_id if hook_script is not None else None,
+        lifecycle=_lifecycle(model, listing),
     )
+    if model.import_id is not None:
+        resource.import_from(model.import_id)
     output = None
     lines = model.host_subid_lines
     if lines is not None:
@@ -103,6 +110,16 @@ def container_resources(
         )
         output.override_logical_id(f"{construct_id}_host_subid_lines")
     return ContainerResources(resource, hook_script, output)
+
+
+def _lifecycle(model: ContainerModel, listing: str | None) -> TerraformResourceLifecycle | None:
+    guard = model.guard(listing) if listing is not None else None
+    if guard is None and not model.ignored_changes:
+        return None
+    return TerraformResourceLifecycle(
+        precondition=[Precondition(condition=guard.condition, error_message=guard.error_message)] if guard else None,
+        ignore_changes=list(model.ignored_changes) or None,
+    )
 
 
 def _features(f: Features) -> ContainerFeatures | None:

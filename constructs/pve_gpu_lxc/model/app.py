@@ -10,6 +10,9 @@ the ones already admitted and records it only when every check passes:
   VMID may repeat only on nodes that no stack joins; within a node or a stack it may not.
 - a downloaded or uploaded template is one resource per stack, node and file: two
   different files (url, checksum, source) under one such key are refused.
+- the ownership tag names the stack (`pve-gpu-lxc.<stack>.<id>`, reduced to PVE's tag
+  characters): two stacks whose names reduce to the same part could not tell their
+  containers apart, so the second is refused.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from dataclasses import dataclass, field
 
 from ..core.errors import ValidationError
 from .container import ContainerModel
+from .ownership import stack_prefix, tag_part
 from .template import TemplateBinding
 
 
@@ -71,6 +75,7 @@ class AppModel:
         self._by_vm_id: dict[int, list[_Claim]] = {}
         self._clusters = _Clusters()
         self._templates: dict[tuple[str, str], TemplateBinding] = {}
+        self._tag_parts: dict[str, tuple[str, str]] = {}  # a stack's tag part -> (stack key, stack label)
 
     def admit(self, model: ContainerModel, *, stack: str, stack_label: str, owner: object) -> Admission:
         """Check `model` against the app's other containers; record it when every check passes.
@@ -80,6 +85,14 @@ class AppModel:
         """
         node, vm_id = model.props.node_name, model.props.vm_id
         self._check_vm_id(node, vm_id, stack, stack_label)
+        tag_stack = tag_part(model.owner.stack) if model.owner is not None else None
+        other = self._tag_parts.get(tag_stack) if tag_stack is not None else None
+        if other is not None and other[0] != stack:
+            raise ValidationError(
+                f"stacks '{other[1]}' and '{stack_label}' would both tag their containers "
+                f"{stack_prefix(stack_label)}* (the ownership tag is lower case, with '-' for characters PVE tags "
+                "do not allow), so neither could tell its containers from the other's; rename one stack"
+            )
         binding = model.props.template.binding(node)
         known = self._templates.get((stack, binding.key)) if binding is not None else None
         if binding is not None and known is not None and known.identity != binding.identity:
@@ -92,6 +105,8 @@ class AppModel:
         self._claims[(node, vm_id)] = claim
         self._by_vm_id.setdefault(vm_id, []).append(claim)
         self._clusters.join(node, stack)
+        if tag_stack is not None:
+            self._tag_parts.setdefault(tag_stack, (stack, stack_label))
         if binding is not None and known is None:
             self._templates[(stack, binding.key)] = binding
         return Admission(template=known or binding, template_is_new=binding is not None and known is None)

@@ -21,6 +21,7 @@ from .devices import ResolvedDevice, resolve_devices
 from .gpus import Gpu, NvidiaGpu, nvidia_driver_version, resolve_gpus
 from .hooks import HookCommand, NvidiaGuard, render_hookscript
 from .idmap import IdMap, IdMapEntry
+from .ownership import IMPORT_IGNORED_CHANGES, Guard, Owner, guard
 from .props import Features, GpuContainerProps
 from .template_gids import TemplateGids, predicted_gids
 
@@ -34,6 +35,8 @@ class ContainerModel:
     devices: tuple[ResolvedDevice, ...]
     nvidia: NvidiaGuard | None
     hook_commands: tuple[HookCommand, ...]
+    owner: Owner | None = None
+    """The stack and construct that own it (None: a model used outside a stack: no ownership tag, no guard)."""
 
     @property
     def hookscript(self) -> str | None:
@@ -59,7 +62,34 @@ class ContainerModel:
 
     @property
     def tags(self) -> list[str]:
-        return self.props.normalized_tags
+        """The user's tags and the ownership tag, sorted and de-duplicated (as Proxmox stores them)."""
+        own = [self.owner.tag] if self.owner is not None else []
+        return sorted(set(self.props.normalized_tags + own))
+
+    @property
+    def ownership_tag(self) -> str | None:
+        return self.owner.tag if self.owner is not None else None
+
+    def guard(self, listing: str) -> Guard | None:
+        """The precondition that stops the plan when the vm_id is another's (model/ownership.py).
+
+        listing: the address of the stack's `proxmox_virtual_environment_containers` data source.
+        """
+        if self.owner is None:
+            return None
+        p = self.props
+        return guard(listing, owner=self.owner, vm_id=p.vm_id, hostname=p.hostname, tags=self.tags,
+                     imported=p.import_existing)
+
+    @property
+    def import_id(self) -> str | None:
+        """bpg's import id `<node>/<vmid>` when the container is imported (import_existing=True)."""
+        return f"{self.props.node_name}/{self.props.vm_id}" if self.props.import_existing else None
+
+    @property
+    def ignored_changes(self) -> tuple[str, ...]:
+        """Attributes Terraform must not compare: an imported container's template (bpg reads none back)."""
+        return IMPORT_IGNORED_CHANGES if self.props.import_existing else ()
 
     @property
     def idmap_entries(self) -> tuple[IdMapEntry, ...]:
@@ -101,12 +131,18 @@ class ContainerModel:
 
 
 def build_model(
-    props: GpuContainerProps, gids: TemplateGids | None = _FROM_TEMPLATE, template_name: str | None = None
+    props: GpuContainerProps,
+    gids: TemplateGids | None = _FROM_TEMPLATE,
+    template_name: str | None = None,
+    *,
+    owner: Owner | None = None,
 ) -> ContainerModel:
     """Apply every per-container rule and resolve the container.
 
     gids, template_name: override the template's own GIDs and file name (default: from
-    `props.template`).  Raises `ValidationError` with the fix on the first rule broken.
+    `props.template`).  owner: the stack and construct id (GpuContainer passes them): the
+    container then carries the ownership tag and the vm_id guard.  Raises `ValidationError`
+    with the fix on the first rule broken.
     """
     if not isinstance(props, GpuContainerProps):
         raise ValidationError(f"build_model takes a GpuContainerProps, got {type(props).__name__}")
@@ -123,7 +159,9 @@ def build_model(
     devices = resolve_devices(wanted, group_gids)
     nvidia = _nvidia_guard(props.gpus)
     commands = props.hooks.commands if props.hooks else ()
-    model = ContainerModel(props, devices, nvidia, commands)
+    if owner is not None and not isinstance(owner, Owner):
+        raise ValidationError(f"build_model takes owner=Owner(stack, construct_id) or None, got {type(owner).__name__}")
+    model = ContainerModel(props, devices, nvidia, commands, owner)
     _check_fit(model)
     return model
 

@@ -22,6 +22,7 @@ from .devices import Device
 from .gpus import Gpu
 from .hooks import Hooks
 from .idmap import IdMap
+from .ownership import TAG_PREFIX, is_reserved
 from .template import Template
 
 _IFACE = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
@@ -144,7 +145,9 @@ class GpuContainerProps:
     ssh_keys: Sequence[str] = ()
     """Public keys for root (set at creation only: changing them replaces the container)."""
     tags: Sequence[str] = ()
-    """Proxmox tags, sorted and de-duplicated (as Proxmox stores them)."""
+    """Proxmox tags, sorted and de-duplicated (as Proxmox stores them).  The container also gets
+    its ownership tag `pve-gpu-lxc.<stack>.<construct id>` (README "What is guarded"); tags
+    starting with `pve-gpu-lxc.` are reserved for it."""
     description: str | None = None
     start_on_boot: bool = True
     started: bool = True
@@ -163,6 +166,12 @@ class GpuContainerProps:
     be selected by PCI address (IntelGpu(pci="0000:00:02.0")), and synthesis fails when a device
     is missing on the node or is not a char device, when the NVIDIA driver differs from the
     node's, or when root's subuid/subgid do not allow the idmap."""
+    import_existing: bool = False
+    """The container exists already (made outside this stack): Terraform imports CT `vm_id` of
+    `node_name` (an `import` block, a no-op once it is in the state), the next apply updates it
+    to these props and adds the ownership tag, and its template is never compared (bpg does not
+    read one back, so it would be replaced).  The guard then accepts a container at `vm_id` with
+    this `hostname` or with the stack's tag.  Keep it set for as long as the container lives."""
 
     def __post_init__(self) -> None:
         validation.node_name(self.node_name)
@@ -177,10 +186,16 @@ class GpuContainerProps:
         require_int(self.memory_mib, "memory_mib", 16, 268435456)
         require_int(self.swap_mib, "swap_mib", 0, 268435456)
         validation.datastore_id(self.snippets_datastore_id, "snippets_datastore_id")
-        for flag in ("start_on_boot", "started", "unprivileged"):
+        for flag in ("start_on_boot", "started", "unprivileged", "import_existing"):
             require_bool(getattr(self, flag), flag)
         self._check_values()
         self._check_sequences()
+        if self.import_existing and self.ssh_keys:
+            raise ValidationError(
+                "ssh_keys are set with import_existing=True; Proxmox takes root's keys only when a container is "
+                "created, and bpg would replace an imported container to set them (its disk lost). Remove "
+                "ssh_keys, and add the keys inside the container"
+            )
         if self.idmap is not None and not self.unprivileged:
             raise ValidationError(
                 "idmap is set on a privileged container (unprivileged=False); lxc.idmap applies to "
@@ -247,6 +262,11 @@ class GpuContainerProps:
                     f"tag {tag!r} has upper-case letters: Proxmox VE stores tags lower-cased (datacenter "
                     "tag-style default) and bpg/proxmox compares them case-sensitively, so every plan would "
                     f"show a change; write {tag.lower()!r}"
+                )
+            if is_reserved(tag):
+                raise ValidationError(
+                    f"tag {tag!r} is reserved: tags starting with '{TAG_PREFIX}.' mark which stack owns a container, "
+                    "and GpuContainer sets its own; choose another tag"
                 )
 
     @property
