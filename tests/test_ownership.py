@@ -182,3 +182,21 @@ def test_two_stacks_whose_names_make_one_tag_are_refused() -> None:
                                               r"their containers pve-gpu-lxc\.media\.\*"):
         GpuContainer(_stack(app, "media"), "b", node_name="pve", vm_id=211, hostname="b", template=UBUNTU)
 
+
+def test_explain_shows_the_tag_in_the_file_the_guard_and_an_import() -> None:
+    from pve_gpu_lxc.cli.explain import explain_stack
+
+    app = EngineTesting.app()
+    stack = _stack(app)
+    GpuContainer(stack, "jellyfin", node_name="pve", vm_id=210, hostname="jellyfin", template=UBUNTU, gpus=[IntelGpu()])
+    GpuContainer(stack, "db", node_name="pve", vm_id=300, hostname="postgres", template=UBUNTU, gpus=[IntelGpu()],
+                 import_existing=True)
+    found = {e.name: e for e in explain_stack("media", synth(stack), lambda node: None)}
+    assert found["jellyfin"].conf is not None and "\ntags: pve-gpu-lxc.media.jellyfin\n" in found["jellyfin"].conf
+    assert found["jellyfin"].ownership_lines() == [
+        "  ownership: tag pve-gpu-lxc.media.jellyfin (sent in bpg's create request); the plan stops when vm_id 210 "
+        "is taken by a container without a pve-gpu-lxc.media.* tag"]
+    assert found["db"].ownership_lines()[0].startswith(
+        "  ownership: imported (import_existing=True): the apply imports CT 300 (pve/300), updates it to this "
+        "configuration and adds its tag pve-gpu-lxc.media.db")
+    assert found["db"].to_json()["ownership"] == {"tag": "pve-gpu-lxc.media.db", "guarded": True, "imported": True}

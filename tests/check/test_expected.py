@@ -112,3 +112,20 @@ def test_pin_comes_from_the_generated_hook_line_only() -> None:
     text = render_hookscript(vmid=230, hostname="ai", nvidia=NvidiaGuard("580.65.06"))
     assert ex.nvidia_pin(text) == "580.65.06"
     assert ex.nvidia_pin(render_hookscript(vmid=230, hostname="ai")) is None
+
+
+def test_ownership_of_the_example_stacks(docs) -> None:
+    (ct,) = ex.containers("intel-jellyfin", docs["intel-jellyfin"])
+    assert ct.hostname == "jellyfin" and ct.guarded and not ct.imported
+    assert ct.tags == ("gpu", "media", "pve-gpu-lxc.intel-jellyfin.jellyfin")
+    assert ex.managed_vmids(docs["intel-jellyfin"]) == {210}
+
+
+def test_an_import_block_marks_the_container_imported() -> None:
+    body = {"node_name": "pve", "vm_id": 300, "device_passthrough": [{"path": "/dev/dri/renderD128"}],
+            "initialization": {"hostname": "db"}}
+    doc = {"resource": {ex.CONTAINER_TYPE: {"db": body, "plain": {"node_name": "pve", "vm_id": "301"}}},
+           "import": [{"to": f"{ex.CONTAINER_TYPE}.db", "id": "pve/300"}]}
+    (ct,) = ex.containers("s", doc)
+    assert ct.imported and not ct.guarded and ct.hostname == "db" and ct.tags == ()
+    assert ex.managed_vmids(doc) == {300, 301}  # every container of the stack, GPU or not

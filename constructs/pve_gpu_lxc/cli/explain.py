@@ -11,7 +11,9 @@ From the synthesized JSON alone (no node, no Terraform run), for each GPU contai
 * each `devN`: the host device, its major:minor from the host facts, and owner, group and
   mode inside the container;
 * the idmap as a table of container ranges -> host ranges with the passthrough holes marked,
-  and with `--svg FILE` as a drawing (one container per file: select exactly one).
+  and with `--svg FILE` as a drawing (one container per file: select exactly one);
+* ownership: the container's ownership tag (in the file's `tags`), whether the plan guards its
+  vm_id, and whether it is imported (`import_existing=True`).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from typing import Any, TextIO
 from ..facts import HostFacts
 from ..model.idmap import IdMap, IdMapEntry, Kind
 from ..model.idmap_picture import svg, table
+from ..model.ownership import ownership_tag, stack_prefix
 from ..pve import bpg, create
 from . import drift
 from .check import expected
@@ -74,6 +77,9 @@ class Explanation:
     idmap_error: str | None = None
     pve_version: str = ""
     host_groups: dict[int, str] = field(default_factory=dict)  # from the host facts
+    ownership_tag: str | None = None
+    guarded: bool = False
+    imported: bool = False
 
     @property
     def label(self) -> str:
@@ -91,7 +97,20 @@ class Explanation:
             "idmap": {"source": self.idmap_kind, "error": self.idmap_error,
                       "entries": [{"kind": e.kind, "container_id": e.container_id, "host_id": e.host_id,
                                    "size": e.size} for e in self.idmap]},
+            "ownership": {"tag": self.ownership_tag, "guarded": self.guarded, "imported": self.imported},
         }
+
+    def ownership_lines(self) -> list[str]:
+        """How the container is told apart from others on the cluster (README "What is guarded")."""
+        tag = f"tag {self.ownership_tag}" if self.ownership_tag else "no ownership tag"
+        if self.imported:
+            return [f"  ownership: imported (import_existing=True): the apply imports CT {self.vmid} "
+                    f"({self.node}/{self.vmid}), updates it to this configuration and adds its {tag}; the file "
+                    "above is what a create writes, the imported container keeps what the update does not set"]
+        guard = (f"the plan stops when vm_id {self.vmid} is taken by a container without a "
+                 f"{stack_prefix(self.stack)}* tag" if self.guarded else f"no guard: the plan does not check vm_id "
+                 f"{self.vmid} (the resource has no precondition)")
+        return [f"  ownership: {tag} (sent in bpg's create request); {guard}"]
 
 
 def facts_pve_version(facts: HostFacts | None) -> tuple[int, int] | None:
@@ -118,6 +137,8 @@ def explain_container(stack: str, c: expected.ExpectedContainer, body: Mapping[s
     out = Explanation(stack, c.name, c.node, c.vmid, facts_source=str(facts.source) if facts else None)
     version = pve_version or facts_pve_version(facts) or DEFAULT_PVE_VERSION
     out.pve_version = f"{version[0]}.{version[1]}"
+    out.ownership_tag = ownership_tag(c.tags, stack)
+    out.guarded, out.imported = c.guarded, c.imported
     out.host_groups = {gid: name for name, gid in facts.groups} if facts is not None else {}
     try:
         hook = c.hook.volid if c.hook is not None else None
@@ -184,6 +205,7 @@ def format_explanation(e: Explanation) -> str:
             out.append(f"  decided by PVE at create: {key}: {note}")
         if e.unmodelled:
             out.append(f"  not modelled by explain (the file may differ there): {', '.join(e.unmodelled)}")
+    out += e.ownership_lines()
     if e.idmap_kind == "none":
         out.append("  /etc/subuid, /etc/subgid: nothing (a privileged container maps no ids)")
     else:

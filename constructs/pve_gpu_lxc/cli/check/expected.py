@@ -12,6 +12,9 @@ Read from `cdktf.out/stacks/<stack>/cdk.tf.json`:
   `%%{` -> `%{`).  A literal volume id is checked for existence and mode only;
 * the NVIDIA driver the container is pinned to: the generated hook's `require_nvidia_driver
   <version>` line (the version the node's pre-start hook enforces);
+* ownership (README "What is guarded"): the host name, the tags (with the ownership tag), whether
+  the resource has the guard's precondition and whether an `import` block targets it
+  (`import_existing=True`); `managed_vmids` lists the vm_ids of every container of the stack;
 * the provider block's SSH settings (`ssh.username`, `ssh.node[]`) and endpoint/insecure.
 """
 
@@ -100,6 +103,10 @@ class ExpectedContainer:
     unprivileged: bool = False
     hook: ExpectedHook | None = None
     nvidia_driver: str | None = None
+    hostname: str | None = None
+    tags: tuple[str, ...] = ()
+    guarded: bool = False  # the resource has the guard's precondition
+    imported: bool = False  # an `import` block targets it (import_existing=True)
 
     @property
     def address(self) -> str:
@@ -171,6 +178,7 @@ def containers(stack: str, doc: Mapping[str, Any]) -> list[ExpectedContainer]:
     if not isinstance(resources, Mapping):
         raise ExpectedError(f"{stack}: 'resource' is not an object")
     files = resources.get(FILE_TYPE) or {}
+    imported = _import_targets(doc)
     found = []
     for name, body in sorted((resources.get(CONTAINER_TYPE) or {}).items()):
         where = f"{stack}: {CONTAINER_TYPE}.{name}"
@@ -190,6 +198,11 @@ def containers(stack: str, doc: Mapping[str, Any]) -> list[ExpectedContainer]:
                 f"{where}: vm_id {vmid!r} is not a literal number (the check finds containers by "
                 "node and vm_id; set vm_id on the GpuContainer)")
         hook = _hook(where, body.get("hook_script_file_id"), files)
+        init = body.get("initialization")
+        init = init[0] if isinstance(init, list) and init else init
+        hostname = init.get("hostname") if isinstance(init, Mapping) else None
+        lifecycle = body.get("lifecycle")
+        lifecycle = lifecycle[0] if isinstance(lifecycle, list) and lifecycle else lifecycle
         found.append(ExpectedContainer(
             stack=stack,
             name=name,
@@ -200,8 +213,31 @@ def containers(stack: str, doc: Mapping[str, Any]) -> list[ExpectedContainer]:
             unprivileged=_bool(body.get("unprivileged"), False),
             hook=hook,
             nvidia_driver=nvidia_pin(hook.content if hook else None),
+            hostname=hostname if isinstance(hostname, str) and "${" not in hostname else None,
+            tags=tuple(t for t in _list(body.get("tags")) if isinstance(t, str)),
+            guarded=isinstance(lifecycle, Mapping) and bool(lifecycle.get("precondition")),
+            imported=f"{CONTAINER_TYPE}.{name}" in imported,
         ))
     return found
+
+
+def managed_vmids(doc: Mapping[str, Any]) -> set[int]:
+    """The literal vm_ids of every container resource of a stack (GPU or not)."""
+    resources = doc.get("resource") or {}
+    bodies = resources.get(CONTAINER_TYPE) if isinstance(resources, Mapping) else None
+    found = set()
+    for body in (bodies or {}).values():
+        vmid = body.get("vm_id") if isinstance(body, Mapping) else None
+        if isinstance(vmid, str) and vmid.isdigit():
+            vmid = int(vmid)
+        if isinstance(vmid, int) and not isinstance(vmid, bool):
+            found.add(vmid)
+    return found
+
+
+def _import_targets(doc: Mapping[str, Any]) -> set[str]:
+    """The addresses `import` blocks bring into the state."""
+    return {str(block["to"]) for block in _list(doc.get("import")) if isinstance(block, Mapping) and "to" in block}
 
 
 def provider_settings(doc: Mapping[str, Any]) -> ProviderSettings:
