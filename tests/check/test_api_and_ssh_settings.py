@@ -75,3 +75,14 @@ def test_ssh_without_credentials_says_what_to_set() -> None:
     agent = ssh.SshRunner({"PATH": os.environ["PATH"], "SSH_AUTH_SOCK": "/tmp/agent"}).argv(
         ssh.SshTarget("pve", "h", 22, "root"))
     assert "-i" not in agent
+
+
+def test_the_container_listing_of_a_node_as_pve_answers_it() -> None:
+    from pve_gpu_lxc.cli.check.api import _listed
+    from pve_gpu_lxc.model.ownership import Listed
+
+    assert _listed("pve", {"vmid": 210, "name": "postgres-prod", "status": "running"}) == Listed(210, "pve", "postgres-prod")
+    assert _listed("pve", {"vmid": "212", "tags": "gpu;pve-gpu-lxc.media.old", "name": "old"}) == \
+        Listed(212, "pve", "old", ("gpu", "pve-gpu-lxc.media.old"))
+    assert _listed("pve", {"vmid": 213, "tags": "a, b"}) == Listed(213, "pve", "CT213", ("a", "b"))
+    assert _listed("pve", {"name": "x"}) is None and _listed("pve", "junk") is None

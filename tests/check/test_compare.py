@@ -356,3 +356,47 @@ def test_running_without_a_readable_root_is_a_note_not_a_finding() -> None:
     report = check(node=node)
     assert report.findings == [] and report.running is True and "in-container" not in report.checked
     assert "in-container: skipped: running, but lxc-info gave no pid whose root is readable" in report.notes
+
+
+# --- ownership: the vm_id another's, orphans (cli/check/ownership.py) -----------------------------
+
+
+def test_a_vm_id_anothers_container_holds_is_one_ownership_finding_and_nothing_else_is_compared() -> None:
+    from pve_gpu_lxc.model.ownership import Listed
+
+    ct = dataclasses.replace(INTEL, hostname="jellyfin", tags=("gpu", "media", "pve-gpu-lxc.intel-jellyfin.jellyfin"))
+    other = Listed(210, "pve", "postgres-prod")
+    report = compare.check_container(ct, None, node_probe(), FACTS, CTX, blocking=[other])
+    assert report.checked == ["ownership"] and [f.item for f in report.findings] == ["ownership"]
+    (finding,) = report.findings
+    assert finding.line() == (
+        "ownership: vm_id 210 is taken by container 'postgres-prod' on node pve (tags: none), which this stack did "
+        "not create (it carries no pve-gpu-lxc.intel-jellyfin.* tag): the plan stops at the guard (`cdktf deploy "
+        "intel-jellyfin` would otherwise adopt it, write this container's settings into it, and a destroy would "
+        "delete it with its disk). Fix: give proxmox_virtual_environment_container.jellyfin a vm_id no container "
+        "or VM on the cluster uses (`pvesh get /cluster/nextid`); if CT 210 is this stack's own container whose tag "
+        "pve-gpu-lxc.intel-jellyfin.jellyfin was lost, put it back on pve: `pct set 210 --tags "
+        "'gpu;media;pve-gpu-lxc.intel-jellyfin.jellyfin'`; to take over a container made outside the stack, declare "
+        "it with GpuContainer(..., import_existing=True).")
+    assert finding.found == [{"node": "pve", "name": "postgres-prod", "tags": []}]
+    # the stack's own container: listed, no finding, the other items run
+    clean = compare.check_container(ct, parse_config(api_config(ct)), node_probe(), FACTS, CTX, blocking=[])
+    assert clean.checked[:2] == ["ownership", "devices"] and clean.findings == []
+    imported = compare.check_container(dataclasses.replace(ct, imported=True), None, None, FACTS, CTX, blocking=[other])
+    assert imported.findings[0].problem.startswith(
+        "vm_id 210 is container 'postgres-prod' on node pve (tags: none), not host 'jellyfin' as declared for the import")
+
+
+def test_orphans_are_the_stacks_tagged_containers_at_vm_ids_it_does_not_have() -> None:
+    from pve_gpu_lxc.cli.check import ownership
+    from pve_gpu_lxc.model.ownership import Listed
+
+    listed = [Listed(210, "pve", "jellyfin", ("pve-gpu-lxc.intel-jellyfin.jellyfin",)),
+              Listed(212, "pve", "old-jellyfin", ("pve-gpu-lxc.intel-jellyfin.old-jellyfin",)),
+              Listed(300, "pve", "postgres-prod")]
+    (finding,) = ownership.orphans("intel-jellyfin", listed, {210}, CTX.deploy())
+    assert (finding.item, finding.subject) == ("ownership", "CT 212 on pve")
+    assert finding.problem.startswith("CT 212 ('old-jellyfin') on node pve carries this stack's tag "
+                                      "pve-gpu-lxc.intel-jellyfin.old-jellyfin, but no container of stack "
+                                      "intel-jellyfin has vm_id 212")
+    assert "`pct destroy 212`" in finding.fix and "import_existing=True" in finding.fix

@@ -52,8 +52,10 @@ def test_json_document() -> None:
     assert ct["findings"] == [{"item": "devices", "subject": "dev2", "problem": "dev2 (/dev/dri/card1) is extra.",
                                "fix": "on pve: `pct set 210 --delete dev2`.", "expected": None,
                                "found": "path=/dev/dri/card1"}]
-    assert doc["cost"] == {"api_requests": 3, "api_logins": 1, "ssh_sessions": 1, "seconds": 0.5,
+    assert doc["cost"] == {"api_requests": 3, "api_logins": 1, "api_listings": 0, "ssh_sessions": 1, "seconds": 0.5,
                            "api_seconds": 0.0, "ssh_seconds": 0.0}
+    listed = fd.Cost(api_requests=4, api_logins=1, ssh_sessions=1, seconds=0.5, api_listings=1)
+    assert listed.line() == "cost: 4 API request(s) (1 login, 1 node listing), 1 SSH session(s), 0.5 s"
     json.dumps(doc)
 
 
@@ -122,3 +124,14 @@ def test_help_lists_check_and_drift_live(capsys) -> None:
     with pytest.raises(SystemExit):
         cli.main(["drift", "--help"])
     assert "--live" in capsys.readouterr().out
+
+
+def test_an_orphan_is_a_stack_finding_in_text_json_and_exit_code() -> None:
+    orphan = fd.Finding("ownership", "CT 212 on pve", "CT 212 carries this stack's tag.", "`pct destroy 212`.")
+    result = fd.StackResult("s", [report()], orphans=[orphan])
+    assert result.status == "findings" and fd.exit_code([result]) == 2
+    assert fd.format_stack(result).endswith(
+        "  orphan CT 212 on pve: ownership: CT 212 carries this stack's tag. Fix: `pct destroy 212`.")
+    assert fd.finding_lines([result]) == ["s: orphan CT 212 on pve: ownership: CT 212 carries this stack's tag. "
+                                          "Fix: `pct destroy 212`."]
+    assert result.to_json()["orphans"][0]["subject"] == "CT 212 on pve"

@@ -124,25 +124,26 @@ def by_path_swapped(node_root: Path) -> Iterator[None]:
 # --- the clean node and the cost ------------------------------------------------------------------
 
 
-def test_a_clean_node_reports_no_finding_at_one_request_per_container_and_one_session(node, capsys, tmp_path):
+def test_a_clean_node_reports_no_finding_at_one_request_per_container_and_node_and_one_session(node, capsys, tmp_path):
     result = node.check(capsys=capsys, tmp_path=tmp_path)
     assert result.code == 0, result.out + result.err
     assert "== intel-jellyfin: clean\n  CT 210 on pve (proxmox_virtual_environment_container.jellyfin, not running): clean" \
         in result.out
     assert "== nvidia-ollama: clean" in result.out and result.err == ""
     assert "in-container: not running: skipped" in result.out  # the simulated node runs no container
-    # cost: the login, then exactly one config read per container; one SSH session for the node
-    assert result.requests == ["POST /api2/json/access/ticket", "GET /api2/json/nodes/pve/lxc/210/config",
-                               "GET /api2/json/nodes/pve/lxc/220/config"]
-    assert len(result.requests) <= CONTAINERS + 1 and result.ssh_logins == 1
+    # cost: the login, the node's container listing (ownership), then exactly one config read per
+    # container; one SSH session for the node
+    assert result.requests == ["POST /api2/json/access/ticket", "GET /api2/json/nodes/pve/lxc",
+                               "GET /api2/json/nodes/pve/lxc/210/config", "GET /api2/json/nodes/pve/lxc/220/config"]
+    assert len(result.requests) <= CONTAINERS + 2 and result.ssh_logins == 1
     assert result.report["exit_code"] == 0
     cost = result.report["cost"]
-    assert (cost["api_requests"], cost["api_logins"], cost["ssh_sessions"]) == (3, 1, 1)
+    assert (cost["api_requests"], cost["api_logins"], cost["api_listings"], cost["ssh_sessions"]) == (4, 1, 1, 1)
     assert cost["seconds"] >= cost["api_seconds"] + cost["ssh_seconds"] > 0
     for stack in result.report["stacks"]:
         (ct,) = stack["containers"]
         assert ct["status"] == "clean" and ct["findings"] == []
-        assert {"devices", "idmap", "subids", "hookscript", "host-devices"} <= set(ct["checked"])
+        assert {"ownership", "devices", "idmap", "subids", "hookscript", "host-devices"} <= set(ct["checked"])
 
 
 def test_an_api_token_needs_no_login_request(node, capsys, tmp_path):
@@ -153,7 +154,8 @@ def test_an_api_token_needs_no_login_request(node, capsys, tmp_path):
     finally:
         del node.sim.sim.api.tokens["root@pam!check"]
     assert result.code == 0, result.out
-    assert result.requests == ["GET /api2/json/nodes/pve/lxc/220/config"] and result.ssh_logins == 1
+    assert result.requests == ["GET /api2/json/nodes/pve/lxc", "GET /api2/json/nodes/pve/lxc/220/config"]
+    assert result.ssh_logins == 1
     assert "read-only-secret" not in result.out + result.err + json.dumps(result.report)
 
 
@@ -268,7 +270,7 @@ def test_each_out_of_band_change_is_one_finding_with_its_fix(node, capsys, tmp_p
     assert f"== {stack}: 1 finding(s)" in result.out and f"== {other}: clean" in result.out
     doc = next(s for s in result.report["stacks"] if s["stack"] == stack)
     assert doc["status"] == "findings" and result.report["exit_code"] == 2
-    assert len(result.requests) <= CONTAINERS + 1 and result.ssh_logins == 1
+    assert len(result.requests) <= CONTAINERS + 2 and result.ssh_logins == 1  # login, node listing, configs
     # put back: clean again
     assert node.check(capsys=capsys, tmp_path=tmp_path).code == 0
 

@@ -1,4 +1,5 @@
-"""The Proxmox VE API, read-only: one `GET /nodes/{node}/lxc/{vmid}/config` per container.
+"""The Proxmox VE API, read-only: one `GET /nodes/{node}/lxc` per node (the containers there, for
+the ownership check), one `GET /nodes/{node}/lxc/{vmid}/config` per container.
 
 Credentials come from the same variables bpg/proxmox reads (never from the stacks, never
 printed):
@@ -18,6 +19,7 @@ returned here as None; every other failure raises `ApiError` with PVE's message.
 from __future__ import annotations
 
 import json
+import re
 import ssl
 import urllib.error
 import urllib.parse
@@ -26,6 +28,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ...model.ownership import Listed
 from .expected import ProviderSettings
 
 TIMEOUT_S = 30.0
@@ -150,6 +153,37 @@ class PveApi:
         if status == 401:
             raise ApiError(f"the Proxmox API refused the credentials ({self.settings.auth_kind}): HTTP 401 {message}")
         raise ApiError(f"GET {path}: HTTP {status} {message}")
+
+
+    def list_containers(self, node: str) -> list[Listed]:
+        """The containers of `node` as `GET /nodes/{node}/lxc` lists them (those the credentials may see)."""
+        if not self.settings.token and not self._ticket:
+            self.login()
+        path = f"/nodes/{urllib.parse.quote(node, safe='')}/lxc"
+        status, body = self._call("GET", path)
+        data = body.get("data")
+        if status != 200 or not isinstance(data, list):
+            if status == 401:
+                raise ApiError(f"the Proxmox API refused the credentials ({self.settings.auth_kind}): HTTP 401 "
+                               f"{_message(body)}")
+            raise ApiError(f"GET {path}: HTTP {status} {_message(body)}")
+        return [listed for entry in data if (listed := _listed(node, entry)) is not None]
+
+
+def _listed(node: str, entry: Any) -> Listed | None:
+    """One entry of `GET /nodes/{node}/lxc` (PVE::LXC::vmstatus): vmid, name, tags ("a;b")."""
+    if not isinstance(entry, dict):
+        return None
+    vmid = entry.get("vmid")
+    if isinstance(vmid, str) and vmid.isdigit():
+        vmid = int(vmid)
+    if not isinstance(vmid, int) or isinstance(vmid, bool):
+        return None
+    name = entry.get("name")
+    tags = entry.get("tags")
+    # PVE::Tools::split_list: PVE stores them joined with ';', a hand edit may use ',' or spaces
+    found = tuple(t for t in re.split(r"[;,\s]+", tags) if t) if isinstance(tags, str) else ()
+    return Listed(vmid=vmid, node=node, name=name if isinstance(name, str) else f"CT{vmid}", tags=found)
 
 
 def _json(raw: bytes) -> dict[str, Any]:

@@ -17,6 +17,8 @@ from ...facts.io import host_setup_command
 from ...facts.model import HostFacts
 from ...facts.parsers import parse_subid
 from ...facts.records import is_nvidia_on_demand
+from ...model.ownership import Listed
+from . import ownership
 from . import probe as pr
 from .expected import ExpectedContainer, ExpectedDevice
 from .findings import ContainerReport, Finding, Item
@@ -52,11 +54,19 @@ def check_container(
     *,
     api_error: str | None = None,
     ssh_error: str | None = None,
+    blocking: Sequence[Listed] | None = None,
 ) -> ContainerReport:
+    """blocking: the containers the node lists at this vm_id that are not the stack's (None: not listed)."""
     report = ContainerReport(stack=exp.stack, address=exp.address, node=exp.node, vmid=exp.vmid)
     if api_error is not None:
         report.errors.append(f"Proxmox API: {api_error}")
         return report
+    if blocking is not None:
+        report.checked.append("ownership")
+        if blocking:  # another's container: nothing of it is compared with this one
+            report.findings.append(ownership.collision(exp, blocking, ctx.deploy()))
+            report.notes.append("the other items were not checked: the container at this vm_id is not this stack's")
+            return report
     if conf is None:
         report.findings.append(Finding(
             "container", f"CT {exp.vmid}",

@@ -17,6 +17,7 @@ FORMAT_VERSION = 1
 
 # The checked items, in report order; the issue's numbering in brackets.
 Item = Literal[
+    "ownership",     # the vm_id is not taken by another's container; no container of the stack's is orphaned
     "container",     # the container exists on the node
     "devices",       # [1] devN lines against device_passthrough
     "idmap",         # [2] raw lxc.idmap lines against the idmap blocks
@@ -27,7 +28,7 @@ Item = Literal[
     "in-container",  # [5] render/video GIDs and the nodes inside a running container
     "nvidia",        # [5] host driver against the pinned version
 ]
-ITEMS: tuple[Item, ...] = ("container", "devices", "idmap", "subids", "hookscript", "host-devices", "boot",
+ITEMS: tuple[Item, ...] = ("ownership", "container", "devices", "idmap", "subids", "hookscript", "host-devices", "boot",
                            "in-container", "nvidia")
 
 
@@ -82,10 +83,11 @@ class StackResult:
     stack: str
     containers: list[ContainerReport] = field(default_factory=list)
     error: str | None = None
+    orphans: list[Finding] = field(default_factory=list)  # containers with the stack's tag it does not have
 
     @property
     def findings(self) -> list[Finding]:
-        return [f for c in self.containers for f in c.findings]
+        return [f for c in self.containers for f in c.findings] + self.orphans
 
     @property
     def status(self) -> Literal["clean", "findings", "error"]:
@@ -95,7 +97,8 @@ class StackResult:
 
     def to_json(self) -> dict[str, Any]:
         return {"stack": self.stack, "status": self.status, "error": self.error,
-                "containers": [c.to_json() for c in self.containers]}
+                "containers": [c.to_json() for c in self.containers],
+                "orphans": [f.to_json() for f in self.orphans]}
 
 
 @dataclass
@@ -104,18 +107,22 @@ class Cost:
     api_logins: int = 0
     ssh_sessions: int = 0
     seconds: float = 0.0
-    api_seconds: float = 0.0  # of which: the login and the config reads
+    api_seconds: float = 0.0  # of which: the login, the container listings and the config reads
     ssh_seconds: float = 0.0  # of which: the SSH sessions (connect, probe, output)
+    api_listings: int = 0  # of the API requests: `GET /nodes/{node}/lxc`, one per node
 
     def line(self) -> str:
-        logins = f" ({self.api_logins} login)" if self.api_logins else ""
-        return (f"cost: {self.api_requests} API request(s){logins}, {self.ssh_sessions} SSH session(s), "
+        parts = [f"{self.api_logins} login"] if self.api_logins else []
+        parts += [f"{self.api_listings} node listing"] if self.api_listings else []
+        of_which = f" ({', '.join(parts)})" if parts else ""
+        return (f"cost: {self.api_requests} API request(s){of_which}, {self.ssh_sessions} SSH session(s), "
                 f"{self.seconds:.1f} s")
 
     def to_json(self) -> dict[str, Any]:
         return {"api_requests": self.api_requests, "api_logins": self.api_logins,
-                "ssh_sessions": self.ssh_sessions, "seconds": round(self.seconds, 3),
-                "api_seconds": round(self.api_seconds, 3), "ssh_seconds": round(self.ssh_seconds, 3)}
+                "api_listings": self.api_listings, "ssh_sessions": self.ssh_sessions,
+                "seconds": round(self.seconds, 3), "api_seconds": round(self.api_seconds, 3),
+                "ssh_seconds": round(self.ssh_seconds, 3)}
 
 
 def exit_code(results: Sequence[StackResult], error: str | None = None) -> int:
@@ -147,6 +154,8 @@ def format_stack(result: StackResult) -> str:
             lines.append(f"    {finding.line()}")
         for note in ct.notes:
             lines.append(f"    note: {note}")
+    for finding in result.orphans:
+        lines.append(f"  orphan {finding.subject}: {finding.line()}")
     return "\n".join(lines)
 
 
@@ -165,7 +174,8 @@ def format_footer(results: Sequence[StackResult], cost: Cost | None = None) -> s
 
 def finding_lines(results: Iterable[StackResult]) -> list[str]:
     """Every finding as one self-contained line: `<stack>: CT <vmid> on <node>: <item>: ... Fix: ...`."""
-    return [f"{r.stack}: {c.label}: {f.line()}" for r in results for c in r.containers for f in c.findings]
+    return [f"{r.stack}: {c.label}: {f.line()}" for r in results for c in r.containers for f in c.findings] + [
+        f"{r.stack}: orphan {f.subject}: {f.line()}" for r in results for f in r.orphans]
 
 
 def report_document(results: Sequence[StackResult], cost: Cost | None = None,

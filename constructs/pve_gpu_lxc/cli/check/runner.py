@@ -1,9 +1,11 @@
 """The `check` command: synthesized stacks -> API configs + one probe per node -> findings.
 
-Cost of one run, by construction: with password auth one `POST /access/ticket`, then exactly
-one `GET /nodes/{node}/lxc/{vmid}/config` per GPU container (none with a token), and one SSH
-session per node, whatever the number of stacks and containers.  Whether a container runs
-comes from the node's probe (`lxc-info`), not from another API request.
+Cost of one run, by construction: with password auth one `POST /access/ticket` (none with a
+token), one `GET /nodes/{node}/lxc` per node (the containers there: vm_id collisions and
+orphans, the `ownership` item), then one `GET /nodes/{node}/lxc/{vmid}/config` per GPU
+container whose vm_id is not another's, and one SSH session per node, whatever the number of
+stacks and containers.  Whether a container runs comes from the node's probe (`lxc-info`),
+not from another API request.
 """
 
 from __future__ import annotations
@@ -19,10 +21,11 @@ from typing import Any, TextIO
 
 from ...core.errors import ValidationError
 from ...facts.model import HostFacts
+from ...model.ownership import Listed, blocks
 from .. import drift
 from ..node_facts import load_node_facts
 from . import api as pve_api
-from . import compare, expected, findings, nodeconf, probe
+from . import compare, expected, findings, nodeconf, ownership, probe
 from . import ssh as pve_ssh
 
 PROG = "pve-gpu-lxc check"
@@ -52,6 +55,7 @@ class _Stack:
     containers: list[expected.ExpectedContainer]
     provider: expected.ProviderSettings
     error: str | None = None
+    managed: set[int] = field(default_factory=set)  # the vm_ids of all the stack's containers
 
 
 # --------------------------------------------------------------------------------------------
@@ -61,7 +65,8 @@ def load_stack(outdir: Path, name: str) -> _Stack:
     stack_dir = outdir / "stacks" / name
     try:
         doc = json.loads((stack_dir / "cdk.tf.json").read_text())
-        return _Stack(name, stack_dir, expected.containers(name, doc), expected.provider_settings(doc))
+        return _Stack(name, stack_dir, expected.containers(name, doc), expected.provider_settings(doc),
+                      managed=expected.managed_vmids(doc))
     except (OSError, ValueError) as err:  # ExpectedError is a ValueError
         return _Stack(name, stack_dir, [], expected.ProviderSettings(), error=f"cannot read {name}: {err}")
 
@@ -90,10 +95,12 @@ def check_stacks(options: CheckOptions, names: Sequence[str]) -> tuple[list[find
     nodes = sorted({c.node for _, c in all_containers})
     facts = {node: facts_for(node, options) for node in nodes}  # CheckError: a bad facts file
 
-    # 1. the API: one config read per container (plus the login)
+    # 1. the API: the login, one container listing per node, one config read per container
     phase = time.monotonic()
     configs: dict[tuple[str, int], nodeconf.FoundConfig | None] = {}
     api_errors: dict[tuple[str, int], str] = {}
+    listings: dict[str, list[Listed]] = {}
+    blocking: dict[tuple[str, str], list[Listed]] = {}  # (stack, address) -> another's containers at its vm_id
     endpoint = None
     if all_containers:
         provider = next((s.provider for s in stacks if s.containers), expected.ProviderSettings())
@@ -107,9 +114,22 @@ def check_stacks(options: CheckOptions, names: Sequence[str]) -> tuple[list[find
             for _, c in all_containers:
                 api_errors[(c.node, c.vmid)] = str(err)
         if client is not None and not api_errors:
-            for _, c in all_containers:
+            for node in nodes:
+                cost.api_listings += 1
+                try:
+                    listings[node] = client.list_containers(node)
+                except pve_api.ApiError as err:
+                    for _, c in all_containers:
+                        if c.node == node:
+                            api_errors[(c.node, c.vmid)] = f"listing the containers of node {node}: {err}"
+            for s, c in all_containers:
+                if c.node in listings:
+                    blocking[(s.name, c.address)] = [
+                        listed for listed in listings[c.node]
+                        if blocks(listed, stack=s.name, vm_id=c.vmid, hostname=c.hostname or "", imported=c.imported)]
+            for s, c in all_containers:
                 key = (c.node, c.vmid)
-                if key in configs or key in api_errors:
+                if key in configs or key in api_errors or blocking.get((s.name, c.address)):
                     continue
                 try:
                     data = client.container_config(c.node, c.vmid)
@@ -127,9 +147,9 @@ def check_stacks(options: CheckOptions, names: Sequence[str]) -> tuple[list[find
     ssh_errors: dict[str, str] = {}
     with pve_ssh.SshRunner(options.environ, timeout=options.ssh_timeout) as runner:
         for node in nodes:
-            on_node = [(s, c) for s, c in all_containers if c.node == node]
+            on_node = [(s, c) for s, c in all_containers if c.node == node and not blocking.get((s.name, c.address))]
             if all((c.node, c.vmid) in api_errors for _, c in on_node):
-                continue  # nothing to compare with: do not open a session
+                continue  # nothing to compare with (none, or only another's containers): do not open a session
             request = _probe_request([c for _, c in on_node], configs)
             provider = next((s.provider for s, _ in on_node if any(n.name == node for n in s.provider.ssh_nodes)),
                             on_node[0][0].provider)
@@ -151,7 +171,10 @@ def check_stacks(options: CheckOptions, names: Sequence[str]) -> tuple[list[find
                                   facts_file=_facts_source(facts.get(c.node)))
             result.containers.append(compare.check_container(
                 c, configs.get(key), probes.get(c.node), facts.get(c.node), ctx,
-                api_error=api_errors.get(key), ssh_error=ssh_errors.get(c.node)))
+                api_error=api_errors.get(key), ssh_error=ssh_errors.get(c.node),
+                blocking=blocking.get((s.name, c.address))))
+        listed = [entry for node in sorted(listings) for entry in listings[node]]
+        result.orphans = ownership.orphans(s.name, listed, s.managed, compare.Context(stack=s.name).deploy())
         results.append(result)
     cost.seconds = time.monotonic() - started
     return results, cost
