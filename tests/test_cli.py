@@ -410,3 +410,24 @@ def test_the_command_line_loads_a_command_only_when_it_runs() -> None:
                   "pve_gpu_lxc.model.idmap_picture", "pve_gpu_lxc.model.container"):
         assert heavy not in loaded, f"{heavy} is imported by the parser alone"
     assert "pve_gpu_lxc.cli.explain_command" in loaded and "pve_gpu_lxc.cli.facts_command" in loaded
+
+
+def test_a_plan_the_vm_id_guard_stopped_reports_the_guards_message(tmp_path: Path):
+    outdir = make_outdir(tmp_path, ["intel-jellyfin"])
+    fake = FakeTerraform(plan_rc=1, plan_stderr=(PLANS / "bpg-plan-guard.txt").read_text())
+    code, out, err = run(options(tmp_path, outdir, mode="plan"), fake)
+    assert code == 1
+    assert ("intel-jellyfin: terraform plan failed: Resource precondition failed: GpuContainer 'jellyfin' of stack "
+            "'intel-jellyfin': vm_id 210 is taken by container 'jellyfin' on node pve (tags: gpu;media)") in err
+    assert len([ln for ln in err.splitlines() if "precondition" in ln]) == 1  # one line, the fix included
+    assert "import_existing=True)." in err
+
+
+def test_drift_reports_collisions_and_orphans_from_the_refresh(tmp_path: Path):
+    outdir = make_outdir(tmp_path, ["intel-jellyfin"])
+    fake = FakeTerraform(plan="bpg-refresh-ownership")
+    code, out, _ = run(options(tmp_path, outdir, json_path=tmp_path / "r.json"), fake)
+    assert code == 2
+    assert "    orphan: CT 212 ('old-jellyfin') on node pve carries this stack's tag" in out
+    doc = json.loads((tmp_path / "r.json").read_text())
+    assert [(f["kind"], f["vmid"]) for f in doc["stacks"][0]["ownership"]] == [("collision", 210), ("orphan", 212)]

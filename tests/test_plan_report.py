@@ -305,3 +305,62 @@ def test_refresh_that_only_turns_null_into_empty_collections_is_not_drift() -> N
     entry["change"]["after"]["tags"] = ["gpu"]
     (changed,) = pr.summarise_plan("s", {"resource_drift": [entry]}, "drift").drift
     assert [a.path for a in changed.attributes] == ["tags"]
+
+
+# --- ownership: the guard's collisions and orphans (recorded by tests/data/plans/record.py) -------
+
+
+def test_a_clean_deployment_has_no_ownership_finding():
+    for name in ("bpg-refresh-drift", "bpg-plan-drift", "bpg-refresh-deleted"):
+        assert pr.summarise_plan("intel-jellyfin", load(name), "drift").ownership == (), name
+
+
+def test_refresh_reports_the_failed_guard_and_the_orphan_with_their_fixes():
+    report = pr.summarise_plan("intel-jellyfin", load("bpg-refresh-ownership"), "drift")
+    collision, orphan = report.ownership
+    assert (collision.kind, collision.address, collision.vmid) == ("collision", CONTAINER, 210)
+    assert collision.problem.startswith("GpuContainer 'jellyfin' of stack 'intel-jellyfin': vm_id 210 is taken by "
+                                        "container 'jellyfin' on node pve (tags: gpu;media), which this stack did not")
+    assert collision.fix.startswith("give GpuContainer 'jellyfin' a vm_id that no container or VM")
+    assert (orphan.kind, orphan.vmid, orphan.node, orphan.name) == ("orphan", 212, "pve", "old-jellyfin")
+    assert orphan.problem.startswith("CT 212 ('old-jellyfin') on node pve carries this stack's tag "
+                                     "pve-gpu-lxc.intel-jellyfin.old-jellyfin, but no container in the state has")
+    assert orphan.fix.startswith("remove it on pve: `pct destroy 212`")
+    # the tag removed by hand is drift too; the report says both, and a finding exits 2
+    assert report.status == "drift" and pr.overall_exit_code([report]) == pr.EXIT_CHANGES
+    text = pr.format_stack(report)
+    assert "  ownership (the guard's listing of the cluster's containers):\n" in text
+    assert f"    collision: {CONTAINER}: GpuContainer 'jellyfin'" in text
+    assert "    orphan: CT 212 ('old-jellyfin') on node pve" in text
+    doc = pr.report_document([report], "drift")
+    assert [f["kind"] for f in doc["stacks"][0]["ownership"]] == ["collision", "orphan"]
+
+
+def test_ownership_findings_alone_exit_2_with_their_own_status():
+    plan = load("bpg-refresh-ownership")
+    plan["checks"] = []  # the orphan only
+    report = pr.summarise_plan("intel-jellyfin", plan, "plan")
+    assert report.changes == () and [f.kind for f in report.ownership] == ["orphan"]
+    assert report.status == "ownership" and pr.overall_exit_code([report]) == pr.EXIT_CHANGES
+    assert pr.format_stack(report).startswith("== intel-jellyfin: ownership\n  no changes:")
+    # another stack's tags are not this stack's orphans
+    assert pr.summarise_plan("nvidia-ollama", plan, "drift").ownership == ()
+
+
+def test_an_orphan_the_configuration_still_has_is_adopted_by_the_next_apply():
+    plan = load("bpg-refresh-ownership")
+    plan["checks"] = []
+    plan["configuration"]["root_module"]["resources"].append(
+        {"address": "proxmox_virtual_environment_container.old", "mode": "managed",
+         "type": "proxmox_virtual_environment_container", "expressions": {"vm_id": {"constant_value": 212}}})
+    (orphan,) = pr.summarise_plan("intel-jellyfin", plan, "plan").ownership
+    assert "created by an apply that did not finish" in orphan.problem
+    assert orphan.fix.startswith("the next deploy adopts it as proxmox_virtual_environment_container.old")
+
+
+def test_the_guards_message_is_read_from_a_plan_it_stopped():
+    (message,) = pr.precondition_messages((PLANS / "bpg-plan-guard.txt").read_text())
+    assert message.startswith("GpuContainer 'jellyfin' of stack 'intel-jellyfin': vm_id 210 is taken by container "
+                              "'jellyfin' on node pve (tags: gpu;media)")
+    assert message.endswith("declare it with GpuContainer(..., import_existing=True).")
+    assert pr.precondition_messages("Error: Invalid reference\n\n  on x line 1:\n\nsomething else\n") == []

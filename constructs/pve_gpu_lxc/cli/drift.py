@@ -256,6 +256,9 @@ def _check_stack(
         _init(tf, workdir, run, env)
         proc = run(plan_cmd, workdir, env)
     if proc.returncode not in (0, 2):
+        guard = plan.precondition_messages(proc.stderr) or plan.precondition_messages(proc.stdout)
+        if guard:  # the vm_id guard stopped the plan: its message names the other container and the fix
+            raise DriftError(f"terraform plan failed: Resource precondition failed: {' | '.join(guard)}")
         raise DriftError(f"terraform plan failed: {first_error_line(proc.stderr, proc.stdout)}")
     saw_changes = proc.returncode == 2
 

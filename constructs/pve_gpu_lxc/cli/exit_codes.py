@@ -3,7 +3,8 @@
     0  ok: nothing drifted, nothing pending, the command did what it was asked
     1  error, with its cause on one line; a usage error too (argparse's own 2 would read as
        "drift" in a pipeline that fails on 2)
-    2  a finding: drift, or with `drift --plan` configuration changes not applied yet
+    2  a finding: drift, or with `drift --plan` configuration changes not applied yet; a vm_id
+       another's container holds, or an orphaned container of the stack (README "What is guarded")
     3  destructive: a plan would replace or destroy a GPU container (`drift --plan` without
        `--allow-replace`)
 """
@@ -36,14 +37,17 @@ class Verdict(Protocol):
     @property
     def destructive(self) -> tuple[object, ...]: ...
 
+    @property
+    def ownership(self) -> tuple[object, ...]: ...
+
 
 def overall_exit_code(reports: Iterable[Verdict], *, allow_replace: bool = False) -> int:
-    """1 on any error, else 3 for an unapproved destructive plan, else 2 for changes, else 0."""
+    """1 on any error, else 3 for an unapproved destructive plan, else 2 for changes or ownership findings, else 0."""
     reports = list(reports)
     if any(r.status == "error" for r in reports):
         return EXIT_ERROR
     if not allow_replace and any(r.destructive for r in reports):
         return EXIT_DESTRUCTIVE
-    if any(r.has_changes for r in reports):
+    if any(r.has_changes or r.ownership for r in reports):
         return EXIT_FINDING
     return EXIT_OK

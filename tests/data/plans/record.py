@@ -13,9 +13,13 @@ plans:
   bpg-plan-drift         the same, as a normal plan (in-place update)
   bpg-plan-replace       `unprivileged: 0` written by hand: ForceNew, a replacement
   bpg-refresh-deleted    the conf file removed: the container is gone
+  bpg-refresh-ownership  the container's ownership tag removed by hand (the guard's precondition
+                         fails: a warning in a refresh-only plan), and a container with the
+                         stack's tag at a vm_id no resource has (an orphan), written by hand
+  bpg-plan-guard.txt     the diagnostics (stderr) of the normal plan in that state: the guard stops it
 
-Only the keys plan_report reads are kept (plus format/terraform version), so the fixtures
-stay small.
+Only the keys plan_report reads are kept (plus format/terraform version; of the state and the
+configuration only the containers' vm_ids and the guard's listing), so the fixtures stay small.
 """
 
 from __future__ import annotations
@@ -29,7 +33,9 @@ from pathlib import Path
 HERE = Path(__file__).parent
 ROOT = HERE.parents[2]
 KEEP = ("format_version", "terraform_version", "resource_drift", "resource_changes",
-        "output_changes", "applyable", "complete", "errored")
+        "output_changes", "applyable", "complete", "errored", "checks")
+CONTAINER = "proxmox_virtual_environment_container"
+LISTING = "proxmox_virtual_environment_containers"
 STACK = "intel-jellyfin"
 VMID = 210
 TEMPLATES = ("local:vztmpl/debian-12-standard_12.2-1_amd64.tar.zst",
@@ -51,6 +57,7 @@ def main() -> None:
         def record(name: str, *plan_args: str) -> None:
             _, plan = env.plan_json(work, *plan_args)
             small = {k: plan[k] for k in KEEP if k in plan}
+            small.update(_ownership_parts(plan))
             (HERE / f"{name}.json").write_text(json.dumps(small, indent=1, sort_keys=True) + "\n")
             print("wrote", name)
 
@@ -72,6 +79,37 @@ def main() -> None:
 
         conf.unlink()
         record("bpg-refresh-deleted", "-refresh-only")
+
+        conf.write_text(original)
+        env.apply(work)  # as deployed again (the conf file's disk name may differ: not compared)
+        deployed = conf.read_text()
+        text, n_tags = re.subn(r"^tags: .*\n", "tags: gpu;media\n", deployed, flags=re.M)
+        if n_tags != 1:
+            raise SystemExit(f"{conf} has no tags line:\n{deployed}")
+        conf.write_text(text)
+        env.conf_path(212).write_text("arch: amd64\nhostname: old-jellyfin\nmemory: 512\nostype: debian\n"
+                                      "rootfs: local-lvm:vm-212-disk-0,size=8G\n"
+                                      "tags: pve-gpu-lxc.intel-jellyfin.old-jellyfin\nunprivileged: 1\n")
+        record("bpg-refresh-ownership", "-refresh-only")
+        proc = env.terraform(work, "plan", "-input=false", "-no-color", ok=(1,))
+        (HERE / "bpg-plan-guard.txt").write_text(proc.stderr)  # the diagnostics (stdout: progress lines)
+        print("wrote bpg-plan-guard.txt")
+
+
+def _ownership_parts(plan: dict) -> dict:
+    """The containers' vm_ids and the guard's listing, from the state and the configuration."""
+    state = []
+    for r in plan.get("prior_state", {}).get("values", {}).get("root_module", {}).get("resources", []):
+        values = r.get("values") or {}
+        if r.get("type") == CONTAINER:
+            state.append({k: r[k] for k in ("address", "mode", "type")} | {"values": {"vm_id": values.get("vm_id")}})
+        elif r.get("type") == LISTING:
+            state.append({k: r[k] for k in ("address", "mode", "type")} | {"values": {"containers": values.get("containers")}})
+    config = [{k: r[k] for k in ("address", "mode", "type")} | {"expressions": {"vm_id": r["expressions"]["vm_id"]}}
+              for r in plan.get("configuration", {}).get("root_module", {}).get("resources", [])
+              if r.get("type") == CONTAINER and "vm_id" in r.get("expressions", {})]
+    return {"prior_state": {"values": {"root_module": {"resources": state}}},
+            "configuration": {"root_module": {"resources": config}}}
 
 
 if __name__ == "__main__":

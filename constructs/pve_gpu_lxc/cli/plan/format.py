@@ -38,7 +38,7 @@ def format_stack(report: StackReport) -> str:
     if report.error is not None:
         return f"{head}\n  error: {report.error}"
     lines = [head]
-    if report.status == "clean":
+    if report.status in ("clean", "ownership"):
         lines.append(
             "  no drift: the recorded state matches what the provider reads"
             if report.mode == "drift"
@@ -54,6 +54,11 @@ def format_stack(report: StackReport) -> str:
         lines.extend(_resource_lines(report.changes))
     if report.outputs:
         lines.append("  outputs changed: " + ", ".join(report.outputs))
+    if report.ownership:
+        lines.append("  ownership (the guard's listing of the cluster's containers):")
+        for f in report.ownership:
+            where = f" {f.address}:" if f.kind == "collision" and f.address else ""
+            lines.append(f"    {f.kind}:{where} {f.line()}")
     for r in report.destructive:
         lines.append(
             f"  !!! DESTRUCTIVE: {r.address} {_ACTION_WORDS['change'][r.action]}"

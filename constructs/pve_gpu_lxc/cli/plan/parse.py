@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 from .diff import diff_values, sub_mask
+from .ownership import ownership_findings
 from .report import AttributeChange, Mode, ResourceDiff, StackReport
 
 
@@ -54,6 +55,7 @@ def summarise_plan(
         changes=changes,
         outputs=outputs,
         terraform_saw_changes=terraform_saw_changes,
+        ownership=ownership_findings(stack, plan),
     )
 
 

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from .ownership import OwnershipFinding
 
 # Resources whose replacement or destruction deserves a loud warning: replacing
 # a GPU container throws away its root disk and everything installed in it.
@@ -106,6 +109,8 @@ class StackReport:
     terraform_saw_changes: bool = False
     plan_file: str | None = None
     seconds: float | None = field(default=None, compare=False)
+    # vm_id collisions the guard reported and orphaned containers of the stack (plan/ownership.py)
+    ownership: tuple[OwnershipFinding, ...] = ()
 
     @property
     def destructive(self) -> tuple[ResourceDiff, ...]:
@@ -120,14 +125,14 @@ class StackReport:
 
     @property
     def status(self) -> str:
-        """error | destructive | drift | changes | clean."""
+        """error | destructive | drift | changes | ownership | clean."""
         if self.error is not None:
             return "error"
         if self.destructive:
             return "destructive"
-        if not self.has_changes:
-            return "clean"
-        return "drift" if self.mode == "drift" else "changes"
+        if self.has_changes:
+            return "drift" if self.mode == "drift" else "changes"
+        return "ownership" if self.ownership else "clean"
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -140,6 +145,7 @@ class StackReport:
             "drift": [r.to_json() for r in self.drift],
             "changes": [r.to_json() for r in self.changes],
             "outputs": list(self.outputs),
+            "ownership": [f.to_json() for f in self.ownership],
         }
 
 
