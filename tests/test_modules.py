@@ -21,8 +21,6 @@ ROOT = Path(__file__).resolve().parent.parent
 # cycle goes; with the list empty the product is held to no cycles, like the test infrastructure.
 KNOWN_CYCLES: dict[str, list[set[str]]] = {
     "pve_gpu_lxc": [
-        {"pve_gpu_lxc.facts.io", "pve_gpu_lxc.facts.model", "pve_gpu_lxc.facts.selection",
-         "pve_gpu_lxc.facts.verify"},
         {"pve_gpu_lxc.cdk.app_state", "pve_gpu_lxc.cdk.provider"},  # through TYPE_CHECKING imports
         {"pve_gpu_lxc.cli.check.runner", "pve_gpu_lxc.cli.drift"},
         {"pve_gpu_lxc.cli.explain", "pve_gpu_lxc.cli.explain_command"},

@@ -24,7 +24,6 @@ from pathlib import Path
 
 from ..core.errors import ValidationError
 from ..facts import HostFacts, collector_script
-from ..facts.io import from_json
 from ..model import validation
 from .check.ssh import SshError, SshRunner, SshTarget, parse_target
 from .exit_codes import EXIT_ERROR, EXIT_OK
@@ -111,7 +110,7 @@ def _validated(text: str, target: SshTarget, node: str, options: FactsOptions) -
             f"{target}: the collector's output is not JSON ({err.msg} at line {err.lineno}; it starts with "
             f"{first[:80]!r}: a login script printing to stdout?); nothing written to {options.out}") from None
     try:
-        facts = from_json(data, source=str(options.out))
+        facts = HostFacts.from_json(data, source=str(options.out))
     except ValidationError as err:
         raise FactsError(f"{target}: {err}; nothing written to {options.out}") from None
     if facts.hostname != node and not options.allow_hostname_mismatch:

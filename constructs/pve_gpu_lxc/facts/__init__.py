@@ -2,14 +2,18 @@
 
 records   the plain values (device nodes, id ranges, /proc/devices, NVIDIA's files)
 parsers   command output -> records (ls -l, /proc/devices, /proc/driver/nvidia/*, subuid, /etc/group)
-model     HostFacts: one node's recorded facts and its queries
+boot      the boot configuration, replayed: which NVIDIA nodes exist when Proxmox starts guests
+data      NodeFacts: one node's recorded facts as data, with the plain queries
 io        the collector's JSON document, facts files, pasted listings; the shipped collector script
 selection which PCI GPUs the node has, and picking one by address or id
 verify    does a container fit the node as recorded
+model     HostFacts: NodeFacts with the entry points of io, selection and verify (imports run
+          records -> parsers, boot -> data -> io, selection -> verify -> model, one way)
 """
 
+from .data import DrmMinor, GpuFacts, NvidiaFacts
 from .io import SCHEMA, SCHEMA_VERSION, collector_script, manual_record_command, record_command
-from .model import DrmMinor, GpuFacts, HostFacts, NvidiaFacts
+from .model import HostFacts
 from .parsers import (
     normalize_pci,
     parse_group_file,

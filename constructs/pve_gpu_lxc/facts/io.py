@@ -13,12 +13,12 @@ import os
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from ..core.errors import ValidationError
 from ..core.rules import got
 from .boot import BootFacts, BootFile
-from .model import DrmMinor, HostFacts, NvidiaFacts
+from .data import DrmMinor, NodeFacts, NvidiaFacts
 from .parsers import (
     normalize_pci,
     parse_group_file,
@@ -29,6 +29,9 @@ from .parsers import (
     parse_subid,
 )
 from .records import NODE_TYPES, NVIDIA_MODESET, DeviceNode, IdRange, NvidiaGpuInfo, ProcDevices, TemplateFacts
+
+# the record to build: the public HostFacts (model.py) passes itself, as this module may not import it
+Facts = TypeVar("Facts", bound=NodeFacts)
 
 SCHEMA = "pve-gpu-lxc/host-facts"
 SCHEMA_VERSION = 1
@@ -88,7 +91,7 @@ def manual_record_command(target: str | Path = DEFAULT_TARGET) -> str:
     return f"ssh root@<host> sh -s < {collector_script()} > {target}"
 
 
-def load(path: str | Path) -> HostFacts:
+def load(path: str | Path, cls: type[Facts]) -> Facts:
     """Read a facts file written by the collector (``stacks/facts/<node>.json``)."""
     if not isinstance(path, (str, os.PathLike)):
         raise ValidationError(
@@ -109,10 +112,10 @@ def load(path: str | Path) -> HostFacts:
         data = json.loads(text)
     except json.JSONDecodeError as err:
         raise ValidationError(f"host facts file {str(path)!r} is not valid JSON: {err}") from None
-    return from_json(data, source=str(path))
+    return from_json(data, str(path), cls)
 
 
-def from_json(data: object, source: str = "(in memory)") -> HostFacts:
+def from_json(data: object, source: str, cls: type[Facts]) -> Facts:
     if not isinstance(data, Mapping) or data.get("schema") != SCHEMA:
         raise ValidationError(f"{source} is not a host facts document (expected \"schema\": \"{SCHEMA}\")")
     if data.get("schema_version") != SCHEMA_VERSION:
@@ -125,7 +128,7 @@ def from_json(data: object, source: str = "(in memory)") -> HostFacts:
         raise ValidationError(f"{source} has no hostname")
     doc: Mapping[str, Any] = data
     try:
-        return HostFacts(
+        return cls(
             hostname=hostname,
             devices=tuple(_device_from_json(d) for d in doc.get("devices", ())),
             dri_by_path=tuple((b["link"], b["target"]) for b in doc.get("dri_by_path", ())),
@@ -156,6 +159,7 @@ def from_json(data: object, source: str = "(in memory)") -> HostFacts:
 
 
 def from_listings(
+    cls: type[Facts],
     hostname: str,
     *,
     ls: Iterable[str | tuple[str, str]] = (),
@@ -165,7 +169,7 @@ def from_listings(
     group_file: str | None = None,
     subuid: str | None = None,
     subgid: str | None = None,
-) -> HostFacts:
+) -> Facts:
     """Facts from pasted command output (see `HostFacts.from_listings`)."""
     nodes: list[DeviceNode] = []
     for item in ls:
@@ -179,7 +183,7 @@ def from_listings(
         parse_nvidia_version(nvidia_version)  # fail early on unreadable text
         infos = tuple(parse_nvidia_information(t, pci) for pci, t in (nvidia_information or {}).items())
         nvidia = NvidiaFacts(version_file=nvidia_version, gpus=infos)
-    return HostFacts(
+    return cls(
         hostname=hostname,
         devices=devices,
         dri_by_path=by_path,
@@ -192,7 +196,7 @@ def from_listings(
     )
 
 
-def to_json(facts: HostFacts) -> dict[str, object]:
+def to_json(facts: NodeFacts) -> dict[str, object]:
     """The collector's document shape (so pasted facts can be saved as a facts file)."""
     return {
         "schema": SCHEMA,

@@ -12,7 +12,7 @@ import re
 from typing import Any
 
 from ..core.errors import ValidationError
-from .model import GpuFacts, HostFacts
+from .data import GpuFacts, NodeFacts
 from .parsers import normalize_pci
 from .records import DRIVER_VENDORS, VENDOR_IDS, VENDOR_LABELS, Vendor
 
@@ -25,7 +25,7 @@ def _vendor_of(vendor_id: int | None, driver: str | None) -> Vendor | None:
     return DRIVER_VENDORS.get(driver or "")
 
 
-def gpus(facts: HostFacts) -> tuple[GpuFacts, ...]:
+def gpus(facts: NodeFacts) -> tuple[GpuFacts, ...]:
     """PCI GPUs from sysfs DRM entries, by-path links and NVIDIA's proc files, by address."""
     found: dict[str, dict[str, Any]] = {}
 
@@ -57,7 +57,7 @@ def gpus(facts: HostFacts) -> tuple[GpuFacts, ...]:
     )
 
 
-def describe_gpus(facts: HostFacts) -> str:
+def describe_gpus(facts: NodeFacts) -> str:
     found = gpus(facts)
     if not found:
         return "no GPUs recorded"
@@ -65,7 +65,7 @@ def describe_gpus(facts: HostFacts) -> str:
 
 
 def select_gpu(
-    facts: HostFacts,
+    facts: NodeFacts,
     vendor: Vendor,
     *,
     pci: str | None = None,

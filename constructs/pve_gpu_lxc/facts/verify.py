@@ -10,14 +10,14 @@ from collections.abc import Iterable
 from typing import Literal
 
 from ..core.errors import ValidationError
+from .data import NodeFacts
 from .io import host_setup_command, record_command
-from .model import HostFacts
 from .records import NVIDIA_CONTROL_NODES, RECORDED_PREFIXES, DeviceNode, IdRange, is_nvidia_on_demand
 
 IdKind = Literal["u", "g"]
 
 
-def require_char_device(facts: HostFacts, path: str, why: str = "") -> DeviceNode:
+def require_char_device(facts: NodeFacts, path: str, why: str = "") -> DeviceNode:
     """The node at ``path``, which must be a char device on the node."""
     node = facts.node(path)
     reason = f" ({why})" if why else ""
@@ -37,12 +37,12 @@ def require_char_device(facts: HostFacts, path: str, why: str = "") -> DeviceNod
     return node
 
 
-def missing_nvidia_control_nodes(facts: HostFacts) -> tuple[str, ...]:
+def missing_nvidia_control_nodes(facts: NodeFacts) -> tuple[str, ...]:
     """Control nodes userspace creates on demand (nvidia-modprobe) that the node lacks."""
     return tuple(p for p in NVIDIA_CONTROL_NODES if facts.node(p) is None)
 
 
-def uncovered_subids(facts: HostFacts, kind: IdKind, ranges: Iterable[tuple[int, int]]) -> tuple[IdRange, ...]:
+def uncovered_subids(facts: NodeFacts, kind: IdKind, ranges: Iterable[tuple[int, int]]) -> tuple[IdRange, ...]:
     """Parts of host ranges ``(start, count)`` root may not map per the recorded subuid/subgid."""
     allowed = sorted(facts.subids(kind) or (), key=lambda r: r.start)
     missing: list[IdRange] = []
@@ -60,7 +60,7 @@ def uncovered_subids(facts: HostFacts, kind: IdKind, ranges: Iterable[tuple[int,
 
 
 def verify_container(
-    facts: HostFacts,
+    facts: NodeFacts,
     *,
     node_name: str,
     device_paths: Iterable[str] = (),
@@ -88,14 +88,14 @@ def verify_container(
                               + "; ".join(problems))
 
 
-def _node_name_problem(facts: HostFacts, node_name: str) -> list[str]:
+def _node_name_problem(facts: NodeFacts, node_name: str) -> list[str]:
     if node_name == facts.hostname:
         return []
     return [f"the host facts describe node {facts.hostname!r}, not {node_name!r}; pass the facts of "
             f"{node_name!r} (stacks/facts/{node_name}.json)"]
 
 
-def _device_problem(facts: HostFacts, path: str, made_at_boot: bool) -> str | None:
+def _device_problem(facts: NodeFacts, path: str, made_at_boot: bool) -> str | None:
     if not path.startswith(RECORDED_PREFIXES):
         return None  # the facts say nothing about it
     node = facts.node(path)
@@ -126,7 +126,7 @@ def _device_problem(facts: HostFacts, path: str, made_at_boot: bool) -> str | No
     return None
 
 
-def _nvidia_driver_problems(facts: HostFacts, version: str | None) -> list[str]:
+def _nvidia_driver_problems(facts: NodeFacts, version: str | None) -> list[str]:
     if version is None:
         return []
     recorded = facts.nvidia_driver_version
@@ -140,7 +140,7 @@ def _nvidia_driver_problems(facts: HostFacts, version: str | None) -> list[str]:
     return []
 
 
-def _subid_problems(facts: HostFacts, idmap: Iterable[tuple[IdKind, int, int]]) -> list[str]:
+def _subid_problems(facts: NodeFacts, idmap: Iterable[tuple[IdKind, int, int]]) -> list[str]:
     problems = []
     entries = list(idmap)
     files: tuple[tuple[IdKind, str], ...] = (("u", "/etc/subuid"), ("g", "/etc/subgid"))
