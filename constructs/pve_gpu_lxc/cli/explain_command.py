@@ -9,9 +9,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from ..pve.version import DEFAULT_PVE_VERSION
 from .project_args import add_project_arguments
 
-DEFAULT_PVE_VERSION = (9, 1)
+NAME = "explain"
 HELP = "show what an apply puts on the node for each GPU container: conf file, subuid/subgid, devices, idmap"
 DESCRIPTION = (
     "For each GPU container of the synthesized stacks: /etc/pve/lxc/<vmid>.conf as Proxmox VE will "
@@ -23,7 +24,7 @@ DESCRIPTION = (
 
 
 def add_parser(sub: argparse._SubParsersAction[Any]) -> argparse.ArgumentParser:
-    p: argparse.ArgumentParser = sub.add_parser("explain", help=HELP, description=DESCRIPTION)
+    p: argparse.ArgumentParser = sub.add_parser(NAME, help=HELP, description=DESCRIPTION)
     p.add_argument("targets", nargs="*", metavar="STACK[/CONTAINER]",
                    help="stacks or one container of a stack (default: every synthesized stack)")
     p.add_argument("--svg", type=Path, metavar="FILE",
@@ -48,7 +49,7 @@ def _version(text: str) -> tuple[int, int]:
     return int(match.group(1)), int(match.group(2))
 
 
-def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+def run(args: argparse.Namespace, environ: Mapping[str, str], parser: argparse.ArgumentParser) -> int:
     from . import explain  # the explanation (model, pve, check.expected) loads only when `explain` runs
 
     return explain.run(args, environ)

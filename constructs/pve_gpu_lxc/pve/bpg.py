@@ -20,6 +20,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .version import DEFAULT_PVE_VERSION
+
 # Attributes that never reach the create request or the config file.
 _NO_EFFECT = frozenset({
     "//", "node_name", "vm_id", "timeout_clone", "timeout_create", "timeout_delete", "timeout_start",
@@ -169,7 +171,7 @@ def _unmodelled(body: Mapping[str, Any]) -> list[str]:
 
 
 def create_request(body: Mapping[str, Any], *, hookscript: str | None = None,
-                   pve_version: tuple[int, int] = (9, 1)) -> CreateRequest:
+                   pve_version: tuple[int, int] = DEFAULT_PVE_VERSION) -> CreateRequest:
     """bpg's create body for `body`; `hookscript` is the resolved `hook_script_file_id`.
 
     `pve_version` matters for one parameter: bpg sends `host-managed` on a NIC only to
