@@ -1,7 +1,8 @@
 """The library's app-wide state, kept in the construct tree: one child of the App.
 
 `AppState` holds the pure `AppModel` (VM ids, template bindings: the rules) and what the
-constructs share per stack (the stack's ProxmoxProvider, its template resources).  It
+constructs share per stack (the settings of the stack's ProxmoxProvider, its template
+resources).  It
 lives and dies with its App: nothing is kept in module globals, so an App that is no
 longer referenced leaves nothing behind in this library (tests/test_app_state.py builds
 200 Apps to show it).
@@ -18,10 +19,10 @@ from typing import TYPE_CHECKING, cast
 from ..core.errors import ValidationError
 from ..engine import Construct, TerraformStack
 from ..model.app import AppModel
+from ..model.provider import ProviderSettings
 
 if TYPE_CHECKING:
     from ..l1.generated import DataVirtualEnvironmentContainers, DownloadFile, VirtualEnvironmentFile
-    from .provider import ProxmoxProvider
 
 STATE_ID = "pve-gpu-lxc"  # the child's construct id under the App (it emits nothing)
 _CONTEXT_ATTRIBUTE = "_pve_gpu_lxc_context"
@@ -33,16 +34,16 @@ class AppState(Construct):
     def __init__(self, scope: Construct, id: str = STATE_ID) -> None:
         super().__init__(scope, id)
         self.app = AppModel()
-        self.providers: dict[str, ProxmoxProvider] = {}  # stack path -> its first ProxmoxProvider
+        self.providers: dict[str, ProviderSettings] = {}  # stack path -> its first ProxmoxProvider's settings
         self.template_resources: dict[tuple[str, str], DownloadFile | VirtualEnvironmentFile] = {}
         self.listings: dict[str, DataVirtualEnvironmentContainers] = {}  # stack path -> the guard's listing
 
-    def provider_of(self, stack_key: str) -> ProxmoxProvider | None:
+    def provider_of(self, stack_key: str) -> ProviderSettings | None:
         return self.providers.get(stack_key)
 
-    def register_provider(self, stack_key: str, provider: ProxmoxProvider) -> None:
+    def register_provider(self, stack_key: str, settings: ProviderSettings) -> None:
         """A stack's first ProxmoxProvider is the one its containers are checked against."""
-        self.providers.setdefault(stack_key, provider)
+        self.providers.setdefault(stack_key, settings)
 
 
 @dataclass(frozen=True)

@@ -60,7 +60,7 @@ class ProxmoxProvider(Construct):
         self.resource = BpgProxmoxProvider(
             self, "Default", endpoint=settings.endpoint, insecure=settings.insecure, ssh=ssh_block
         )
-        ctx.state.register_provider(ctx.stack_key, self)
+        ctx.state.register_provider(ctx.stack_key, settings)
 
     @staticmethod
     def of(scope: Construct) -> ProxmoxProvider | None:
