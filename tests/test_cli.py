@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from pve_gpu_lxc import cli
-from pve_gpu_lxc.cli import drift
+from pve_gpu_lxc.cli import drift, stacks
 
 PLANS = Path(__file__).parent / "data" / "plans"
 ROOT = Path(__file__).resolve().parents[1]
@@ -141,7 +141,7 @@ def _age(path: Path, seconds: float) -> None:
 
 
 def test_needs_synth_when_cdktf_out_is_missing(tmp_path: Path):
-    assert drift.needs_synth(_project(tmp_path), tmp_path / "cdktf.out")
+    assert stacks.needs_synth(_project(tmp_path), tmp_path / "cdktf.out")
 
 
 def test_needs_synth_when_a_stack_source_is_newer_than_the_output(tmp_path: Path):
@@ -149,15 +149,15 @@ def test_needs_synth_when_a_stack_source_is_newer_than_the_output(tmp_path: Path
     outdir = make_outdir(tmp_path, ["a"])
     for p in (project / "main.py", project / "stacks" / "a.py"):
         _age(p, 100)
-    assert not drift.needs_synth(project, outdir)
+    assert not stacks.needs_synth(project, outdir)
     (project / "stacks" / "a.py").touch()
-    assert drift.needs_synth(project, outdir)
+    assert stacks.needs_synth(project, outdir)
 
 
 def test_synth_failure_reports_the_last_line_of_the_traceback(tmp_path: Path):
     (tmp_path / "main.py").write_text("raise ValueError('stack wiring is broken')\n")
     outdir = tmp_path / "cdktf.out"
-    code, _, err = run(options(tmp_path, outdir, synth="auto"), drift.run_subprocess)
+    code, _, err = run(options(tmp_path, outdir, synth="auto"), stacks.run_subprocess)
     assert code == 1
     assert err.splitlines() == [
         "synthesizing ...",
@@ -178,7 +178,7 @@ def test_synth_runs_main_py_with_cdktf_outdir(tmp_path: Path):
     def runner(cmd, cwd, env):
         calls.append(cmd)
         if cmd[0] == sys.executable and cmd[1:] == ["main.py"]:
-            return drift.run_subprocess(cmd, cwd, env)
+            return stacks.run_subprocess(cmd, cwd, env)
         return FakeTerraform(plan="builtin-refresh-clean", plan_rc=0)(cmd, cwd, env)
 
     code, out, _ = run(options(tmp_path, outdir, synth="auto"), runner)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from pve_gpu_lxc import HostFacts, ValidationError, cli
-from pve_gpu_lxc.cli import drift
+from pve_gpu_lxc.cli import drift, stacks
 from pve_gpu_lxc.cli.exit_codes import EXIT_DESTRUCTIVE, EXIT_ERROR, EXIT_FINDING, EXIT_OK
 from pve_gpu_lxc.facts import collector_script
 
@@ -64,7 +64,7 @@ def run_drift(project: Path, outdir: Path, calls: list[list[str]]) -> tuple[int,
     def runner(cmd, cwd, env):  # type: ignore[no-untyped-def]
         calls.append(list(cmd))
         if cmd[0] == "/bin/sh":  # the synthesis: run it for real
-            return drift.run_subprocess(cmd, cwd, env)
+            return stacks.run_subprocess(cmd, cwd, env)
         return fake_terraform(list(cmd), cwd, env)
 
     options = drift.DriftOptions(project_dir=project, outdir=outdir, synth="auto", terraform=sys.executable,
@@ -106,13 +106,13 @@ def test_sources_are_wherever_the_app_keeps_them(tmp_path: Path) -> None:
     for path in tmp_path.rglob("*"):
         if path.is_file() and "cdktf.out" not in path.parts:
             os.utime(path, (past, past))
-    assert not drift.needs_synth(tmp_path, outdir)
+    assert not stacks.needs_synth(tmp_path, outdir)
     for ignored in (".venv/lib/x.py", "node_modules/m/index.json", "env/lib/y.py", "cdktf.out/stacks/new.json"):
         (tmp_path / ignored).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / ignored).write_text("changed")  # tools, dependencies, virtualenvs and the output itself
-    assert not drift.needs_synth(tmp_path, outdir)
+    assert not stacks.needs_synth(tmp_path, outdir)
     (tmp_path / "infra" / "nodes.py").write_text("changed")  # a stack module outside stacks/
-    assert drift.needs_synth(tmp_path, outdir)
+    assert stacks.needs_synth(tmp_path, outdir)
 
 
 # --------------------------------------------------------------------------- the installed collector

@@ -9,8 +9,8 @@ fail on it.  This runs Terraform (or OpenTofu: `find_terraform`) itself in
     terraform plan -detailed-exitcode -out=<file>                 (--plan)
     terraform show -json <file>
 
-and hands the JSON to the plan report (`cli/plan/`, pure).  Synthesis runs the `app`
-command of the project's cdktf.json, as `cdktf synth` does.  Exit codes (`exit_codes.py`):
+and hands the JSON to the plan report (`cli/plan/`, pure).  Synthesis and the stacks
+come from `stacks.py`.  Exit codes (`exit_codes.py`):
 0 clean, 2 drift or changes, 3 a GPU container would be replaced or destroyed (--plan
 without --allow-replace), 1 error.
 """
@@ -20,30 +20,20 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal, TextIO
+from typing import Any, TextIO
 
 from . import plan
 from .exit_codes import EXIT_ERROR
 from .plan import Mode, StackReport
-
-Runner = Callable[[Sequence[str], Path, Mapping[str, str]], "subprocess.CompletedProcess[str]"]
-
-# Files whose change means cdktf.out is stale: the app's sources and data, wherever they are.
-SOURCE_SUFFIXES = (".py", ".json")
-# Folders that are never the app's sources: tool state, dependencies, caches.
-_SKIPPED_DIRS = frozenset({"node_modules", "__pycache__", "cdktf.out"})
-CDKTF_JSON = "cdktf.json"
-
-SynthWhen = Literal["auto", "always", "never"]  # auto: when cdktf.out is stale
+from .stacks import Runner, StacksError, SynthWhen, ready_stacks, run_subprocess, tool_env
 
 
-class DriftError(Exception):
+class DriftError(StacksError):
     """A failure that stops the whole check; str() is one line naming the cause."""
 
 
@@ -69,15 +59,6 @@ class DriftOptions:
 # subprocess plumbing
 
 
-def run_subprocess(
-    cmd: Sequence[str], cwd: Path, env: Mapping[str, str]
-) -> subprocess.CompletedProcess[str]:
-    """Run a command, capturing text output; never raises on a non-zero exit."""
-    return subprocess.run(
-        list(cmd), cwd=cwd, env=dict(env), capture_output=True, text=True, check=False
-    )
-
-
 def first_error_line(stderr: str, stdout: str = "") -> str:
     """The line that names the cause: Terraform's first `Error:` line, else the last line."""
     text = f"{stderr}\n{stdout}"
@@ -87,115 +68,6 @@ def first_error_line(stderr: str, stdout: str = "") -> str:
         if ln.startswith("Error:"):
             return ln[len("Error:"):].strip() or ln
     return lines[-1] if lines else "no output"
-
-
-# --------------------------------------------------------------------------
-# synthesis
-
-
-def _source_files(project_dir: Path, skip: Sequence[Path]) -> Iterator[Path]:
-    """Every .py and .json file of the project, outside hidden folders, virtualenvs and `skip`."""
-    skipped = {p.resolve() for p in skip}
-    for root, dirs, files in os.walk(project_dir):
-        here = Path(root)
-        dirs[:] = [
-            d for d in dirs
-            if not d.startswith(".") and d not in _SKIPPED_DIRS and (here / d).resolve() not in skipped
-            and not (here / d / "pyvenv.cfg").is_file()
-        ]
-        for name in files:
-            if name.endswith(SOURCE_SUFFIXES) and (here / name).resolve() not in skipped:
-                yield here / name
-
-
-def newest_source_mtime(project_dir: Path, skip: Sequence[Path] = ()) -> float:
-    """The newest modification time of the files the app is built from (cdktf.json included)."""
-    newest = 0.0
-    for path in _source_files(project_dir, skip):
-        try:
-            newest = max(newest, path.stat().st_mtime)
-        except OSError:  # removed while walking
-            continue
-    return newest
-
-
-def needs_synth(project_dir: Path, outdir: Path, skip: Sequence[Path] = ()) -> bool:
-    """True when cdktf.out is missing or older than any source file of the project.
-
-    The sources are every .py and .json file under the project directory (so wherever the
-    app keeps its stacks), except the output directory itself, hidden folders (.venv, .git,
-    .terraform), node_modules and virtualenvs, and the paths in `skip` (e.g. a --json report).
-    """
-    manifest = outdir / "manifest.json"
-    if not manifest.is_file():
-        return True
-    return newest_source_mtime(project_dir, [outdir, *skip]) > manifest.stat().st_mtime
-
-
-def app_command(project_dir: Path) -> tuple[list[str], str]:
-    """How to run the app: the `app` of cdktf.json through the shell, as `cdktf synth` does.
-
-    A project without cdktf.json runs `python main.py` with this interpreter (cdktf's Python
-    default).  Returns the command and how it reads in messages.
-    """
-    config = project_dir / CDKTF_JSON
-    if not config.is_file():
-        if not (project_dir / "main.py").is_file():
-            raise DriftError(
-                f"cannot synthesize: no {CDKTF_JSON} (or main.py) in {project_dir} "
-                "(run from the project directory, pass --project-dir, or --no-synth)"
-            )
-        return [sys.executable, "main.py"], "python main.py"
-    try:
-        app = json.loads(config.read_text()).get("app")
-    except (OSError, ValueError, AttributeError) as err:
-        raise DriftError(f"cannot read {config}: {err}") from err
-    if not isinstance(app, str) or not app.strip():
-        raise DriftError(f'{config} has no "app" command (e.g. "app": "python main.py"); cdktf needs it too')
-    return ["/bin/sh", "-c", app], app
-
-
-def synthesize(options: DriftOptions, run: Runner, env: Mapping[str, str]) -> None:
-    """The app command of cdktf.json with CDKTF_OUTDIR=<outdir>, in the project directory."""
-    command, _ = app_command(options.project_dir)
-    synth_env = {**env, "CDKTF_OUTDIR": str(options.outdir)}
-    proc = run(command, options.project_dir, synth_env)
-    if proc.returncode != 0:
-        lines = [ln.strip() for ln in (proc.stderr or proc.stdout or "").splitlines() if ln.strip()]
-        cause = lines[-1] if lines else f"exit code {proc.returncode}"
-        raise DriftError(f"synth failed: {cause}")
-
-
-# --------------------------------------------------------------------------
-# stacks
-
-
-def synthesized_stacks(outdir: Path) -> list[str]:
-    """Stack names from cdktf.out/manifest.json (or the stacks/ folder when it has none)."""
-    manifest = outdir / "manifest.json"
-    if manifest.is_file():
-        try:
-            data = json.loads(manifest.read_text())
-            names = sorted((data.get("stacks") or {}).keys())
-        except (OSError, ValueError) as err:
-            raise DriftError(f"cannot read {manifest}: {err}") from err
-        if names:
-            return names
-    stacks_dir = outdir / "stacks"
-    if stacks_dir.is_dir():
-        return sorted(p.name for p in stacks_dir.iterdir() if (p / "cdk.tf.json").is_file())
-    return []
-
-
-def select_stacks(available: Sequence[str], wanted: Sequence[str], outdir: Path) -> list[str]:
-    if not available:
-        raise DriftError(f"no synthesized stacks in {outdir} (run `make synth` or drop --no-synth)")
-    unknown = [w for w in wanted if w not in available]
-    if unknown:
-        raise DriftError(
-            f"unknown stack {unknown[0]!r}: synthesized stacks are {', '.join(available)}"
-        )
-    return [s for s in available if not wanted or s in wanted]
 
 
 def backend_problem(stack_json: Mapping[str, Any], env: Mapping[str, str]) -> str | None:
@@ -323,14 +195,6 @@ def _plan_file(stack: str, options: DriftOptions) -> Path:
 # the command
 
 
-def terraform_env(environ: Mapping[str, str]) -> dict[str, str]:
-    """The caller's environment (TF_CLI_CONFIG_FILE, PG_CONN_STR, PROXMOX_VE_* ...) passed through."""
-    env = dict(environ)
-    env.setdefault("TF_IN_AUTOMATION", "1")  # shorter output, no "run terraform apply" hints
-    env.setdefault("CHECKPOINT_DISABLE", "1")
-    return env
-
-
 # The variable cdktf-cli reads for the same purpose: a name on PATH or a path.
 BINARY_ENV = "TERRAFORM_BINARY_NAME"
 # Tried in this order when neither --terraform nor TERRAFORM_BINARY_NAME says which.
@@ -390,18 +254,13 @@ def run_drift(
     """The whole command; returns the exit code.  Prints the report to `out`, progress to `err`."""
     out = out or sys.stdout  # looked up now, so redirected streams are honoured
     err = err or sys.stderr
-    env = terraform_env(options.environ)
+    env = tool_env(options.environ)
     try:
         options = replace(options, terraform=find_terraform(options.terraform, env))
         skip = [p for p in (options.json_path, options.plan_dir) if p is not None]
-        if options.synth == "always" or (
-            options.synth == "auto" and needs_synth(options.project_dir, options.outdir, skip)
-        ):
-            if len(options.stacks) != 1:
-                print("synthesizing ...", file=err)
-            synthesize(options, run, env)
-        stacks = select_stacks(synthesized_stacks(options.outdir), options.stacks, options.outdir)
-    except DriftError as exc:
+        stacks = ready_stacks(options.project_dir, options.outdir, synth=options.synth, wanted=options.stacks,
+                              run=run, env=env, progress=err if len(options.stacks) != 1 else None, skip=skip)
+    except StacksError as exc:
         print(f"pve-gpu-lxc drift: error: {exc}", file=err)
         _write_json(options, [], error=str(exc), err=err)
         return EXIT_ERROR
@@ -421,9 +280,10 @@ def run_drift(
         return EXIT_ERROR
     code = plan.overall_exit_code(reports, allow_replace=options.allow_replace)
     if options.live:
-        from .check.runner import after_drift  # imported here: check reads stacks through this module
+        from .check.runner import after_drift  # the live check (API, SSH) loads only with --live
 
-        return after_drift(options, stacks, code, out=out, err=err)
+        return after_drift(options.project_dir, options.outdir, options.environ, options.json_path, stacks, code,
+                           out=out, err=err)
     return code
 
 

@@ -32,10 +32,10 @@ from ..model.idmap import IdMap, IdMapEntry, Kind
 from ..model.idmap_picture import svg, table
 from ..model.ownership import ownership_tag, stack_prefix
 from ..pve import bpg, create
-from . import drift
+from ..pve.version import DEFAULT_PVE_VERSION
+from . import stacks as project_stacks
 from .check import expected
 from .exit_codes import EXIT_ERROR, EXIT_OK
-from .explain_command import DEFAULT_PVE_VERSION
 from .node_facts import load_node_facts
 from .project_args import parse_facts_options, synth_outdir
 
@@ -250,7 +250,8 @@ def _split_targets(targets: Sequence[str]) -> tuple[list[str], dict[str, set[str
     return stacks, containers
 
 
-def run(args: argparse.Namespace, environ: Mapping[str, str], *, run_command: drift.Runner = drift.run_subprocess,
+def run(args: argparse.Namespace, environ: Mapping[str, str], *,
+        run_command: project_stacks.Runner = project_stacks.run_subprocess,
         out: TextIO | None = None, err: TextIO | None = None) -> int:
     out = out or sys.stdout
     err = err or sys.stderr
@@ -258,7 +259,7 @@ def run(args: argparse.Namespace, environ: Mapping[str, str], *, run_command: dr
         results = _explain(args, environ, run_command, err)
         if args.svg is not None:
             _write_svg(args.svg, results)
-    except (ExplainError, drift.DriftError, expected.ExpectedError) as exc:
+    except (ExplainError, project_stacks.StacksError, expected.ExpectedError) as exc:
         print(f"{PROG}: error: {exc}", file=err)
         return EXIT_ERROR
     for e in results:
@@ -274,7 +275,7 @@ def run(args: argparse.Namespace, environ: Mapping[str, str], *, run_command: dr
     return EXIT_OK
 
 
-def _explain(args: argparse.Namespace, environ: Mapping[str, str], run_command: drift.Runner,
+def _explain(args: argparse.Namespace, environ: Mapping[str, str], run_command: project_stacks.Runner,
              err: TextIO) -> list[Explanation]:
     project_dir = args.project_dir.resolve()
     outdir = synth_outdir(args, environ)
@@ -286,11 +287,8 @@ def _explain(args: argparse.Namespace, environ: Mapping[str, str], run_command: 
         if not path.is_file():
             raise ExplainError(f"--facts {node}={path}: no such file")
     stacks, wanted = _split_targets(args.targets)
-    if args.synth == "always" or (args.synth == "auto" and drift.needs_synth(project_dir, outdir)):
-        print("synthesizing ...", file=err)
-        drift.synthesize(drift.DriftOptions(project_dir=project_dir, outdir=outdir), run_command,
-                         drift.terraform_env(environ))
-    names = drift.select_stacks(drift.synthesized_stacks(outdir), stacks, outdir)
+    names = project_stacks.ready_stacks(project_dir, outdir, synth=args.synth, wanted=stacks, run=run_command,
+                                        env=project_stacks.tool_env(environ), progress=err)
     facts_cache: dict[str, HostFacts | None] = {}
 
     def facts_for(node: str) -> HostFacts | None:

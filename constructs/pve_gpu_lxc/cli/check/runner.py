@@ -22,7 +22,7 @@ from typing import Any, TextIO
 from ...core.errors import ValidationError
 from ...facts.model import HostFacts
 from ...model.ownership import Listed, blocks
-from .. import drift
+from .. import stacks as project_stacks
 from ..node_facts import load_node_facts
 from . import api as pve_api
 from . import compare, expected, findings, nodeconf, ownership, probe
@@ -40,7 +40,7 @@ class CheckOptions:
     project_dir: Path
     outdir: Path
     stacks: tuple[str, ...] = ()
-    synth: drift.SynthWhen = "auto"
+    synth: project_stacks.SynthWhen = "auto"
     json_path: Path | None = None
     facts: Mapping[str, Path] = field(default_factory=dict)  # node -> facts file (--facts)
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
@@ -202,19 +202,16 @@ def _probe_request(containers: Sequence[expected.ExpectedContainer],
 # the command
 
 
-def _prepare(options: CheckOptions, run: drift.Runner, err: TextIO) -> list[str]:
+def _prepare(options: CheckOptions, run: project_stacks.Runner, err: TextIO) -> list[str]:
     for node, path in options.facts.items():
         if not Path(path).is_file():
             raise CheckError(f"--facts {node}={path}: no such file")
-    if options.synth == "always" or (options.synth == "auto"
-                                     and drift.needs_synth(options.project_dir, options.outdir)):
-        print("synthesizing ...", file=err)
-        drift.synthesize(drift.DriftOptions(project_dir=options.project_dir, outdir=options.outdir),
-                         run, drift.terraform_env(options.environ))
-    return drift.select_stacks(drift.synthesized_stacks(options.outdir), options.stacks, options.outdir)
+    return project_stacks.ready_stacks(options.project_dir, options.outdir, synth=options.synth,
+                                       wanted=options.stacks, run=run, env=project_stacks.tool_env(options.environ),
+                                       progress=err)
 
 
-def run_check(options: CheckOptions, *, run: drift.Runner = drift.run_subprocess,
+def run_check(options: CheckOptions, *, run: project_stacks.Runner = project_stacks.run_subprocess,
               out: TextIO | None = None, err: TextIO | None = None) -> int:
     """The whole command; returns the exit code (0 clean, 2 findings, 1 error)."""
     out = out or sys.stdout
@@ -222,7 +219,7 @@ def run_check(options: CheckOptions, *, run: drift.Runner = drift.run_subprocess
     try:
         stacks = _prepare(options, run, err)
         results, cost = check_stacks(options, stacks)
-    except (drift.DriftError, CheckError) as exc:
+    except (project_stacks.StacksError, CheckError) as exc:
         print(f"{PROG}: error: {exc}", file=err)
         _write_json(options.json_path, findings.report_document([], error=str(exc)), err)
         return findings.EXIT_ERROR
@@ -263,11 +260,12 @@ def combine_exit_codes(drift_code: int, check_code: int) -> int:
     return max(drift_code, check_code)
 
 
-def after_drift(options: drift.DriftOptions, stacks: Sequence[str], drift_code: int, *,
-                out: TextIO, err: TextIO) -> int:
-    """`drift --live`: the same checks after the refresh, for the same stacks; the combined code."""
-    check_options = CheckOptions(project_dir=options.project_dir, outdir=options.outdir, stacks=tuple(stacks),
-                                 synth="never", json_path=None, environ=options.environ)
+def after_drift(project_dir: Path, outdir: Path, environ: Mapping[str, str], json_path: Path | None,
+                stacks: Sequence[str], drift_code: int, *, out: TextIO, err: TextIO) -> int:
+    """`drift --live`: the same checks after the refresh, for the same stacks; the combined code.
+    `json_path`: drift's --json report, which gets the check's report as "live"."""
+    check_options = CheckOptions(project_dir=project_dir, outdir=outdir, stacks=tuple(stacks),
+                                 synth="never", json_path=None, environ=environ)
     print("== live check (pve-gpu-lxc check) ==", file=out)
     error = None
     try:
@@ -281,13 +279,13 @@ def after_drift(options: drift.DriftOptions, stacks: Sequence[str], drift_code: 
         print(findings.format_footer(results, cost), file=out)
     check_code = findings.exit_code(results, error)
     code = combine_exit_codes(drift_code, check_code)
-    if options.json_path is not None:
+    if json_path is not None:
         try:
-            doc = json.loads(options.json_path.read_text())
+            doc = json.loads(json_path.read_text())
         except (OSError, ValueError):
             doc = {}
         doc["live"] = findings.report_document(results, cost, error)
         doc["exit_code"] = code
-        if not _write_json(options.json_path, doc, err):
+        if not _write_json(json_path, doc, err):
             return findings.EXIT_ERROR
     return code
