@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from pve_gpu_lxc import ValidationError
-from pve_gpu_lxc.cli.image import main
+from pve_gpu_lxc.cli.main import main as cli_main
 from pve_gpu_lxc.image import (
     BuildToolsMissing,
     ImageBuildFailed,
@@ -22,6 +22,11 @@ from pve_gpu_lxc.image import (
 
 ROOTFS = "https://images.linuxcontainers.org/images/ubuntu/noble/amd64/default/20250715_07:42/rootfs.tar.xz"
 FACTS = Path(__file__).parents[1] / "stacks" / "facts" / "pve.json"
+
+
+def main(argv: list[str]) -> int:
+    """`pve-gpu-lxc image ARGV...` through the one command line."""
+    return cli_main(["image", *argv])
 
 
 def image(**overrides) -> NvidiaImage:

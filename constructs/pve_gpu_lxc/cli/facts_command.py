@@ -10,6 +10,7 @@ from typing import Any
 
 from .project_args import add_project_dir_argument
 
+NAME = "facts"
 HELP = "record a node's host facts (GPUs, driver, subuid/subgid, templates' GIDs) over SSH"
 DESCRIPTION = (
     "Run the read-only host facts collector on a Proxmox node over SSH and write "
@@ -22,7 +23,7 @@ DESCRIPTION = (
 
 
 def add_parser(sub: argparse._SubParsersAction[Any]) -> argparse.ArgumentParser:
-    p: argparse.ArgumentParser = sub.add_parser("facts", help=HELP, description=DESCRIPTION)
+    p: argparse.ArgumentParser = sub.add_parser(NAME, help=HELP, description=DESCRIPTION)
     p.add_argument("--node", required=True, metavar="NAME",
                    help="the Proxmox node name (GpuContainer's node_name); the node's hostname must equal it")
     p.add_argument("--ssh", required=True, metavar="USER@HOST[:PORT]",
@@ -38,7 +39,7 @@ def add_parser(sub: argparse._SubParsersAction[Any]) -> argparse.ArgumentParser:
     return p
 
 
-def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+def run(args: argparse.Namespace, environ: Mapping[str, str], parser: argparse.ArgumentParser) -> int:
     from . import facts  # the collector run (SSH, the facts loader, the model's validation) loads only here
 
     return facts.run(args, environ)

@@ -10,6 +10,7 @@ from typing import Any
 
 from .project_args import add_project_dir_argument
 
+NAME = "host-setup"
 HELP = "install the NVIDIA boot set-up that makes the GPU device nodes before Proxmox starts guests"
 DESCRIPTION = (
     "NVIDIA makes its device nodes (/dev/nvidiaN, nvidiactl, nvidia-uvm, ...) on demand, and Proxmox refuses "
@@ -24,7 +25,7 @@ DESCRIPTION = (
 
 
 def add_parser(sub: argparse._SubParsersAction[Any]) -> argparse.ArgumentParser:
-    p: argparse.ArgumentParser = sub.add_parser("host-setup", help=HELP, description=DESCRIPTION)
+    p: argparse.ArgumentParser = sub.add_parser(NAME, help=HELP, description=DESCRIPTION)
     p.add_argument("--node", required=True, metavar="NAME", help="the Proxmox node name (its facts file's name)")
     p.add_argument("--ssh", metavar="USER@HOST[:PORT]",
                    help="read the node live and, with --apply, install there (e.g. root@192.0.2.10); "
@@ -47,7 +48,7 @@ def add_parser(sub: argparse._SubParsersAction[Any]) -> argparse.ArgumentParser:
     return p
 
 
-def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+def run(args: argparse.Namespace, environ: Mapping[str, str], parser: argparse.ArgumentParser) -> int:
     from . import host_setup  # SSH, the facts loader and the set-up load only here
 
     return host_setup.run(args, environ)

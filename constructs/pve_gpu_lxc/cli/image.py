@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
 
 from ..core.errors import ValidationError
 from ..core.files import sha256_file
@@ -60,9 +59,3 @@ def run(args: argparse.Namespace) -> int:
           f"upload it with Template.upload('{target}', checksum='<sha256 above>')")
     return EXIT_OK
 
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """`pve-gpu-lxc image ARGV...` as a function (the same parser and exit policy)."""
-    from .main import main as cli_main
-
-    return cli_main(["image", *(sys.argv[1:] if argv is None else argv)])

@@ -4,17 +4,20 @@ loaded only when the command runs, so other commands do not pay for its imports.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
+NAME = "image"
 HELP = "print or build the NVIDIA distrobuilder image definition"
 
 
-def add_arguments(parser: argparse.ArgumentParser, parser_class: type[argparse.ArgumentParser]) -> None:
-    """The `image` subcommands on the one parser."""
-    sub = parser.add_subparsers(dest="image_command", required=True, metavar="ACTION", parser_class=parser_class)
+def add_parser(sub: argparse._SubParsersAction[Any]) -> argparse.ArgumentParser:
+    p: argparse.ArgumentParser = sub.add_parser(NAME, help=HELP, description=HELP)
+    actions = p.add_subparsers(dest="image_command", required=True, metavar="ACTION", parser_class=type(p))
     for name, help_text in (("definition", "print the distrobuilder YAML"),
                             ("build", "write the YAML and run distrobuilder build-lxc")):
-        cmd = sub.add_parser(name, help=help_text, description=help_text)
+        cmd = actions.add_parser(name, help=help_text, description=help_text)
         cmd.add_argument("--facts", help="host facts file; its NVIDIA driver version is used")
         cmd.add_argument("--driver", help="NVIDIA driver version, e.g. 575.64.03 (when no --facts)")
         cmd.add_argument("--source-url", required=True, help="rootfs.tar.xz URL or file:///path")
@@ -30,9 +33,10 @@ def add_arguments(parser: argparse.ArgumentParser, parser_class: type[argparse.A
                               "instead of the .run file (--distribution debian)")
         if name == "build":
             cmd.add_argument("--out-dir", type=Path, required=True)
+    return p
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, environ: Mapping[str, str], parser: argparse.ArgumentParser) -> int:
     from . import image  # the image definition and build load only when `image` runs
 
     return image.run(args)

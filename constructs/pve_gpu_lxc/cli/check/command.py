@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from .runner import CheckOptions
 
 
+NAME = "check"
 DESCRIPTION = (
     "Read-only live check of every GPU container in the synthesized stacks against the node: devN, "
     "raw lxc.idmap and /etc/subuid+subgid, the hookscript's content and mode, the passed device nodes "
@@ -25,7 +26,7 @@ DESCRIPTION = (
 
 def add_parser(sub: argparse._SubParsersAction[Any]) -> argparse.ArgumentParser:
     p: argparse.ArgumentParser = sub.add_parser(
-        "check", help="check the GPU containers on the node, live and read-only (what Terraform cannot see)",
+        NAME, help="check the GPU containers on the node, live and read-only (what Terraform cannot see)",
         description=DESCRIPTION)
     p.add_argument("stacks", nargs="*", metavar="STACK", help="stacks to check (default: every synthesized stack)")
     p.add_argument("--json", type=Path, metavar="FILE", dest="json_path",
