@@ -8,6 +8,7 @@ import subprocess
 import pytest
 
 from pve_gpu_lxc.cli.check import probe as pr
+from pve_gpu_lxc.core import names
 
 HOSTILE_PATHS = ["/dev/x;reboot", "/dev/$(id)", "/dev/`id`", "/dev/a b", "/dev/../etc/shadow", "/dev/./x",
                  "/dev/x\nct 1", "/etc/shadow", "dev/x", "/dev/", "/dev//x", "/dev/x'", '/dev/x"', "/dev/x\\"]
@@ -15,7 +16,7 @@ HOSTILE_PATHS = ["/dev/x;reboot", "/dev/$(id)", "/dev/`id`", "/dev/a b", "/dev/.
 
 @pytest.mark.parametrize("path", HOSTILE_PATHS)
 def test_hostile_device_paths_are_never_sent(path) -> None:
-    assert not pr.safe_device_path(path)
+    assert not names.is_device_path(path)
     with pytest.raises(pr.UnsafeValue):
         pr.build_input(pr.ProbeRequest(devices=[path]))
     with pytest.raises(pr.UnsafeValue):

@@ -24,7 +24,6 @@ from .parsers import (
     parse_subid,
 )
 from .records import (
-    NVIDIA_CONTROL_NODES,
     RECORDED_PREFIXES,
     VENDOR_LABELS,
     DeviceNode,
@@ -37,7 +36,6 @@ from .records import (
 )
 
 __all__ = [
-    "NVIDIA_CONTROL_NODES",
     "RECORDED_PREFIXES",
     "SCHEMA",
     "SCHEMA_VERSION",

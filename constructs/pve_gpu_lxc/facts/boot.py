@@ -41,7 +41,14 @@ import shlex
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from .records import NVIDIA_CTL, NVIDIA_MODESET, NVIDIA_UVM, NVIDIA_UVM_TOOLS, nvidia_cap_node, nvidia_gpu_node
+from ..core.nvidia_nodes import (
+    NVIDIA_CTL,
+    NVIDIA_MODESET,
+    NVIDIA_UVM,
+    NVIDIA_UVM_TOOLS,
+    nvidia_cap_node,
+    nvidia_gpu_node,
+)
 
 PVE_GUESTS = "pve-guests.service"
 # pve-guests.service has default dependencies, so it starts after basic.target, itself after sysinit.target

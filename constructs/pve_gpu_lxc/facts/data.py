@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from ..core.errors import ValidationError
+from ..core.nvidia_nodes import nvidia_gpu_node
 from .boot import BootFacts, BootNodes, nodes_at_boot
 from .parsers import normalize_pci, parse_nvidia_version
 from .records import (
@@ -64,7 +65,7 @@ class GpuFacts:
 
     @property
     def nvidia_node(self) -> str | None:
-        return None if self.nvidia_minor is None else f"/dev/nvidia{self.nvidia_minor}"
+        return None if self.nvidia_minor is None else nvidia_gpu_node(self.nvidia_minor)
 
     def describe(self) -> str:
         ids = (f"{self.vendor_id:04x}:{self.device_id:04x}" if self.vendor_id is not None and self.device_id is not None

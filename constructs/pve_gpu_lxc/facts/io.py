@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
 from ..core.errors import ValidationError
+from ..core.nvidia_nodes import NVIDIA_MODESET, cap_number
 from ..core.rules import got
 from .boot import BootFacts, BootFile
 from .data import DrmMinor, NodeFacts, NvidiaFacts
@@ -28,7 +28,7 @@ from .parsers import (
     parse_proc_devices,
     parse_subid,
 )
-from .records import NODE_TYPES, NVIDIA_MODESET, DeviceNode, IdRange, NvidiaGpuInfo, ProcDevices, TemplateFacts
+from .records import NODE_TYPES, DeviceNode, IdRange, NvidiaGpuInfo, ProcDevices, TemplateFacts
 
 # the record to build: the public HostFacts (model.py) passes itself, as this module may not import it
 Facts = TypeVar("Facts", bound=NodeFacts)
@@ -80,7 +80,7 @@ def host_setup_command(node: str, host: str = "<host>", paths: Iterable[str] = (
     paths = set(paths)
     if NVIDIA_MODESET in paths:
         flags.append("--modeset")
-    caps = sorted({int(m.group(1)) for p in paths if (m := re.fullmatch(r"/dev/nvidia-caps/nvidia-cap(\d+)", p))})
+    caps = sorted({n for n in map(cap_number, paths) if n is not None})
     if caps:
         flags.append("--caps " + ",".join(str(c) for c in caps))
     return f"pve-gpu-lxc host-setup --node {node} --ssh root@{host} --apply" + "".join(f" {f}" for f in flags)

@@ -22,12 +22,13 @@ node's shell as code.
 
 from __future__ import annotations
 
-import re
 import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..core.errors import ValidationError
+from ..core.names import is_program
+from ..core.nvidia_nodes import control_nodes, nvidia_cap_node, nvidia_gpu_node
 from ..core.rules import got, require_bool, require_int, sequence
 
 UNIT_NAME = "pve-gpu-lxc-nvidia-nodes.service"
@@ -38,7 +39,6 @@ MODPROBE_PATH = "/etc/modprobe.d/pve-gpu-lxc-nvidia.conf"
 DEFAULT_NVIDIA_MODPROBE = "/usr/bin/nvidia-modprobe"
 # nvidia-modprobe -f reads DeviceFileMinor from these (the driver fixes cap1 and cap2)
 CAP_FILES = {1: "/proc/driver/nvidia/capabilities/mig/config", 2: "/proc/driver/nvidia/capabilities/mig/monitor"}
-_PROGRAM = re.compile(r"^/[A-Za-z0-9_.+/-]+$")
 _HEADER = "# Written by `pve-gpu-lxc host-setup`; a re-run rewrites it. {why}\n"
 
 
@@ -77,8 +77,7 @@ class NvidiaBootSetup:
             require_int(minor, "NvidiaBootSetup gpu_minors entry", 0, 254, "It is a GPU's 'Device Minor'")
         object.__setattr__(self, "gpu_minors", tuple(sorted(set(minors))))
         program = self.nvidia_modprobe
-        if not isinstance(program, str) or not _PROGRAM.match(program) or "/../" in program \
-                or not program.endswith("/nvidia-modprobe"):
+        if not isinstance(program, str) or not is_program(program) or not program.endswith("/nvidia-modprobe"):
             raise ValidationError(
                 f"NvidiaBootSetup nvidia_modprobe {got(program)} is not an absolute path to nvidia-modprobe "
                 f"(e.g. {DEFAULT_NVIDIA_MODPROBE!r})")
@@ -112,10 +111,9 @@ class NvidiaBootSetup:
 
     def nodes(self) -> tuple[str, ...]:
         """The device nodes the unit makes."""
-        nodes = [f"/dev/nvidia{m}" for m in self.gpu_minors]
-        nodes += ["/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia-uvm-tools"]
-        nodes += ["/dev/nvidia-modeset"] if self.modeset else []
-        nodes += [f"/dev/nvidia-caps/nvidia-cap{c}" for c in self.caps]
+        nodes = [nvidia_gpu_node(m) for m in self.gpu_minors]
+        nodes += control_nodes(uvm_tools=True, modeset=self.modeset)  # `-u -c 0` makes both uvm nodes
+        nodes += [nvidia_cap_node(c) for c in self.caps]
         return tuple(nodes)
 
     def unit_text(self) -> str:

@@ -20,12 +20,12 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from ..core.errors import ValidationError
+from ..core.names import is_program
 from ..core.rules import driver_version, got
 from . import validation
 
 Phase = Literal["pre-start", "post-start", "pre-stop", "post-stop"]
 PHASES: tuple[Phase, ...] = ("pre-start", "post-start", "pre-stop", "post-stop")
-_PROGRAM = re.compile(r"^/[A-Za-z0-9_.+/-]+$")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 # Test seam: on a real node PVE_GPU_LXC_SYSROOT is unset and paths are the host's own.
 SYSROOT_VARIABLE = "PVE_GPU_LXC_SYSROOT"
@@ -49,7 +49,7 @@ class HookCommand:
             )
         object.__setattr__(self, "argv", argv)
         program = argv[0]
-        if not _PROGRAM.match(program) or "/../" in program or program.endswith("/.."):
+        if not is_program(program):
             raise ValidationError(
                 f"{self.phase} hook program {program!r} must be an absolute path of letters, digits "
                 "and _ . + - / (the hook runs as root: no PATH lookup, no shell syntax)"

@@ -15,15 +15,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from ..core import names
 from ..core.errors import ValidationError
 from ..core.rules import got
 from .auth import ProviderAuth, detect_auth
 
 _URL = re.compile(r"^https://[A-Za-z0-9.-]+(:\d+)?/?$")
 SSH_NODES_ENV = "PVE_GPU_LXC_SSH_NODES"
-_NODE_NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
-_HOST = re.compile(r"^[A-Za-z0-9.-]+$")
-_USER = re.compile(r"^[a-z_][a-z0-9_.-]*$")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -45,7 +43,7 @@ class ProxmoxSsh:
     node_address_source: Literal["api", "dns"] | None = None
 
     def __post_init__(self) -> None:
-        if not isinstance(self.username, str) or not _USER.match(self.username):
+        if not isinstance(self.username, str) or not names.is_unix_user(self.username):
             raise ValidationError(f"ProxmoxSsh.username {got(self.username)} is not a Unix user name")
         if not isinstance(self.agent, bool):
             raise ValidationError(f"ProxmoxSsh.agent must be True or False, got {got(self.agent)}")
@@ -57,7 +55,7 @@ class ProxmoxSsh:
                 "ProxmoxSsh.node_addresses must be a mapping {node name: 'address[:port]'}, "
                 f"got {got(self.node_addresses)}")
         for node, address in dict(self.node_addresses).items():
-            if not isinstance(node, str) or not _NODE_NAME.match(node):
+            if not isinstance(node, str) or not names.is_node_name(node):
                 raise ValidationError(f"ProxmoxSsh.node_addresses key {got(node)} is not a Proxmox node name")
             parse_node_address(f"ProxmoxSsh.node_addresses[{node!r}]", address)
 
@@ -89,7 +87,7 @@ def parse_node_address(where: str, text: object) -> tuple[str, int | None]:
         raise ValidationError(f"{where} {text!r} is not 'address', 'address:port' or '[ipv6]:port'")
     address = match.group(1) or match.group(3) or match.group(5)
     port_text = match.group(2) or match.group(4)
-    if match.group(3) is not None and not _HOST.match(address):
+    if match.group(3) is not None and not names.is_host(address):
         raise ValidationError(f"{where} {text!r}: {address!r} is not a host name or IPv4 address")
     port = int(port_text) if port_text else None
     if port is not None and not 1 <= port <= 65535:
@@ -103,7 +101,7 @@ def ssh_nodes_from_env(environ: Mapping[str, str]) -> dict[str, str]:
     nodes: dict[str, str] = {}
     for item in filter(None, (part.strip() for part in raw.split(","))):
         name, sep, address = item.partition("=")
-        if not sep or not _NODE_NAME.match(name):
+        if not sep or not names.is_node_name(name):
             raise ValidationError(
                 f"{SSH_NODES_ENV}: {item!r} is not 'node=address[:port]' (e.g. 'pve=192.0.2.10:2222')")
         parse_node_address(f"{SSH_NODES_ENV} node {name!r}", address)

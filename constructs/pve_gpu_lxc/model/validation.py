@@ -9,20 +9,15 @@ from __future__ import annotations
 
 import re
 
+from ..core import names
 from ..core.errors import ValidationError
 from ..core.rules import got, require_int
 
-VMID_MIN, VMID_MAX = 100, 999_999_999  # PVE `pve-vmid`
+VMID_MIN, VMID_MAX = names.VMID_MIN, names.VMID_MAX
 MAX_CONTAINER_ID = 65_535  # uid/gid inside an unprivileged container (default 65536-id map)
 MAX_DEVICES = 128  # bpg device_passthrough MaxItems (PVE itself allows 256)
 
-_DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$", re.IGNORECASE)
 _OCTAL_MODE = re.compile(r"^0[0-7]{3}$")
-_DATASTORE = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]*$")  # PVE storage id
-# Characters allowed in a devN path: bpg sends `path=<p>` inside a comma-separated
-# property string, and hook scripts may name the path, so nothing that a shell or
-# that string would interpret (whitespace, `,` `=` `;` `$` quotes, globs, ...).
-_DEVICE_PATH = re.compile(r"^/dev(/[A-Za-z0-9_.+-]+)+$")
 # Nodes that are directories on every host: devN stat()s the path at start and
 # refuses anything that is not a char/block device ("... is not a device").
 KNOWN_DEVICE_DIRECTORIES = frozenset(
@@ -46,7 +41,7 @@ def hostname(value: object) -> str:
     """RFC 1123 host name (optionally fully qualified), as PVE's `dns-name` format."""
     if not isinstance(value, str) or not value:
         raise ValidationError(f"hostname must be a non-empty string, got {got(value)}")
-    if len(value) > 253 or not all(_DNS_LABEL.match(label) for label in value.split(".")):
+    if not names.is_dns_name(value):
         raise ValidationError(
             f"hostname {value!r} is not a valid DNS name; allowed: labels of 1-63 letters, digits "
             "and inner hyphens, separated by dots, at most 253 characters (e.g. 'jellyfin' or "
@@ -56,7 +51,7 @@ def hostname(value: object) -> str:
 
 
 def node_name(value: object) -> str:
-    if not isinstance(value, str) or not _DNS_LABEL.match(value):
+    if not isinstance(value, str) or not names.is_node_name(value):
         raise ValidationError(
             f"node_name {value!r} is not a Proxmox node name; allowed: one DNS label "
             "(letters, digits, inner hyphens), as shown by `pvecm nodes` or `hostname`"
@@ -84,7 +79,7 @@ def device_path(value: object) -> str:
     parts = value.split("/")
     if ".." in parts or "." in parts:
         raise ValidationError(f"device path {value!r} contains '.' or '..'; give the node's real absolute path")
-    if not _DEVICE_PATH.match(value):
+    if not names.is_device_path(value):  # bpg writes it into a property string, hooks quote it
         raise ValidationError(
             f"device path {value!r} is not allowed; it must be absolute under /dev/ and use only "
             "letters, digits and _ . + - (no whitespace, commas, '=', quotes or shell metacharacters), "
@@ -106,7 +101,7 @@ def device_path(value: object) -> str:
 
 
 def datastore_id(value: object, name: str = "datastore_id") -> str:
-    if not isinstance(value, str) or not _DATASTORE.match(value):
+    if not isinstance(value, str) or not names.is_storage_id(value):
         raise ValidationError(
             f"{name} {value!r} is not a Proxmox storage id (e.g. 'local', 'local-lvm'); see `pvesm status`"
         )

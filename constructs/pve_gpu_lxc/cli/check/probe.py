@@ -26,12 +26,12 @@ Output: one tab-separated record per line (see `parse_output`), ending with `end
 from __future__ import annotations
 
 import json
-import re
 import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
+from ...core import names
 from ...facts.boot import BootFacts
 from ...facts.io import boot_from_json, collector_functions
 
@@ -332,31 +332,7 @@ SCRIPT += "ROOT=''\nNL='\n'\n" + collector_functions(
     "json_str", "json_link_target", "close_array", "boot_files", "boot_json")
 
 # --------------------------------------------------------------------------------------------
-# input: only values that match these patterns are ever sent
-
-_DEVICE_PATH = re.compile(r"^/dev(/[A-Za-z0-9_.:+@-]+)+$")
-_VMID = re.compile(r"^[1-9][0-9]{2,8}$")
-_STORAGE = re.compile(r"^[A-Za-z][A-Za-z0-9\-_.]*[A-Za-z0-9]$")
-_SNIPPET = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+-]*$")
-
-
-def safe_device_path(path: str) -> bool:
-    parts = path.split("/")
-    return (len(path) <= 255 and bool(_DEVICE_PATH.match(path))
-            and not any(p in (".", "..") for p in parts))
-
-
-def safe_vmid(vmid: int | str) -> bool:
-    return bool(_VMID.match(str(vmid)))
-
-
-def safe_storage(storage: str) -> bool:
-    return len(storage) <= 64 and bool(_STORAGE.match(storage))
-
-
-def safe_snippet(name: str) -> bool:
-    return len(name) <= 255 and bool(_SNIPPET.match(name)) and name not in (".", "..")
-
+# input: only values that match core.names' patterns are ever sent
 
 @dataclass
 class ProbeRequest:
@@ -382,19 +358,19 @@ class UnsafeValue(ValueError):
 def data_lines(request: ProbeRequest) -> list[str]:
     lines = []
     for path in request.devices:
-        if not safe_device_path(path):
+        if not names.is_device_path(path):
             raise UnsafeValue(f"device path {path!r}")
         lines.append(f"dev {path}")
     for storage, snippet in request.hooks:
-        if not safe_storage(storage) or not safe_snippet(snippet):
+        if not names.is_storage_id(storage) or not names.is_snippet_file(snippet):
             raise UnsafeValue(f"snippet {storage!r}:{snippet!r}")
         lines.append(f"hook {storage} {snippet}")
     for vmid, paths in request.containers:
-        if not safe_vmid(vmid):
+        if not names.is_vmid(vmid):
             raise UnsafeValue(f"vmid {vmid!r}")
         lines.append(f"ct {vmid}")
         for path in paths:
-            if not safe_device_path(path):
+            if not names.is_device_path(path):
                 raise UnsafeValue(f"device path {path!r}")
             lines.append(f"ctdev {vmid} {path}")
     return lines

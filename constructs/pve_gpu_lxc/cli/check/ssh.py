@@ -19,7 +19,6 @@ The SSH settings are bpg/proxmox's, so whatever lets Terraform apply lets the ch
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import subprocess
 import tempfile
@@ -28,13 +27,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from ...core import names
 from ...core.errors import ValidationError
 from ...model.provider import SSH_NODES_ENV, parse_node_address, ssh_nodes_from_env
 from .expected import ProviderSettings
 
 TIMEOUT_S = 120.0
-_USER = re.compile(r"^[a-z_][a-z0-9_.-]{0,31}$")
-_HOST = re.compile(r"^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,253})|[0-9A-Fa-f:.]+)$")
 
 
 class SshError(Exception):
@@ -65,13 +63,13 @@ def parse_ssh_nodes(raw: str) -> dict[str, tuple[str, int | None]]:
 def parse_target(node: str, text: str, what: str = "--ssh") -> SshTarget:
     """`root@192.0.2.10`, `root@pve.lan:2222` or `root@[2001:db8::1]:22` (port 22 when not given)."""
     user, sep, host = text.partition("@") if isinstance(text, str) else ("", "", "")
-    if not sep or not _USER.match(user):
+    if not sep or not names.is_unix_user(user):
         raise SshError(f"{what} {text!r} is not USER@HOST[:PORT] with a Unix user name, e.g. root@192.0.2.10")
     try:
         address, port = parse_node_address(what, host)
     except ValidationError as err:
         raise SshError(str(err)) from None
-    if not _HOST.match(address):
+    if not names.is_host(address):
         raise SshError(f"{what} {text!r}: {address!r} is not a host name or IP address")
     return SshTarget(node=node, address=address, port=port or 22, username=user)
 
@@ -92,10 +90,10 @@ def resolve_target(node: str, provider: ProviderSettings, environ: Mapping[str, 
         address = urllib.parse.urlsplit(endpoint).hostname
     if not address:
         raise SshError(f"no SSH address for node {node!r}: give the provider's ssh node block or {SSH_NODES_ENV}")
-    if not _HOST.match(address):
+    if not names.is_host(address):
         raise SshError(f"SSH address {address!r} of node {node!r} is not a host name or IP address")
     username = provider.ssh_username or environ.get("PROXMOX_VE_SSH_USERNAME", "").strip() or "root"
-    if not _USER.match(username):
+    if not names.is_unix_user(username):
         raise SshError(f"SSH user {username!r} is not a Unix user name")
     port = port or 22
     if not 1 <= port <= 65535:
