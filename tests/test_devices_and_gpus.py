@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pve_gpu_lxc import AmdGpu, Device, IntelGpu, NvidiaGpu, ValidationError
-from pve_gpu_lxc.model.devices import ResolvedDevice, resolve_devices
+from pve_gpu_lxc.model.devices import ResolvedDevice, group_role, resolve_devices
 
 
 def nodes(gpu) -> list[tuple]:
@@ -130,3 +130,11 @@ def test_resolve_refuses_more_than_128_devices() -> None:
     with pytest.raises(ValidationError, match="129 device nodes requested; bpg/proxmox passes at most 128"):
         resolve_devices(many, {})
     assert len(resolve_devices(many[:128], {})) == 128
+
+
+@pytest.mark.parametrize("path, group", [("/dev/dri/renderD129", "render"), ("/dev/kfd", "render"),
+                                         ("/dev/dri/card1", "video"), ("/dev/nvidia0", None),
+                                         ("/dev/cardreader", None), ("/dev/accel/accel0", None)])
+def test_the_group_a_gpu_node_belongs_to(path, group) -> None:
+    """One rule for the model's presets, check's in-container comparison and the LXC harness."""
+    assert group_role(path) == group

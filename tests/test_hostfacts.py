@@ -386,3 +386,14 @@ def test_ls_lines_round_trip(name, kind, numbers, perm, owner, group, date):
     assert (node.major, node.minor) == (numbers if kind in "cb" else (None, None))
     assert (node.owner or str(node.uid), node.group or str(node.gid)) == (owner, group)
     assert node.target == ("../card0" if kind == "l" else None)
+
+
+def test_uncovered_host_id_ranges() -> None:
+    """The one coverage rule synthesis (verify), explain and check use for subuid/subgid."""
+    from pve_gpu_lxc.facts.records import IdRange, uncovered
+
+    assert uncovered([IdRange(100000, 65536)], 100000, 65536) == ()
+    assert uncovered([IdRange(100000, 100)], 100050, 100) == (IdRange(100100, 50),)
+    assert uncovered([IdRange(20, 5), IdRange(10, 5)], 10, 15) == (IdRange(15, 5),)
+    assert uncovered([], 44, 1) == (IdRange(44, 1),)
+    assert uncovered([IdRange(0, 10), IdRange(5, 20)], 0, 25) == ()

@@ -64,7 +64,7 @@ def test_a_container_deleted_on_the_node_is_drift_without_attribute_noise():
 def test_clean_refresh_reports_clean_and_exit_0():
     report = pr.summarise_plan("s", load("builtin-refresh-clean"), "drift")
     assert report.status == "clean"
-    assert pr.overall_exit_code([report]) == pr.EXIT_CLEAN
+    assert pr.overall_exit_code([report]) == pr.EXIT_OK
 
 
 def test_terraform_exit_2_without_any_itemised_drift_is_clean():
@@ -83,7 +83,7 @@ def test_plan_mode_shows_the_in_place_correction():
     (change,) = report.changes
     assert change.action == "update"
     assert attrs(change)["device_passthrough[0].gid"] == (45, 44)
-    assert pr.overall_exit_code([report]) == pr.EXIT_CHANGES
+    assert pr.overall_exit_code([report]) == pr.EXIT_FINDING
 
 
 def test_replacing_a_gpu_container_is_destructive_and_exits_3():
@@ -92,7 +92,7 @@ def test_replacing_a_gpu_container_is_destructive_and_exits_3():
     assert change.action == "replace" and change.destructive
     assert report.status == "destructive"
     assert pr.overall_exit_code([report]) == pr.EXIT_DESTRUCTIVE
-    assert pr.overall_exit_code([report], allow_replace=True) == pr.EXIT_CHANGES
+    assert pr.overall_exit_code([report], allow_replace=True) == pr.EXIT_FINDING
 
 
 def test_destructive_text_names_the_container_and_the_attribute_forcing_it():
@@ -327,7 +327,7 @@ def test_refresh_reports_the_failed_guard_and_the_orphan_with_their_fixes():
                                      "pve-gpu-lxc.intel-jellyfin.old-jellyfin, but no container in the state has")
     assert orphan.fix.startswith("remove it on pve: `pct destroy 212`")
     # the tag removed by hand is drift too; the report says both, and a finding exits 2
-    assert report.status == "drift" and pr.overall_exit_code([report]) == pr.EXIT_CHANGES
+    assert report.status == "drift" and pr.overall_exit_code([report]) == pr.EXIT_FINDING
     text = pr.format_stack(report)
     assert "  ownership (the guard's listing of the cluster's containers):\n" in text
     assert f"    collision: {CONTAINER}: GpuContainer 'jellyfin'" in text
@@ -341,7 +341,7 @@ def test_ownership_findings_alone_exit_2_with_their_own_status():
     plan["checks"] = []  # the orphan only
     report = pr.summarise_plan("intel-jellyfin", plan, "plan")
     assert report.changes == () and [f.kind for f in report.ownership] == ["orphan"]
-    assert report.status == "ownership" and pr.overall_exit_code([report]) == pr.EXIT_CHANGES
+    assert report.status == "ownership" and pr.overall_exit_code([report]) == pr.EXIT_FINDING
     assert pr.format_stack(report).startswith("== intel-jellyfin: ownership\n  no changes:")
     # another stack's tags are not this stack's orphans
     assert pr.summarise_plan("nvidia-ollama", plan, "drift").ownership == ()

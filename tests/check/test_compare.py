@@ -159,12 +159,6 @@ def test_subgid_does_not_allow_the_map() -> None:
         "/etc/subuid on pve is missing host uids 100000-165535 for 'lxc.idmap: u 0 100000 65536'"]
 
 
-def test_uncovered_ranges() -> None:
-    assert compare.uncovered([(100000, 65536)], 100000, 65536) == []
-    assert compare.uncovered([(100000, 100)], 100050, 100) == [(100100, 50)]
-    assert compare.uncovered([(10, 5), (20, 5)], 10, 15) == [(15, 5)]
-
-
 # --- [3] hookscript ---------------------------------------------------------------------------
 
 
@@ -344,10 +338,6 @@ def test_container_missing_errors_and_no_ssh() -> None:
     assert report.errors == ["SSH: refused"] and report.checked == ["devices", "idmap"]
 
 
-@pytest.mark.parametrize("path, group", [("/dev/dri/renderD129", "render"), ("/dev/kfd", "render"),
-                                         ("/dev/dri/card1", "video"), ("/dev/nvidia0", None)])
-def test_intended_group(path, group) -> None:
-    assert compare.intended_group(path) == group
 
 
 def test_running_without_a_readable_root_is_a_note_not_a_finding() -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from pve_gpu_lxc import cli
 from pve_gpu_lxc.cli.check import findings as fd
-from pve_gpu_lxc.cli.check.runner import combine_exit_codes
+from pve_gpu_lxc.cli.exit_codes import combine
 
 FINDING = fd.Finding("devices", "dev2", "dev2 (/dev/dri/card1) is extra.", "on pve: `pct set 210 --delete dev2`.",
                      found="path=/dev/dri/card1")
@@ -61,7 +61,7 @@ def test_json_document() -> None:
 
 @pytest.mark.parametrize("drift, check, combined", [(0, 0, 0), (2, 0, 2), (0, 2, 2), (3, 2, 3), (3, 1, 1), (1, 0, 1)])
 def test_drift_live_exit_code(drift, check, combined) -> None:
-    assert combine_exit_codes(drift, check) == combined
+    assert combine(drift, check) == combined
 
 
 # --- the command, up to the point where it would ask a node ------------------------------------------

@@ -20,10 +20,6 @@ EXIT_USAGE = EXIT_ERROR
 EXIT_FINDING = 2
 EXIT_DESTRUCTIVE = 3
 
-# the drift command's words for the same codes
-EXIT_CLEAN = EXIT_OK
-EXIT_CHANGES = EXIT_FINDING
-
 
 class Verdict(Protocol):
     """What the policy needs to know about one checked stack (a `plan.StackReport`)."""
@@ -39,6 +35,14 @@ class Verdict(Protocol):
 
     @property
     def ownership(self) -> tuple[object, ...]: ...
+
+
+def combine(*codes: int) -> int:
+    """One code for several runs (`drift --live`: the refresh and the live check): an error (1)
+    beats a destructive plan (3), which beats changes or findings (2), which beat clean (0)."""
+    if EXIT_ERROR in codes:
+        return EXIT_ERROR
+    return max(codes, default=EXIT_OK)
 
 
 def overall_exit_code(reports: Iterable[Verdict], *, allow_replace: bool = False) -> int:

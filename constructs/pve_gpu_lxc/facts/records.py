@@ -5,8 +5,7 @@
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -19,31 +18,6 @@ DRIVER_VENDORS: Mapping[str, Vendor] = {
     "i915": "intel", "xe": "intel", "amdgpu": "amd", "radeon": "amd", "nvidia": "nvidia", "nouveau": "nvidia",
 }
 VENDOR_LABELS: Mapping[str, str] = {"intel": "Intel", "amd": "AMD", "nvidia": "NVIDIA"}
-
-# NVIDIA's device nodes.  None comes from devtmpfs: userspace makes them on demand (nvidia-modprobe,
-# nvidia-smi), so after a reboot they exist only if something the boot runs creates them (facts/boot.py).
-NVIDIA_CTL = "/dev/nvidiactl"  # 195:255
-NVIDIA_UVM = "/dev/nvidia-uvm"  # <nvidia-uvm major>:0
-NVIDIA_UVM_TOOLS = "/dev/nvidia-uvm-tools"  # <nvidia-uvm major>:1
-NVIDIA_MODESET = "/dev/nvidia-modeset"  # 195:254
-NVIDIA_CONTROL_NODES = (NVIDIA_CTL, NVIDIA_UVM, NVIDIA_UVM_TOOLS)
-_NVIDIA_ON_DEMAND = re.compile(r"^/dev/nvidia(?:\d+|ctl|-uvm|-uvm-tools|-modeset|-caps/nvidia-cap\d+)$")
-
-
-def nvidia_gpu_node(minor: int) -> str:
-    """/dev/nvidiaN of the GPU whose 'Device Minor' is N (195:N)."""
-    return f"/dev/nvidia{minor}"
-
-
-def nvidia_cap_node(cap: int) -> str:
-    """/dev/nvidia-caps/nvidia-capN (1: MIG config, 2: MIG monitor, higher: MIG instances)."""
-    return f"/dev/nvidia-caps/nvidia-cap{cap}"
-
-
-def is_nvidia_on_demand(path: str) -> bool:
-    """A node NVIDIA's userspace creates on demand (gone after every reboot until something makes it)."""
-    return bool(_NVIDIA_ON_DEMAND.match(path))
-
 
 # What the collector records (its `devices` globs); other paths (/dev/net/tun, ...) are not checked.
 RECORDED_PREFIXES = ("/dev/dri/", "/dev/nvidia", "/dev/kfd", "/dev/accel/")
@@ -67,6 +41,22 @@ class IdRange:
     @property
     def end(self) -> int:
         return self.start + self.count
+
+
+def uncovered(allowed: Iterable[IdRange], start: int, count: int) -> tuple[IdRange, ...]:
+    """The parts of host ids [start, start+count) that no `allowed` range covers: what
+    /etc/subuid or /etc/subgid must add before root may map them (newuidmap's rule)."""
+    cursor, end = start, start + count
+    missing: list[IdRange] = []
+    for r in sorted(allowed, key=lambda r: r.start):
+        if r.end <= cursor or r.start >= end:
+            continue
+        if r.start > cursor:
+            missing.append(IdRange(cursor, r.start - cursor))
+        cursor = max(cursor, r.end)
+    if cursor < end:
+        missing.append(IdRange(cursor, end - cursor))
+    return tuple(missing)
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,10 @@ from collections.abc import Iterable
 from typing import Literal
 
 from ..core.errors import ValidationError
+from ..core.nvidia_nodes import NVIDIA_CONTROL_NODES, is_nvidia_on_demand
 from .data import NodeFacts
 from .io import host_setup_command, record_command
-from .records import NVIDIA_CONTROL_NODES, RECORDED_PREFIXES, DeviceNode, IdRange, is_nvidia_on_demand
+from .records import RECORDED_PREFIXES, DeviceNode, IdRange, uncovered
 
 IdKind = Literal["u", "g"]
 
@@ -44,19 +45,8 @@ def missing_nvidia_control_nodes(facts: NodeFacts) -> tuple[str, ...]:
 
 def uncovered_subids(facts: NodeFacts, kind: IdKind, ranges: Iterable[tuple[int, int]]) -> tuple[IdRange, ...]:
     """Parts of host ranges ``(start, count)`` root may not map per the recorded subuid/subgid."""
-    allowed = sorted(facts.subids(kind) or (), key=lambda r: r.start)
-    missing: list[IdRange] = []
-    for start, count in ranges:
-        cursor, end = start, start + count
-        for r in allowed:
-            if r.end <= cursor or r.start >= end:
-                continue
-            if r.start > cursor:
-                missing.append(IdRange(cursor, r.start - cursor))
-            cursor = max(cursor, r.end)
-        if cursor < end:
-            missing.append(IdRange(cursor, end - cursor))
-    return tuple(missing)
+    allowed = facts.subids(kind) or ()
+    return tuple(gap for start, count in ranges for gap in uncovered(allowed, start, count))
 
 
 def verify_container(

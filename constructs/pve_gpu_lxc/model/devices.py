@@ -19,6 +19,18 @@ from . import validation
 GroupRole = Literal["render", "video"]
 GROUP_ROLES: tuple[GroupRole, ...] = ("render", "video")
 DEFAULT_MODE = "0660"  # PVE's devN default
+KFD = "/dev/kfd"  # AMD's compute node (ROCm)
+
+
+def group_role(path: str) -> GroupRole | None:
+    """The group a GPU node belongs to, as udev's rules on Debian and Ubuntu give it: `render` for
+    /dev/dri/renderD* and /dev/kfd, `video` for /dev/dri/card*, None for any other node."""
+    name = path.rsplit("/", 1)[-1]
+    if path == KFD or (path.startswith("/dev/dri/") and name.startswith("renderD")):
+        return "render"
+    if path.startswith("/dev/dri/") and name.startswith("card"):
+        return "video"
+    return None
 
 
 @dataclass(frozen=True)

@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
 from ..core.errors import ValidationError
+from ..core.nvidia_nodes import control_nodes, nvidia_cap_node, nvidia_gpu_node
 from ..core.rules import driver_version, got, require_bool, require_int
 from ..facts import VENDOR_LABELS, HostFacts, Vendor, normalize_pci, record_command
 from . import validation
-from .devices import Device
+from .devices import KFD, Device, group_role
 
 NVIDIA_DEVICE_MODE = "0666"  # the NVIDIA driver's default node mode (NVreg_DeviceFileMode)
 MAX_DRM_MINOR = 1 << 20
@@ -100,7 +101,7 @@ class AmdGpu:
         _require_resolved(self)
         nodes = _drm_devices(self.card, self.render, self.mode)
         if self.rocm:
-            nodes += (Device("/dev/kfd", group="render", mode=self.mode),)
+            nodes += (Device(KFD, group=group_role(KFD), mode=self.mode),)
         return nodes
 
 
@@ -115,11 +116,8 @@ def _validate_drm(kind: str, card: object, render: object, mode: object) -> None
 
 
 def _drm_devices(card: int | None, render: int, mode: str) -> tuple[Device, ...]:
-    nodes = []
-    if card is not None:
-        nodes.append(Device(f"/dev/dri/card{card}", group="video", mode=mode))
-    nodes.append(Device(f"/dev/dri/renderD{render}", group="render", mode=mode))
-    return tuple(nodes)
+    paths = ([f"/dev/dri/card{card}"] if card is not None else []) + [f"/dev/dri/renderD{render}"]
+    return tuple(Device(p, group=group_role(p), mode=mode) for p in paths)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -178,7 +176,7 @@ class NvidiaGpu:
             minors = {g.nvidia_minor: g for g in facts.gpus() if g.nvidia_minor is not None}
             if minors and self.index not in minors:
                 raise ValidationError(
-                    f"NvidiaGpu(index={self.index}): {facts.label} has no /dev/nvidia{self.index}. "
+                    f"NvidiaGpu(index={self.index}): {facts.label} has no {nvidia_gpu_node(self.index)}. "
                     f"{facts.describe_gpus()}. Select the GPU by pci='<address>'"
                 )
             return self
@@ -192,20 +190,15 @@ class NvidiaGpu:
 
     def control_nodes(self) -> tuple[str, ...]:
         """Nodes shared by all NVIDIA GPUs and created on demand by userspace."""
-        nodes = ["/dev/nvidiactl", "/dev/nvidia-uvm"]
-        if self.uvm_tools:
-            nodes.append("/dev/nvidia-uvm-tools")
-        if self.modeset:
-            nodes.append("/dev/nvidia-modeset")
-        return tuple(nodes)
+        return control_nodes(uvm_tools=self.uvm_tools, modeset=self.modeset)
 
     def devices(self) -> tuple[Device, ...]:
         _require_resolved(self)
-        paths = (f"/dev/nvidia{self.index}", *self.control_nodes())
+        paths = (nvidia_gpu_node(self.index), *self.control_nodes())
         nodes = [Device(p, gid=0, mode=NVIDIA_DEVICE_MODE) for p in paths]
         # nvidia-cap1 (MIG config) is root-only on the host; the others are world-readable.
         nodes += [
-            Device(f"/dev/nvidia-caps/nvidia-cap{c}", gid=0, mode="0400" if c == 1 else "0444")
+            Device(nvidia_cap_node(c), gid=0, mode="0400" if c == 1 else "0444")
             for c in sorted(set(self.caps))
         ]
         return tuple(nodes)

@@ -13,8 +13,9 @@ from __future__ import annotations
 import shlex
 import stat
 from dataclasses import dataclass, field
-from pathlib import PurePosixPath
 from typing import Literal
+
+from pve_gpu_lxc.model.devices import group_role
 
 from .model import HarnessError, IdRange, PassthroughDevice
 from .render import ContainerPlan, DeviceNode
@@ -60,16 +61,6 @@ class Observed:
     complete: bool = False
 
 
-def intended_group(path: str) -> str | None:
-    """The group a GPU node is meant for: render owns renderD*, video owns card* (udev rules on Debian and Ubuntu)."""
-    name = PurePosixPath(path).name
-    if name.startswith("renderD"):
-        return "render"
-    if name.startswith("card"):
-        return "video"
-    return None
-
-
 def accounts(p: ContainerPlan) -> Accounts:
     """/etc/passwd and /etc/group for the test rootfs.
 
@@ -85,7 +76,7 @@ def accounts(p: ContainerPlan) -> Accounts:
     for node in p.nodes:
         gid = node.device.gid
         if gid not in group_names:
-            wanted = intended_group(node.device.path)
+            wanted = group_role(node.device.path)
             group_names[gid] = wanted if wanted and wanted not in group_names.values() else f"dev{gid}"
     taken = set(group_names) | {n.device.uid for n in p.nodes}
     free = (i for i in range(3000, 65000) if i not in taken)
@@ -123,7 +114,7 @@ def probes(p: ContainerPlan, acc: Accounts) -> tuple[Probe, ...]:
     """
     result: dict[tuple[str, str, str], Probe] = {}
     for node in p.nodes:
-        meant_for = intended_group(node.device.path)
+        meant_for = group_role(node.device.path)
         for user in acc.users:
             if user.uid == 0:
                 continue  # container root's access depends on capabilities, not on the mode

@@ -12,12 +12,13 @@ Modules, one concept each (pure ones import no cdktf and do no I/O):
     nodeconf.py   (pure) what the API's container config says (devN, lxc.idmap, hookscript)
     probe.py      (pure) the static read-only sh probe, its validated input and its parser
     compare.py    (pure) expected against found: the findings, each with its fix
-    findings.py   (pure) Finding/ContainerReport, text lines, the JSON report, exit codes
+    findings.py   (pure) Finding/ContainerReport, text lines, the JSON report, the exit code
+                  (by the one policy of cli/exit_codes.py)
     api.py        (I/O)  the Proxmox VE API client (ticket or token; GET config only)
     ssh.py        (I/O)  one OpenSSH session per node running the probe
     runner.py     (I/O)  the command: stacks, facts, API, SSH, compare, report
 """
 
-from .findings import EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS, Finding
+from .findings import Finding
 
-__all__ = ["EXIT_CLEAN", "EXIT_ERROR", "EXIT_FINDINGS", "Finding"]
+__all__ = ["Finding"]

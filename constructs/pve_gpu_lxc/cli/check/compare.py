@@ -12,11 +12,13 @@ import posixpath
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from ...core.nvidia_nodes import gpu_minor, is_nvidia_on_demand
 from ...facts.boot import nodes_at_boot
 from ...facts.io import host_setup_command
 from ...facts.model import HostFacts
 from ...facts.parsers import parse_subid
-from ...facts.records import is_nvidia_on_demand
+from ...facts.records import uncovered
+from ...model.devices import group_role
 from ...model.ownership import Listed
 from . import ownership
 from . import probe as pr
@@ -205,22 +207,6 @@ def compare_idmap(exp: ExpectedContainer, conf: FoundConfig, ctx: Context) -> li
         expected=list(exp.idmap), found=list(conf.idmap))]
 
 
-def uncovered(allowed: Sequence[tuple[int, int]], start: int, count: int) -> list[tuple[int, int]]:
-    """Parts of the host range [start, start+count) no allowed (start, count) range covers."""
-    cursor, end = start, start + count
-    missing = []
-    for a_start, a_count in sorted(allowed):
-        a_end = a_start + a_count
-        if a_end <= cursor or a_start >= end:
-            continue
-        if a_start > cursor:
-            missing.append((cursor, a_start - cursor))
-        cursor = max(cursor, a_end)
-    if cursor < end:
-        missing.append((cursor, end - cursor))
-    return missing
-
-
 def compare_subids(exp: ExpectedContainer, node: pr.NodeProbe) -> list[Finding]:
     findings = []
     for kind, name in (("u", "subuid"), ("g", "subgid")):
@@ -228,18 +214,18 @@ def compare_subids(exp: ExpectedContainer, node: pr.NodeProbe) -> list[Finding]:
         if not lines:
             continue
         text = getattr(node, name)
-        allowed = [(r.start, r.count) for r in parse_subid("\n".join(text or ()))]
+        allowed = parse_subid("\n".join(text or ()))
         for line in lines:
             _, _ct, host, size = line.split()
             gaps = uncovered(allowed, int(host), int(size))
             if not gaps:
                 continue
-            add = [f"root:{s}:{c}" for s, c in gaps]
+            add = [f"root:{g.start}:{g.count}" for g in gaps]
             where = "is missing" if text is None else "does not let root map"
             findings.append(Finding(
                 "subids", f"/etc/{name}",
                 f"/etc/{name} on {exp.node} {where} host {name[3:]}s "
-                + ", ".join(f"{s}-{s + c - 1}" for s, c in gaps)
+                + ", ".join(f"{g.start}-{g.end - 1}" for g in gaps)
                 + f" for 'lxc.idmap: {line}' (newuidmap/newgidmap refuse: the container fails to start).",
                 f"on {exp.node} add {', '.join(repr(a) for a in add)} to /etc/{name}"
                 f" (e.g. `echo {add[0]} >> /etc/{name}`).",
@@ -449,7 +435,7 @@ def compare_boot(exp: ExpectedContainer, conf: FoundConfig | None, node: pr.Node
     if facts is not None and facts.nvidia is not None:
         minors = [g.device_minor for g in facts.nvidia.gpus if g.device_minor is not None]
     else:  # without facts: the GPUs this container passes
-        minors = [int(p[len("/dev/nvidia"):]) for p in _passed_paths(exp, conf) if p[len("/dev/nvidia"):].isdigit()]
+        minors = [m for m in map(gpu_minor, _passed_paths(exp, conf)) if m is not None]
     at_boot = nodes_at_boot(node.boot, driver_installed=node.nvidia_version is not None, gpu_minors=minors)
     findings = []
     for path in _passed_paths(exp, conf):
@@ -468,16 +454,6 @@ def compare_boot(exp: ExpectedContainer, conf: FoundConfig | None, node: pr.Node
 # [5] inside a running container, and the NVIDIA driver
 
 
-def intended_group(path: str) -> str | None:
-    """`render` for renderD* and /dev/kfd, `video` for card* (udev's rules on Debian and Ubuntu)."""
-    name = posixpath.basename(path)
-    if name.startswith("renderD") or path == "/dev/kfd":
-        return "render"
-    if name.startswith("card"):
-        return "video"
-    return None
-
-
 def _owner(ct: pr.ContainerProbe, st: pr.Stat) -> tuple[int | None, int | None]:
     return pr.map_to_container(ct.uid_map, st.uid), pr.map_to_container(ct.gid_map, st.gid)
 
@@ -486,9 +462,9 @@ def compare_in_container(exp: ExpectedContainer, ct: pr.ContainerProbe, ctx: Con
     findings = []
     groups: dict[str, dict[int, list[str]]] = {}
     for d in exp.devices:
-        group = intended_group(d.path)
-        if group and d.gid != 0:
-            groups.setdefault(group, {}).setdefault(d.gid, []).append(d.path)
+        role = group_role(d.path)
+        if role is not None and d.gid != 0:
+            groups.setdefault(role, {}).setdefault(d.gid, []).append(d.path)
     if groups and ct.group_file != "ok":
         findings.append(Finding(
             "in-container", "/etc/group",

@@ -10,9 +10,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-EXIT_CLEAN = 0
-EXIT_ERROR = 1
-EXIT_FINDINGS = 2
+from ..exit_codes import EXIT_ERROR, EXIT_FINDING, EXIT_OK
+
 FORMAT_VERSION = 1
 
 # The checked items, in report order; the numbering in brackets.
@@ -130,8 +129,8 @@ def exit_code(results: Sequence[StackResult], error: str | None = None) -> int:
     if error is not None or any(r.status == "error" for r in results):
         return EXIT_ERROR
     if any(r.status == "findings" for r in results):
-        return EXIT_FINDINGS
-    return EXIT_CLEAN
+        return EXIT_FINDING
+    return EXIT_OK
 
 
 def format_stack(result: StackResult) -> str:

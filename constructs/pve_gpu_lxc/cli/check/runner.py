@@ -19,10 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from ...core import names
 from ...core.errors import ValidationError
 from ...facts.model import HostFacts
 from ...model.ownership import Listed, blocks
 from .. import stacks as project_stacks
+from ..exit_codes import EXIT_ERROR, combine
 from ..node_facts import load_node_facts
 from . import api as pve_api
 from . import compare, expected, findings, nodeconf, ownership, probe
@@ -188,13 +190,13 @@ def _probe_request(containers: Sequence[expected.ExpectedContainer],
         conf = configs.get((c.node, c.vmid))
         paths = [d.path for d in c.devices] + [f.path for f in (conf.devices.values() if conf else ()) if f.path]
         for path in paths:
-            if probe.safe_device_path(path):
+            if names.is_device_path(path):
                 request.add_device(path)
         if c.hook is not None and c.hook.storage and c.hook.snippet:
-            if probe.safe_storage(c.hook.storage) and probe.safe_snippet(c.hook.snippet):
+            if names.is_storage_id(c.hook.storage) and names.is_snippet_file(c.hook.snippet):
                 request.add_hook(c.hook.storage, c.hook.snippet)
-        if probe.safe_vmid(c.vmid) and all(vmid != c.vmid for vmid, _ in request.containers):
-            request.containers.append((c.vmid, [d.path for d in c.devices if probe.safe_device_path(d.path)]))
+        if names.is_vmid(c.vmid) and all(vmid != c.vmid for vmid, _ in request.containers):
+            request.containers.append((c.vmid, [d.path for d in c.devices if names.is_device_path(d.path)]))
     return request
 
 
@@ -222,7 +224,7 @@ def run_check(options: CheckOptions, *, run: project_stacks.Runner = project_sta
     except (project_stacks.StacksError, CheckError) as exc:
         print(f"{PROG}: error: {exc}", file=err)
         _write_json(options.json_path, findings.report_document([], error=str(exc)), err)
-        return findings.EXIT_ERROR
+        return EXIT_ERROR
     for result in results:
         print(findings.format_stack(result), file=out)
     print(findings.format_footer(results, cost), file=out)
@@ -233,7 +235,7 @@ def run_check(options: CheckOptions, *, run: project_stacks.Runner = project_sta
         if result.error:
             print(f"{PROG}: error: {result.stack}: {result.error}", file=err)
     if not _write_json(options.json_path, findings.report_document(results, cost), err):
-        return findings.EXIT_ERROR
+        return EXIT_ERROR
     return findings.exit_code(results)
 
 
@@ -251,13 +253,6 @@ def _write_json(path: Path | None, doc: dict[str, Any], err: TextIO) -> bool:
         print(f"{PROG}: error: cannot write {path}: {exc}", file=err)
         return False
     return True
-
-
-def combine_exit_codes(drift_code: int, check_code: int) -> int:
-    """drift's order: error (1) beats destructive (3) beats changes (2) beats clean (0)."""
-    if findings.EXIT_ERROR in (drift_code, check_code):
-        return findings.EXIT_ERROR
-    return max(drift_code, check_code)
 
 
 def after_drift(project_dir: Path, outdir: Path, environ: Mapping[str, str], json_path: Path | None,
@@ -278,7 +273,7 @@ def after_drift(project_dir: Path, outdir: Path, environ: Mapping[str, str], jso
     if results:
         print(findings.format_footer(results, cost), file=out)
     check_code = findings.exit_code(results, error)
-    code = combine_exit_codes(drift_code, check_code)
+    code = combine(drift_code, check_code)
     if json_path is not None:
         try:
             doc = json.loads(json_path.read_text())
@@ -287,5 +282,5 @@ def after_drift(project_dir: Path, outdir: Path, environ: Mapping[str, str], jso
         doc["live"] = findings.report_document(results, cost, error)
         doc["exit_code"] = code
         if not _write_json(json_path, doc, err):
-            return findings.EXIT_ERROR
+            return EXIT_ERROR
     return code

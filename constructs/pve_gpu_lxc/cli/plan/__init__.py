@@ -9,7 +9,7 @@ ownership  vm_id collisions the guard reported and orphaned containers of the st
 The exit code of a set of reports is the CLI's one policy (`cli/exit_codes.py`), re-exported here.
 """
 
-from ..exit_codes import EXIT_CHANGES, EXIT_CLEAN, EXIT_DESTRUCTIVE, EXIT_ERROR, overall_exit_code
+from ..exit_codes import EXIT_DESTRUCTIVE, EXIT_ERROR, EXIT_FINDING, EXIT_OK, overall_exit_code
 from .diff import diff_values
 from .format import format_footer, format_stack, format_value, report_document
 from .ownership import OwnershipFinding, ownership_findings, precondition_messages
@@ -18,10 +18,10 @@ from .report import ABSENT, SENSITIVE, UNKNOWN, AttributeChange, Mode, ResourceD
 
 __all__ = [
     "ABSENT",
-    "EXIT_CHANGES",
-    "EXIT_CLEAN",
     "EXIT_DESTRUCTIVE",
     "EXIT_ERROR",
+    "EXIT_FINDING",
+    "EXIT_OK",
     "SENSITIVE",
     "UNKNOWN",
     "AttributeChange",
