@@ -13,11 +13,11 @@ reason (`HTTP/1.1 500 CT 100 already exists on node 'pve'`) and the body
 `{"data":null,"message":"...\\n"}` (plus `errors` for parameter errors); authentication
 failures (401 `No ticket`, `Permission denied - invalid csrf token`) have no body.
 
-Where the next pieces go, both in `Api2Handler.dispatch`, where every request that reaches
-a handler passes after its route is known:
-- fault injection per API path and count (a 5xx with PVE's wording, or a time-out): keyed on
-  `route.method` + `route.path` (PVE's path template) and how often it was called; raise the
-  PveError (or sleep past the client's time-out) before the handler runs.
+Fault injection (faults.py) is one call in `Api2Handler.dispatch`: `Faults.dispatch` runs the
+handler, or answers an armed error, time-out or hold for that route (keyed on `route.method` +
+`route.path`, PVE's path template) before or after it; a 596 time-out is relayed without a body
+(`NoBodyError`), as pveproxy relays AnyEvent::HTTP's status.  Where the next piece goes, in
+`Api2Handler.dispatch`, where every request that reaches a handler passes after its route is known:
 - validation of every request against PVE's API description (pve-docs apidoc.js, keyed on the
   same `route.path`): after the node check, as PVE::RESTHandler::handle validates before the
   handler; lxc_config.py's `validate_params` is the hand-written part it would replace.
@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from .api import PveApi
+from .faults import NoBodyError
 from .node import PveError
 from .router import Headers, Request
 
@@ -85,6 +86,9 @@ class Api2Handler:
             self.log.info("%s %s -> 200", method, raw_path)
             return Response(200, "OK", payload)
         except PveError as err:
+            if isinstance(err, NoBodyError):  # pveproxy relaying AnyEvent::HTTP's 59x: a status line only
+                self.log.info("%s %s -> %d %s", method, raw_path, err.status, err.message)
+                return Response(err.status, _reason(err.message), b"")
             message = err.message if err.message.endswith("\n") else err.message + "\n"
             body_data: dict[str, Any] = {"data": None, "message": message}
             if err.errors:
@@ -98,13 +102,14 @@ class Api2Handler:
             return Response(500, _reason(str(err)), json.dumps(body_data).encode())
 
     def dispatch(self, request: Request) -> object:
-        """PVE::HTTPServer rest_handler: the route, the node check, the handler.  (Fault injection
-        and validation against the API description go between the node check and the handler:
-        see the module docstring.)"""
+        """PVE::HTTPServer rest_handler: the route, the node check, the handler, which runs through
+        the node's armed faults (faults.py: an error, a time-out or a hold instead of or after it).
+        (Validation against the API description goes between the node check and the handler: see
+        the module docstring.)"""
         route, args = self.api.router.resolve(request.method, request.path)
         if "node" in args:
             self.check_node(args.pop("node"))
-        return route.handler(request, **args)
+        return self.api.faults.dispatch(route, request, args)
 
     def check_node(self, node: str) -> None:
         """pve-manager HTTPServer: a call for another node is proxied after a hostname lookup."""
