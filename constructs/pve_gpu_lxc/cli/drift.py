@@ -28,7 +28,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, TextIO
 
-from . import plan
+from . import plan, state_lock
 from .exit_codes import EXIT_ERROR
 from .plan import Mode, StackReport
 
@@ -256,7 +256,9 @@ def _check_stack(
         _init(tf, workdir, run, env)
         proc = run(plan_cmd, workdir, env)
     if proc.returncode not in (0, 2):
-        raise DriftError(f"terraform plan failed: {first_error_line(proc.stderr, proc.stdout)}")
+        backend = next(iter((stack_json.get("terraform") or {}).get("backend") or {"local": {}}), None)
+        cause = state_lock.describe(proc.stderr + proc.stdout, backend, workdir)
+        raise DriftError(f"terraform plan failed: {cause or first_error_line(proc.stderr, proc.stdout)}")
     saw_changes = proc.returncode == 2
 
     show = run([tf, "show", "-json", "-no-color", str(plan_file)], workdir, env)
