@@ -13,9 +13,12 @@ plans:
   bpg-plan-drift         the same, as a normal plan (in-place update)
   bpg-plan-replace       `unprivileged: 0` written by hand: ForceNew, a replacement
   bpg-refresh-deleted    the conf file removed: the container is gone
+  bpg-refresh-tainted    a create whose SSH session died between bpg's `sed -i` and `tee -a`
+                         (pvesim faults.py cut_session): tainted, the idmap lines missing
+  bpg-plan-tainted       the same, as a normal plan (a replacement, replace_because_tainted)
 
-Only the keys plan_report reads are kept (plus format/terraform version), so the fixtures
-stay small.
+Only the keys plan_report reads are kept (plus format/terraform version; of `prior_state` only
+each resource's address and taint), so the fixtures stay small.
 """
 
 from __future__ import annotations
@@ -51,6 +54,10 @@ def main() -> None:
         def record(name: str, *plan_args: str) -> None:
             _, plan = env.plan_json(work, *plan_args)
             small = {k: plan[k] for k in KEEP if k in plan}
+            resources = plan.get("prior_state", {}).get("values", {}).get("root_module", {}).get("resources", [])
+            if any(r.get("tainted") for r in resources):
+                small["prior_state"] = {"values": {"root_module": {"resources": [
+                    {"address": r["address"], "tainted": r.get("tainted", False)} for r in resources]}}}
             (HERE / f"{name}.json").write_text(json.dumps(small, indent=1, sort_keys=True) + "\n")
             print("wrote", name)
 
@@ -72,6 +79,13 @@ def main() -> None:
 
         conf.unlink()
         record("bpg-refresh-deleted", "-refresh-only")
+
+        conf.write_text(original)
+        env.destroy(work)
+        env.sim.faults.cut_session(f"/etc/pve/lxc/{VMID}.conf", "kill")
+        env.terraform(work, "apply", "-auto-approve", "-input=false", "-no-color", ok=(1,))
+        record("bpg-refresh-tainted", "-refresh-only")
+        record("bpg-plan-tainted")
 
 
 if __name__ == "__main__":
