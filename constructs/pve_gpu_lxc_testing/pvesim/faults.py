@@ -18,6 +18,9 @@ does, with PVE's wording, and nothing else changes.  Four kinds:
     relays as it is).  pvedaemon is not stopped by it: the handler runs to its end, so the work
     is done and only the answer is lost (`after=True`).  The client waits `delay` seconds
     (PVE: 30; the default here is short, bpg has no time-out of its own below the resource's).
+  - `unreachable(method, path)`: pveproxy's answer when pvedaemon does not accept the proxied
+    connection (restarted after an update, or down): AnyEvent::HTTP's 595 "errors during connection
+    establishment" with the reason "Connection refused", relayed without a body; nothing was done.
   - `hold(method, path)`: the request waits until `release()` (before or after the handler),
     so a test can kill the client at that exact point (`wait_reached()`).
   PVE wordings the tests use are below (`LOCK_TIMEOUT`, `NO_WORKER`), each with its source.
@@ -81,9 +84,12 @@ def create_lock_timeout(vmid: int | str) -> str:
 # pve-common PVE/RESTEnvironment.pm fork_worker: the parent reads the worker's UPID from a pipe
 NO_WORKER = "got no worker upid - start worker failed"
 
-# AnyEvent::HTTP's status for a time-out while waiting for the answer's header, relayed by pveproxy
+# AnyEvent::HTTP's statuses, relayed by pveproxy: a time-out while waiting for the answer's header,
+# and a connection pvedaemon refused
 PROXY_TIMEOUT_STATUS = 596
 PROXY_TIMEOUT_REASON = "Connection timed out"
+PROXY_REFUSED_STATUS = 595
+PROXY_REFUSED_REASON = "Connection refused"
 
 # pve-common PVE/UPID.pm read_status: a task log without its `TASK ...` last line
 UNEXPECTED_STATUS = "unexpected status"
@@ -230,6 +236,11 @@ class Faults:
         """pveproxy's 596 "Connection timed out" after pvedaemon did the work (see the docstring)."""
         return self._arm(ApiFault(method, path, where, count, PROXY_TIMEOUT_STATUS, PROXY_TIMEOUT_REASON,
                                   after=True, delay=delay, holding=False, no_body=True))
+
+    def unreachable(self, method: str, path: str, *, count: int = 1, **where: str) -> ApiFault:
+        """pveproxy's 595 "Connection refused": pvedaemon never saw the request (see the docstring)."""
+        return self._arm(ApiFault(method, path, where, count, PROXY_REFUSED_STATUS, PROXY_REFUSED_REASON,
+                                  after=False, delay=0.0, holding=False, no_body=True))
 
     def hold(self, method: str, path: str, *, after: bool = False, **where: str) -> ApiFault:
         """The next request of `method path` waits (before or after its handler) until `release()`."""
