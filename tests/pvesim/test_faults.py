@@ -100,6 +100,13 @@ def test_a_time_out_is_pveproxys_596_without_a_body_after_the_work_is_done(sim, 
     assert fault.spent
 
 
+def test_an_unreachable_pvedaemon_is_pveproxys_595_without_a_body_and_nothing_done(sim, root, vmid):
+    sim.faults.unreachable(*CREATE)
+    reply = create(root, vmid)
+    assert (reply.status, reply.reason, reply.raw) == (595, "Connection refused", b"")
+    assert conf_text(sim, vmid) is None
+
+
 def test_a_hold_keeps_the_request_until_released(sim, root, vmid):
     fault = sim.faults.hold(*CREATE)
     replies: list[Reply] = []
