@@ -12,7 +12,9 @@ backend, as tried with Terraform 1.11 (tests/e2e/test_faults.py):
   unlocked by its holder ("Failed to unlock state: LocalState not locked").
 * `pg`: a session-level advisory lock (`pg_try_advisory_lock`), dropped by PostgreSQL when the
   holder's session ends, which a killed run's does; `force-unlock` from another session
-  releases nothing.  The holder is another live run.
+  releases nothing.  The holder is another live run, and it cannot be named: an advisory lock
+  carries no record, so the `Lock Info` Terraform prints is the refused run's own request
+  (remote-state/pg client.go Lock returns `LockError{Info: info}` with the caller's info).
 * any other backend keeps a lock record that can outlive a killed run: `force-unlock <ID>`.
 """
 
@@ -63,6 +65,10 @@ def describe(output: str, backend: str | None, workdir: Path) -> str | None:
     output is no lock error."""
     if MARKER not in output:
         return None
+    if backend == "pg":
+        return (f"{MARKER}: another run's PostgreSQL session holds it (Terraform's Lock Info names this run's "
+                "own request: an advisory lock has no record of its holder); PostgreSQL drops the lock when that "
+                "session ends, a killed run's too: wait for it (--lock-timeout 120s) or end that run")
     info = parse_lock_info(output)
     if info is None:
         return f"{MARKER} (Terraform printed no lock record)"
@@ -76,8 +82,5 @@ def describe(output: str, backend: str | None, workdir: Path) -> str | None:
         return (f"{head}: another terraform run on this machine still holds it (a killed run holds no "
                 f"local lock: the kernel drops it, and the .lock.info file it leaves is harmless); {wait} "
                 "or stop that run; `terraform force-unlock` cannot release another process's local lock")
-    if kind == "pg":
-        return (f"{head}: another run's PostgreSQL session holds it (PostgreSQL drops the advisory lock when "
-                f"that session ends, a killed run's too); {wait} or end that run")
     return (f"{head}: {wait}; if the run that took it is gone, release it with "
             f"`terraform -chdir={workdir} force-unlock {info.id}`")

@@ -15,7 +15,7 @@ failures (401 `No ticket`, `Permission denied - invalid csrf token`) have no bod
 
 Fault injection (faults.py) is one call in `Api2Handler.dispatch`: `Faults.dispatch` runs the
 handler, or answers an armed error, time-out or hold for that route (keyed on `route.method` +
-`route.path`, PVE's path template) before or after it; a 596 time-out is relayed without a body
+`route.path`, PVE's path template) before or after it; pveproxy's 595 and 596 come without a body
 (`NoBodyError`), as pveproxy relays AnyEvent::HTTP's status.  Where the next piece goes, in
 `Api2Handler.dispatch`, where every request that reaches a handler passes after its route is known:
 - validation of every request against PVE's API description (pve-docs apidoc.js, keyed on the
