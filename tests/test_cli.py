@@ -233,12 +233,59 @@ def test_init_failure_shows_terraform_first_error_line(tmp_path: Path):
     assert "== a: error" in out
 
 
-def test_lock_error_from_plan_is_reported(tmp_path: Path):
+def test_lock_error_without_a_lock_record_is_reported(tmp_path: Path):
     outdir = make_outdir(tmp_path, ["a"])
     fake = FakeTerraform(plan_rc=1, plan_stderr="\nError: Error acquiring the state lock\n\nLock Info: ...\n")
     code, _, err = run(options(tmp_path, outdir), fake)
     assert code == 1
-    assert "a: terraform plan failed: Error acquiring the state lock" in err
+    assert ("a: terraform plan failed: Error acquiring the state lock (Terraform printed no lock record)"
+            in err.splitlines()[-1])
+
+
+# Terraform 1.11.4's text, as `terraform plan` printed it while another apply held a local state
+LOCK_ERROR = """
+Error: Error acquiring the state lock
+
+Error message: resource temporarily unavailable
+Lock Info:
+  ID:        9c83da10-9717-fdea-e661-bc94195b08d8
+  Path:      ../../../state/terraform.a.tfstate
+  Operation: OperationTypeApply
+  Who:       root@vm
+  Version:   1.11.4
+  Created:   2026-12-07 05:27:22.478169573 +0000 UTC
+  Info:      
+
+
+Terraform acquires a state lock to protect the state from being written
+by multiple users at the same time. Please resolve the issue above and try
+again. For most commands, you can disable locking with the "-lock=false"
+flag, but this is not recommended.
+"""
+HELD = ("a: terraform plan failed: Error acquiring the state lock: lock ID 9c83da10-9717-fdea-e661-bc94195b08d8 "
+        "(held by root@vm, since 2026-12-07 05:27:22.478169573 +0000 UTC, apply)")
+
+
+@pytest.mark.parametrize("backend, advice", [
+    (None, ": another terraform run on this machine still holds it (a killed run holds no local lock: the "
+           "kernel drops it, and the .lock.info file it leaves is harmless); wait for it (--lock-timeout 120s) "
+           "or stop that run; `terraform force-unlock` cannot release another process's local lock"),
+    ({"pg": {"schema_name": "s", "conn_str": "postgres://x"}},
+     ": another run's PostgreSQL session holds it (Terraform's Lock Info names this run's own request: an "
+     "advisory lock has no record of its holder); PostgreSQL drops the lock when that session ends, a killed "
+     "run's too: wait for it (--lock-timeout 120s) or end that run"),
+    ({"s3": {"bucket": "b", "key": "k"}},
+     ": wait for it (--lock-timeout 120s); if the run that took it is gone, release it with "
+     "`terraform -chdir={workdir} force-unlock 9c83da10-9717-fdea-e661-bc94195b08d8`"),
+])
+def test_lock_error_names_the_lock_its_holder_and_the_way_out_for_the_backend(tmp_path: Path, backend, advice):
+    outdir = make_outdir(tmp_path, ["a"], backend=backend)
+    code, _, err = run(options(tmp_path, outdir), FakeTerraform(plan_rc=1, plan_stderr=LOCK_ERROR))
+    assert code == 1
+    workdir = outdir / "stacks" / "a"
+    head = ("a: terraform plan failed: Error acquiring the state lock" if "pg" in (backend or {})
+            else HELD)  # pg's Lock Info is the refused run's own: not named
+    assert err.splitlines()[-1] == "pve-gpu-lxc drift: error: " + head + advice.format(workdir=workdir)
 
 
 def test_pg_backend_without_pg_conn_str_fails_before_init(tmp_path: Path):

@@ -364,3 +364,41 @@ def test_the_guards_message_is_read_from_a_plan_it_stopped():
                               "'jellyfin' on node pve (tags: gpu;media)")
     assert message.endswith("declare it with GpuContainer(..., import_existing=True).")
     assert pr.precondition_messages("Error: Invalid reference\n\n  on x line 1:\n\nsomething else\n") == []
+
+
+# --- a tainted container (a create whose SSH idmap step died: pvesim faults.py) ----------------------
+
+TAINTED_LINE = (f"  tainted: {CONTAINER}: an apply created it, then failed (e.g. bpg's idmap over SSH or the first "
+                "reboot), so the next deploy REPLACES it; to keep it, run `terraform untaint "
+                f"{CONTAINER}` in the stack's directory (cdktf.out/stacks/intel-jellyfin), then deploy: an update "
+                "in place")
+
+
+def test_a_tainted_container_is_drift_naming_the_lost_idmap_and_the_untaint_way_out():
+    report = pr.summarise_plan("intel-jellyfin", load("bpg-refresh-tainted"), "drift")
+    assert (report.status, report.tainted) == ("drift", (CONTAINER,))
+    (diff,) = report.drift
+    lost = {path: before for path, (before, after) in attrs(diff).items()
+            if path.startswith("idmap") and after == pr.ABSENT}
+    assert sorted(lost) == [f"idmap[{i}]" for i in range(6)]
+    assert lost["idmap[4]"] == {"container_id": 106, "host_id": 108, "size": 1, "type": "gid"}
+    assert TAINTED_LINE in pr.format_stack(report).splitlines()
+    assert report.to_json()["tainted"] == [CONTAINER]
+
+
+def test_tainted_alone_is_drift():
+    plan = {"prior_state": {"values": {"root_module": {"resources": [], "child_modules": [
+        {"resources": [{"address": "module.m.x.y", "tainted": True}, {"address": "module.m.x.z"}]}]}}}}
+    report = pr.summarise_plan("s", plan, "drift")
+    assert (report.status, report.tainted, report.drift) == ("drift", ("module.m.x.y",), ())
+    assert pr.overall_exit_code([report]) == pr.EXIT_FINDING
+
+
+def test_the_plan_of_a_tainted_container_is_a_destructive_replacement_saying_why():
+    report = pr.summarise_plan("intel-jellyfin", load("bpg-plan-tainted"), "plan")
+    (change,) = [c for c in report.changes if c.address == CONTAINER]
+    assert (change.action, change.reason) == ("replace", "replace_because_tainted")
+    assert report.status == "destructive" and pr.overall_exit_code([report]) == pr.EXIT_DESTRUCTIVE
+    text = pr.format_stack(report).splitlines()
+    assert TAINTED_LINE in text
+    assert any(line.startswith(f"  !!! DESTRUCTIVE: {CONTAINER} will be REPLACED") for line in text)

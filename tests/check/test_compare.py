@@ -338,6 +338,24 @@ def test_container_missing_errors_and_no_ssh() -> None:
     assert report.errors == ["SSH: refused"] and report.checked == ["devices", "idmap"]
 
 
+def test_a_half_created_container_locked_create_is_one_finding_naming_pct_unlock_and_destroy() -> None:
+    # what a create task whose worker died leaves (pvesim faults.py kill_worker): `lock: create` alone
+    report = check(data={"lock": "create", "digest": "0" * 40})
+    assert lines(report) == [
+        "container: CT 210 is locked (create): a create task that never finished (its worker died) left a container "
+        "without the stack's configuration; PVE refuses to change, start or destroy it, and no deploy completes "
+        "while it is there. Fix: unless a create of CT 210 is still running (the node's task list), on node pve: "
+        "`pct unlock 210 && pct destroy 210 --destroy-unreferenced-disks 1`, then `cdktf deploy intel-jellyfin`."]
+    assert report.checked == ["container"] and report.findings[0].found == "lock: create"
+
+
+def test_another_lock_is_a_finding_beside_the_usual_checks() -> None:
+    report = check(data={**api_config(INTEL), "lock": "backup"})
+    assert lines(report) == [
+        "container: CT 210 is locked (backup): PVE refuses config changes and starts until the task holding the "
+        "lock ends, so a deploy fails or waits. Fix: wait for that task (the node's task list); if none runs any "
+        "more, `pct unlock 210` on node pve."]
+    assert report.checked[:3] == ["container", "devices", "idmap"]
 
 
 def test_running_without_a_readable_root_is_a_note_not_a_finding() -> None:

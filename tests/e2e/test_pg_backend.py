@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -118,11 +119,17 @@ def test_concurrent_applies_one_holds_the_lock_the_other_fails_or_waits(runners:
         assert "Error acquiring the state lock" in second.stderr
         assert _conf_files(runners.sim) == []
 
-        # the drift command on the locked state: one clean line, exit 1
+        # the drift command on the locked state: one line naming the holder's lock and the way out, exit 1
         code = cli.main(["drift", "--no-synth", "--outdir", str(runners.b.parents[1])], environ=runners.env)
         assert code == 1
+        # (Terraform's own Lock Info is the refused run's request: each refused run prints its own ID)
+        ids = re.findall(r"ID:\s+(\S+)", second.stderr)
+        assert len(ids) == 1, second.stderr
         assert capsys.readouterr().err.splitlines() == [
-            f"pve-gpu-lxc drift: error: {STACK}: terraform plan failed: Error acquiring the state lock"]
+            f"pve-gpu-lxc drift: error: {STACK}: terraform plan failed: Error acquiring the state lock: another "
+            "run's PostgreSQL session holds it (Terraform's Lock Info names this run's own request: an advisory "
+            "lock has no record of its holder); PostgreSQL drops the lock when that session ends, a killed run's "
+            "too: wait for it (--lock-timeout 120s) or end that run"]
 
         # a third one told to wait for the lock blocks until the first finishes
         waiting = runners.popen(runners.b, "apply", "-auto-approve", "-input=false", "-no-color",

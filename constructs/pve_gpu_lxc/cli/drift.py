@@ -27,7 +27,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TextIO
 
-from . import plan
+from . import plan, state_lock
 from .exit_codes import EXIT_ERROR
 from .plan import Mode, StackReport
 from .stacks import Runner, StacksError, SynthWhen, ready_stacks, run_subprocess, tool_env
@@ -131,7 +131,9 @@ def _check_stack(
         guard = plan.precondition_messages(proc.stderr) or plan.precondition_messages(proc.stdout)
         if guard:  # the vm_id guard stopped the plan: its message names the other container and the fix
             raise DriftError(f"terraform plan failed: Resource precondition failed: {' | '.join(guard)}")
-        raise DriftError(f"terraform plan failed: {first_error_line(proc.stderr, proc.stdout)}")
+        backend = next(iter((stack_json.get("terraform") or {}).get("backend") or {"local": {}}), None)
+        cause = state_lock.describe(proc.stderr + proc.stdout, backend, workdir)
+        raise DriftError(f"terraform plan failed: {cause or first_error_line(proc.stderr, proc.stdout)}")
     saw_changes = proc.returncode == 2
 
     show = run([tf, "show", "-json", "-no-color", str(plan_file)], workdir, env)

@@ -15,6 +15,8 @@ module names the PVE sources it follows.  Every request reads the node's files a
     node_power.py   API2/Nodes.pm node_cmd, startall, stopall  /nodes/{node}/status, .../startall, .../stopall
     nodeboot.py     a boot: modules-load.d, udev, systemd       (the reboot's; kernel.py holds the node's kernel)
     lxc_create.py   API2/LXC.pm create/resize/destroy         POST /nodes/{node}/lxc, .../resize, DELETE
+    faults.py       (how PVE fails: 5xx, pveproxy's 596,      (every route, through server.py's dispatch;
+                    killed workers, full storage, SSH cuts)    tasks.py and storage.py ask it too)
 
 `PveApi` builds them over one `NodeFiles` and registers their routes in `router`; server.py's
 `Api2Handler` is the path every request takes to them (authentication, parameters, dispatch).
@@ -28,6 +30,7 @@ import threading
 from pathlib import Path
 
 from .access import Access
+from .faults import Faults
 from .lxc_config import LxcConfig
 from .lxc_create import LxcCreate
 from .lxc_start import LxcStart
@@ -51,9 +54,10 @@ class PveApi:
         self.log = logger
         self.lock = threading.RLock()  # one lock for the node's files, as PVE locks a guest's config
         self.access = Access(password, dict(tokens or {}), logger)
-        self.tasks = Tasks(self.node, logger, self.lock)
+        self.faults = Faults(files, logger)  # what tests arm: API errors, killed workers, full storage
+        self.tasks = Tasks(self.node, logger, self.lock, self.faults)
         self.nodes = Nodes(files, ssh_address)
-        self.storage = StorageApi(files, self.tasks, logger)
+        self.storage = StorageApi(files, self.tasks, logger, self.faults)
         self.lxc_config = LxcConfig(files, self.storage, logger, self.lock)
         self.lxc_status = LxcStatus(self.lxc_config, self.tasks, LxcStart(self.lxc_config, runner))
         self.lxc_create = LxcCreate(self.lxc_config, self.lxc_status, self.storage, self.tasks)

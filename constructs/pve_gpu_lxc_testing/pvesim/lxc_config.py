@@ -421,6 +421,7 @@ class LxcConfig:
             if volid not in taken and not self.files.path(self.files.volume(volid).node_path).exists():
                 break
             n += 1
+        self.storage.check_space(storage, vmid, volname, size_kb)  # vdisk_alloc on a full storage
         path = self.files.path(self.files.volume(volid).node_path)
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "wb") as f:

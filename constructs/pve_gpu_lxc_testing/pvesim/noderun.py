@@ -34,6 +34,9 @@ SESSION_SH = r"""#!/bin/sh
 set -eu
 root=$1
 overlay=${2-}
+# The process that started this session (sshd's, for an SSH session): faults.py's `drop` kills it.
+: "${PVESIM_SESSION_PARENT:=$PPID}"
+export PVESIM_SESSION_PARENT
 if [ "${3-}" != --in-namespace ]; then
   # A mount namespace of our own, propagating nowhere: its mounts vanish with the session.
   exec unshare --mount --propagation private /bin/sh "$0" "$root" "$overlay" --in-namespace

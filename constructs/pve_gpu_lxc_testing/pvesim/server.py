@@ -16,10 +16,10 @@ failures (401 `No ticket`, `Permission denied - invalid csrf token`) have no bod
 `Api2Handler.dispatch` is the seam every request that reaches a handler passes once its route is
 known, in this order: the node check, the API description (apischema.py: PVE's parameter
 validation, `400 Parameter verification failed.`, keyed on `route.method` + `route.path`, PVE's
-path template, as PVE::RESTHandler::handle validates before the method's code), then the handler.
-Fault injection per API path and count (a 5xx with PVE's wording, or a time-out) goes there too,
-keyed on the same `route.method` + `route.path` and how often it was called: raise the PveError
-(or sleep past the client's time-out) right before `self.schema.validate`.
+path template, as PVE::RESTHandler::handle validates before the method's code), then the handler,
+which runs through the node's armed faults (faults.py: `Faults.dispatch` answers an armed error,
+time-out or hold for that route before or after the handler); pveproxy's 595 and 596 come without
+a body (`NoBodyError`), as pveproxy relays AnyEvent::HTTP's status.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ from typing import Any
 
 from .api import PveApi
 from .apischema import ApiSchema
+from .faults import NoBodyError
 from .node import PveError
 from .router import Headers, Request
 
@@ -88,6 +89,9 @@ class Api2Handler:
             self.log.info("%s %s -> 200", method, raw_path)
             return Response(200, "OK", payload)
         except PveError as err:
+            if isinstance(err, NoBodyError):  # pveproxy relaying AnyEvent::HTTP's 59x: a status line only
+                self.log.info("%s %s -> %d %s", method, raw_path, err.status, err.message)
+                return Response(err.status, _reason(err.message), b"")
             message = err.message if err.message.endswith("\n") else err.message + "\n"
             body_data: dict[str, Any] = {"data": None, "message": message}
             if err.errors:
@@ -103,8 +107,8 @@ class Api2Handler:
     def dispatch(self, request: Request) -> object:
         """PVE::HTTPServer rest_handler: the route, the node check (a call for another node is
         proxied there), then PVE::RESTHandler::handle: the parameters, path arguments included,
-        validated against the route's API description, then the handler.  (Fault injection goes
-        right before the validation: see the module docstring.)"""
+        validated against the route's API description, then the handler, which runs through the
+        node's armed faults (faults.py: an error, a time-out or a hold instead of or after it)."""
         try:
             route, args = self.api.router.resolve(request.method, request.path)
             if "node" in args:
@@ -117,7 +121,7 @@ class Api2Handler:
             self.validated += 1
         self.schema.validate(route.method, route.path, {**request.params, **args})
         args.pop("node", None)
-        return route.handler(request, **args)
+        return self.api.faults.dispatch(route, request, args)
 
     def check_node(self, node: str) -> None:
         """pve-manager HTTPServer: a call for another node is proxied after a hostname lookup."""

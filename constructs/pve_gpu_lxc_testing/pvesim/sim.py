@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING
 from .. import tools
 from . import kernel, noderun
 from .api import PveApi
+from .faults import Faults
+from .faults import install_standins as install_fault_standins
 from .node import NodeFiles
 from .server import ApiServer
 
@@ -64,6 +66,7 @@ class Simulator:
         kernel.setup(self.files, facts_data)
         overlay = self.state_dir / "usr-overlay"
         kernel.install_standins(overlay, nvidia=bool(facts_data.get("nvidia")))
+        install_fault_standins(overlay)  # the node's tee, which session faults act through
         noderun.prepare_root(self.root)
         self.runner = noderun.NodeRunner(noderun.install_wrapper(self.state_dir / "session.sh"), self.root.resolve(),
                                          overlay.resolve())
@@ -108,6 +111,14 @@ class Simulator:
         if self.server is None:
             raise RuntimeError("the simulator is not started")
         return self.server.port
+
+    @property
+    def faults(self) -> Faults:
+        """The faults a test arms on the running node (faults.py): API errors and time-outs, killed
+        task workers, a full storage, cut SSH sessions."""
+        if self.api is None:
+            raise RuntimeError("the simulator is not started")
+        return self.api.faults
 
     @property
     def endpoint(self) -> str:

@@ -32,6 +32,7 @@ from typing import Any
 from pve_gpu_lxc.pve import conf as pveconf
 
 from .access import ROOT
+from .faults import Faults
 from .node import NodeFiles, PveError, Storage, param_error, parse_volume_id
 from .router import Request, Router
 from .tasks import Task, Tasks
@@ -40,11 +41,12 @@ CONTENT_TYPES = ("images", "rootdir", "vztmpl", "iso", "backup", "snippets", "im
 
 
 class StorageApi:
-    def __init__(self, files: NodeFiles, tasks: Tasks, log: logging.Logger):
+    def __init__(self, files: NodeFiles, tasks: Tasks, log: logging.Logger, faults: Faults | None = None):
         self.files = files
         self.node = files.name
         self.tasks = tasks
         self.log = log
+        self.faults = faults  # a storage a test filled (faults.py fill_storage)
 
     def register(self, router: Router) -> None:
         router.add("GET", "/storage", self.config_index)
@@ -77,6 +79,8 @@ class StorageApi:
             total, used, avail = usage.total, usage.used, usage.free
         else:
             total, used, avail = 100 << 30, 0, 100 << 30
+            if self.faults is not None and self.faults.storage_full(storage.id):
+                used, avail = total, 0
         return {"storage": storage.id, "type": storage.type, "content": ",".join(sorted(storage.content)),
                 "active": 1, "enabled": 0 if storage.disabled else 1, "shared": 0, "total": total, "used": used,
                 "avail": avail, "used_fraction": used / total if total else 0}
@@ -323,6 +327,21 @@ class StorageApi:
         if not path.is_file():
             raise PveError(f"can't find file '{volid}'")
         return path
+
+    def check_space(self, storage: Storage, vmid: int, volname: str, size_kb: int) -> None:
+        """The refusal of PVE::Storage::vdisk_alloc on a full storage (faults.py fill_storage):
+        LvmThinPlugin.pm alloc_image runs lvcreate with errmsg "lvcreate '$vg/$name' error" and
+        pve-common Cmd.pm run dies "$errmsg: $laststderr" (lvcreate's line, indented by LVM);
+        LVMPlugin.pm alloc_lvm_image dies "not enough free space ($free < $size)"."""
+        if self.faults is None or not self.faults.storage_full(storage.id):
+            return
+        vg = storage.props.get("vgname", "pve")
+        if storage.type == "lvmthin":
+            pool = f"{vg}/{storage.props.get('thinpool', 'data')}"
+            raise PveError(f"lvcreate '{vg}/{volname}' error:   Cannot create new thin volume, free space in "
+                           f"thin pool {pool} reached threshold.")
+        if storage.type == "lvm":
+            raise PveError(f"not enough free space (0 < {size_kb})")
 
     def volume_size(self, volid: str) -> int | None:
         try:

@@ -6,7 +6,10 @@ PVE: pve-common `PVE/RESTEnvironment.pm` fork_worker (the worker, its log, `TASK
 (read_task_status, read_task_log, stop_task).
 
 Tasks run to completion inside the request that starts them (`Tasks.run`), so a client's
-first status poll sees them stopped; a worker that keeps running would start there too.  The
+first status poll sees them stopped; a worker that keeps running would start there too.  A
+worker a test killed (faults.py `kill_worker`) never runs: its task ends without a last line,
+"unexpected status" (pve-common UPID.pm read_status), and its empty log reads "no content"
+(pve-common Tools.pm dump_logfile).  The
 task list (`GET /nodes/{node}/tasks`, Tasks.pm node_tasks) answers from the finished tasks, the
 newest first, as PVE reads its task index backwards.
 """
@@ -21,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .faults import UNEXPECTED_STATUS, Faults
 from .node import PveError, param_error
 from .router import Request, Router
 
@@ -61,10 +65,11 @@ Worker = Callable[[Task], None]
 
 
 class Tasks:
-    def __init__(self, node: str, log: logging.Logger, lock: threading.RLock):
+    def __init__(self, node: str, log: logging.Logger, lock: threading.RLock, faults: Faults | None = None):
         self.node = node
         self.log = log
         self.lock = lock
+        self.faults = faults
         self.by_upid: dict[str, Task] = {}
         self._seq = 0
         self._pstart = int(time.monotonic() * 100) & 0xFFFFFFFF
@@ -89,6 +94,12 @@ class Tasks:
     def run(self, task_type: str, task_id: str | int, user: str, worker: Worker) -> str:
         """PVE fork_worker, but the worker runs to completion before the UPID is returned."""
         task = self.new_upid(task_type, str(task_id), user)
+        if self.faults is not None and self.faults.worker_killed(task_type, str(task_id)):
+            # the worker died as it started (faults.py): its log has no last line, which UPID.pm
+            # read_status reports as "unexpected status"; what the handler did before forking stays
+            task.status, task.exitstatus, task.endtime = "stopped", UNEXPECTED_STATUS, int(time.time())
+            self.log.info("task %s: killed", task.upid)
+            return task.upid
         try:
             worker(task)
         except PveError as err:
@@ -156,6 +167,8 @@ class Tasks:
         start = int(req.params.get("start", "0") or 0)
         limit = int(req.params.get("limit", "50") or 50)
         lines = task.lines[start:start + limit] if limit else task.lines[start:]
+        if not task.lines:  # pve-common Tools.pm dump_logfile: ExtJS wants a line, "no content"
+            return [{"n": 1, "t": "no content"}]
         return [{"n": start + i + 1, "t": line} for i, line in enumerate(lines)]
 
     def stop_task(self, req: Request, upid: str) -> object:
@@ -167,6 +180,6 @@ def _status_type(status: str | None) -> str:
     """pve-common PVE::UPID normalize_status_type: ok, warning, unknown or error."""
     if status == "OK":
         return "ok"
-    if status is None or status == "unknown":
+    if not status or status == UNEXPECTED_STATUS:
         return "unknown"
     return "warning" if status.startswith("WARNINGS: ") else "error"

@@ -17,9 +17,13 @@ plans:
                          fails: a warning in a refresh-only plan), and a container with the
                          stack's tag at a vm_id no resource has (an orphan), written by hand
   bpg-plan-guard.txt     the diagnostics (stderr) of the normal plan in that state: the guard stops it
+  bpg-refresh-tainted    a create whose SSH session died between bpg's `sed -i` and `tee -a`
+                         (pvesim faults.py cut_session): tainted, the idmap lines missing
+  bpg-plan-tainted       the same, as a normal plan (a replacement, replace_because_tainted)
 
 Only the keys plan_report reads are kept (plus format/terraform version; of the state and the
-configuration only the containers' vm_ids and the guard's listing), so the fixtures stay small.
+configuration only the containers' vm_ids, the guard's listing and each resource's taint), so the
+fixtures stay small.
 """
 
 from __future__ import annotations
@@ -95,16 +99,27 @@ def main() -> None:
         (HERE / "bpg-plan-guard.txt").write_text(proc.stderr)  # the diagnostics (stdout: progress lines)
         print("wrote bpg-plan-guard.txt")
 
+        env.destroy(work)
+        env.sim.faults.cut_session(f"/etc/pve/lxc/{VMID}.conf", "kill")
+        env.terraform(work, "apply", "-auto-approve", "-input=false", "-no-color", ok=(1,))
+        record("bpg-refresh-tainted", "-refresh-only")
+        record("bpg-plan-tainted")
+
 
 def _ownership_parts(plan: dict) -> dict:
-    """The containers' vm_ids and the guard's listing, from the state and the configuration."""
+    """The containers' vm_ids, the guard's listing and the tainted resources, from the state and the
+    configuration."""
     state = []
     for r in plan.get("prior_state", {}).get("values", {}).get("root_module", {}).get("resources", []):
         values = r.get("values") or {}
+        # drift reports a tainted resource (an apply created it, then failed)
+        taint = {"tainted": True} if r.get("tainted") else {}
         if r.get("type") == CONTAINER:
-            state.append({k: r[k] for k in ("address", "mode", "type")} | {"values": {"vm_id": values.get("vm_id")}})
+            state.append({k: r[k] for k in ("address", "mode", "type")} | {"values": {"vm_id": values.get("vm_id")}} | taint)
         elif r.get("type") == LISTING:
             state.append({k: r[k] for k in ("address", "mode", "type")} | {"values": {"containers": values.get("containers")}})
+        elif taint:
+            state.append({"address": r["address"]} | taint)
     config = [{k: r[k] for k in ("address", "mode", "type")} | {"expressions": {"vm_id": r["expressions"]["vm_id"]}}
               for r in plan.get("configuration", {}).get("root_module", {}).get("resources", [])
               if r.get("type") == CONTAINER and "vm_id" in r.get("expressions", {})]

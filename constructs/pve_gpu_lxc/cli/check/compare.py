@@ -82,6 +82,10 @@ def check_container(
         report.findings.extend(findings)
         report.checked.append(item)
 
+    if conf.lock is not None:
+        run("container", [lock_finding(exp, conf.lock, ctx)])
+        if conf.lock == "create":  # a container PVE never finished creating: nothing of the stack's is in it
+            return report
     run("devices", compare_devices(exp, conf, ctx))
     run("idmap", compare_idmap(exp, conf, ctx))
     if node is None:
@@ -116,6 +120,29 @@ def check_container(
         run("nvidia", nvidia_findings)
         report.notes.extend(nvidia_notes)
     return report
+
+
+def lock_finding(exp: ExpectedContainer, lock: str, ctx: Context) -> Finding:
+    """A `lock:` in the config (pve-guest-common AbstractConfig.pm check_lock: PVE refuses config
+    changes, starts and destroy with "CT is locked (<lock>)" until the task holding it removes it).
+    `create` is written by create_and_lock_config before the create task runs and removed when it
+    ends; a create task that died leaves it, on a config without the stack's options."""
+    vmid = exp.vmid
+    if lock == "create":
+        return Finding(
+            "container", f"CT {vmid}",
+            f"CT {vmid} is locked (create): a create task that never finished (its worker died) left a container "
+            "without the stack's configuration; PVE refuses to change, start or destroy it, and no deploy "
+            "completes while it is there.",
+            f"unless a create of CT {vmid} is still running (the node's task list), on node {exp.node}: "
+            f"`pct unlock {vmid} && pct destroy {vmid} --destroy-unreferenced-disks 1`, then {ctx.deploy()}.",
+            expected="unlocked", found=f"lock: {lock}")
+    return Finding(
+        "container", f"CT {vmid}",
+        f"CT {vmid} is locked ({lock}): PVE refuses config changes and starts until the task holding the lock "
+        "ends, so a deploy fails or waits.",
+        f"wait for that task (the node's task list); if none runs any more, `pct unlock {vmid}` on node {exp.node}.",
+        expected="unlocked", found=f"lock: {lock}")
 
 
 # --------------------------------------------------------------------------------------------

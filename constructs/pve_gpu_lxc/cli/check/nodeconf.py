@@ -33,6 +33,7 @@ class FoundConfig:
     idmap: tuple[str, ...] = ()
     hookscript: str | None = None
     unprivileged: bool = False
+    lock: str | None = None  # PVE's `lock:` option: create, backup, migrate, snapshot ...
 
 
 def parse_device(index: int, value: str) -> FoundDevice:
@@ -81,7 +82,9 @@ def parse_config(data: Mapping[str, Any]) -> FoundConfig:
         if isinstance(entry, (list, tuple)) and len(entry) == 2 and entry[0] == "lxc.idmap":
             idmap.append(normalize_idmap(entry[1]))
     hook = data.get("hookscript")
+    lock = data.get("lock")
     return FoundConfig(
+        lock=lock if isinstance(lock, str) and lock else None,
         devices=dict(sorted(devices.items())),
         idmap=tuple(idmap),
         hookscript=hook if isinstance(hook, str) and hook else None,

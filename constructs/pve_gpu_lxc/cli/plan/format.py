@@ -54,6 +54,13 @@ def format_stack(report: StackReport) -> str:
         lines.extend(_resource_lines(report.changes))
     if report.outputs:
         lines.append("  outputs changed: " + ", ".join(report.outputs))
+    for address in report.tainted:
+        lines.append(
+            f"  tainted: {address}: an apply created it, then failed (e.g. bpg's idmap over SSH or the first "
+            "reboot), so the next deploy REPLACES it; to keep it, run `terraform untaint "
+            f"{address}` in the stack's directory (cdktf.out/stacks/{report.stack}), then deploy: an update "
+            "in place"
+        )
     if report.ownership:
         lines.append("  ownership (the guard's listing of the cluster's containers):")
         for f in report.ownership:

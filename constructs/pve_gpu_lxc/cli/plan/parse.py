@@ -50,6 +50,7 @@ def summarise_plan(
     return StackReport(
         stack=stack,
         mode=mode,
+        tainted=tainted_addresses(plan),
         # an "update" whose every difference is null-versus-empty (see diff._same) is no drift
         drift=tuple(d for d in drift if d.actions != ("no-op",) and (d.attributes or d.actions != ("update",))),
         changes=changes,
@@ -57,6 +58,18 @@ def summarise_plan(
         terraform_saw_changes=terraform_saw_changes,
         ownership=ownership_findings(stack, plan),
     )
+
+
+def tainted_addresses(plan: Mapping[str, Any]) -> tuple[str, ...]:
+    """Resources the state marks tainted: an apply created them, then failed (Terraform then
+    replaces them at the next apply).  From the plan's `prior_state`, modules included."""
+    found: list[str] = []
+    todo = [((plan.get("prior_state") or {}).get("values") or {}).get("root_module") or {}]
+    while todo:
+        module = todo.pop()
+        found += [str(r.get("address")) for r in module.get("resources") or () if r.get("tainted")]
+        todo += list(module.get("child_modules") or ())
+    return tuple(sorted(found))
 
 
 def _actions(rc: Mapping[str, Any]) -> tuple[str, ...]:

@@ -101,6 +101,9 @@ class StackReport:
     drift: tuple[ResourceDiff, ...] = ()
     changes: tuple[ResourceDiff, ...] = ()
     outputs: tuple[str, ...] = ()
+    # resources the state marks tainted (an apply created them, then failed): the next apply
+    # replaces them; in drift mode they count as drift
+    tainted: tuple[str, ...] = ()
     error: str | None = None
     # Terraform's -detailed-exitcode said 2.  Kept for the record only:
     # Terraform 1.10/1.11 with -refresh-only also says 2 when nothing drifted
@@ -120,7 +123,7 @@ class StackReport:
     def has_changes(self) -> bool:
         """Drift mode: something drifted.  Plan mode: an apply would change something."""
         if self.mode == "drift":
-            return bool(self.drift)
+            return bool(self.drift or self.tainted)
         return bool(self.changes or self.outputs)
 
     @property
@@ -146,6 +149,7 @@ class StackReport:
             "changes": [r.to_json() for r in self.changes],
             "outputs": list(self.outputs),
             "ownership": [f.to_json() for f in self.ownership],
+            "tainted": list(self.tainted),
         }
 
 
