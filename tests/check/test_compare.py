@@ -395,6 +395,21 @@ def test_a_vm_id_anothers_container_holds_is_one_ownership_finding_and_nothing_e
         "vm_id 210 is container 'postgres-prod' on node pve (tags: none), not host 'jellyfin' as declared for the import")
 
 
+def test_a_dead_create_at_the_vm_id_is_the_lock_finding_not_a_collision() -> None:
+    """PVE's listing has the lock (vmstatus); a create whose worker died left `lock: create` alone."""
+    from pve_gpu_lxc.model.ownership import Listed
+
+    dead = Listed(210, "pve", "CT210", lock="create")
+    report = compare.check_container(INTEL, None, node_probe(), FACTS, CTX, blocking=[dead])
+    (finding,) = report.findings
+    assert finding.line().startswith("container: CT 210 is locked (create): a create task that never finished")
+    assert "`pct unlock 210 && pct destroy 210 --destroy-unreferenced-disks 1`" in finding.fix
+    # a tagged container or another lock is not a dead create: the collision stands
+    for other in (Listed(210, "pve", "db", ("prod",), lock="create"), Listed(210, "pve", "CT210", lock="backup")):
+        report = compare.check_container(INTEL, None, node_probe(), FACTS, CTX, blocking=[other])
+        assert [f.item for f in report.findings] == ["ownership"], other
+
+
 def test_orphans_are_the_stacks_tagged_containers_at_vm_ids_it_does_not_have() -> None:
     from pve_gpu_lxc.cli.check import ownership
     from pve_gpu_lxc.model.ownership import Listed

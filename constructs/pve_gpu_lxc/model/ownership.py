@@ -108,6 +108,13 @@ class Listed:
     node: str
     name: str  # the host name (PVE: `CT<vmid>` when it has none)
     tags: tuple[str, ...] = ()
+    lock: str | None = None  # PVE's listing has it (vmstatus); bpg's data source does not
+
+    @property
+    def dead_create(self) -> bool:
+        """What a create task that died leaves: `lock: create` on a config with nothing else, so
+        no tag (pve-container Create.pm create_and_lock_config writes it before the task runs)."""
+        return self.lock == "create" and not self.tags
 
 
 def blocks(listed: Listed, *, stack: str, vm_id: int, hostname: str, imported: bool) -> bool:

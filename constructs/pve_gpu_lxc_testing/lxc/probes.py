@@ -114,7 +114,8 @@ def probes(p: ContainerPlan, acc: Accounts) -> tuple[Probe, ...]:
     """
     result: dict[tuple[str, str, str], Probe] = {}
     for node in p.nodes:
-        meant_for = group_role(node.device.path)
+        # a node left at gid 0 (PVE's default, e.g. an owner-only /dev/kfd) is meant for no group
+        meant_for = group_role(node.device.path) if node.device.gid != 0 else None
         for user in acc.users:
             if user.uid == 0:
                 continue  # container root's access depends on capabilities, not on the mode

@@ -171,7 +171,7 @@ class PveApi:
 
 
 def _listed(node: str, entry: Any) -> Listed | None:
-    """One entry of `GET /nodes/{node}/lxc` (PVE::LXC::vmstatus): vmid, name, tags ("a;b")."""
+    """One entry of `GET /nodes/{node}/lxc` (PVE::LXC::vmstatus): vmid, name, tags ("a;b"), lock."""
     if not isinstance(entry, dict):
         return None
     vmid = entry.get("vmid")
@@ -183,7 +183,9 @@ def _listed(node: str, entry: Any) -> Listed | None:
     tags = entry.get("tags")
     # PVE::Tools::split_list: PVE stores them joined with ';', a hand edit may use ',' or spaces
     found = tuple(t for t in re.split(r"[;,\s]+", tags) if t) if isinstance(tags, str) else ()
-    return Listed(vmid=vmid, node=node, name=name if isinstance(name, str) else f"CT{vmid}", tags=found)
+    lock = entry.get("lock")
+    return Listed(vmid=vmid, node=node, name=name if isinstance(name, str) else f"CT{vmid}", tags=found,
+                  lock=lock if isinstance(lock, str) and lock else None)
 
 
 def _json(raw: bytes) -> dict[str, Any]:

@@ -65,6 +65,13 @@ def check_container(
         return report
     if blocking is not None:
         report.checked.append("ownership")
+        if blocking and all(b.dead_create and b.node == exp.node for b in blocking):
+            # a create that died holds the vm_id: the guard cannot tell it from another's (bpg's listing
+            # has no lock), the node's listing can; its finding names the way out
+            report.checked.append("container")
+            report.findings.append(lock_finding(exp, "create", ctx))
+            report.notes.append("the guard stops the next plan at this vm_id until the half-created container is gone")
+            return report
         if blocking:  # another's container: nothing of it is compared with this one
             report.findings.append(ownership.collision(exp, blocking, ctx.deploy()))
             report.notes.append("the other items were not checked: the container at this vm_id is not this stack's")
