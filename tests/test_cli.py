@@ -454,7 +454,7 @@ def test_the_command_line_loads_a_command_only_when_it_runs() -> None:
     loaded = set(ast.literal_eval(out))
     for heavy in ("pve_gpu_lxc.cli.explain", "pve_gpu_lxc.cli.facts", "pve_gpu_lxc.cli.check.runner",
                   "pve_gpu_lxc.cli.image", "pve_gpu_lxc.image.nvidia", "pve_gpu_lxc.pve.bpg",
-                  "pve_gpu_lxc.model.idmap_picture", "pve_gpu_lxc.model.container"):
+                  "pve_gpu_lxc.cli.idmap_picture", "pve_gpu_lxc.model.container"):
         assert heavy not in loaded, f"{heavy} is imported by the parser alone"
     assert "pve_gpu_lxc.cli.explain_command" in loaded and "pve_gpu_lxc.cli.facts_command" in loaded
 

@@ -1,4 +1,4 @@
-"""model/idmap_picture.py: the idmap table and the SVG, checked against the map they draw."""
+"""cli/idmap_picture.py (drawn by `explain`): the idmap table and the SVG, checked against the map they draw."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pve_gpu_lxc.model.idmap import IdMap, IdMapEntry
-from pve_gpu_lxc.model.idmap_picture import GAP, MIN_SEGMENT, rows, svg, table
+from pve_gpu_lxc.cli.idmap_picture import GAP, MIN_SEGMENT, rows, svg, table
 
 SVG = "{http://www.w3.org/2000/svg}"
 RECIPE = IdMap.passthrough(gids={44: 44, 106: 108})  # the seed recipe: video 44 -> 44, render 106 -> 108

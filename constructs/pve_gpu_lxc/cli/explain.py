@@ -29,13 +29,13 @@ from typing import Any, TextIO
 
 from ..facts import HostFacts
 from ..model.idmap import IdMap, IdMapEntry, Kind
-from ..model.idmap_picture import svg, table
 from ..model.ownership import ownership_tag, stack_prefix
 from ..pve import bpg, create
 from ..pve.version import DEFAULT_PVE_VERSION
 from . import stacks as project_stacks
 from .check import expected
 from .exit_codes import EXIT_ERROR, EXIT_OK
+from .idmap_picture import svg, table
 from .node_facts import load_node_facts
 from .project_args import parse_facts_options, synth_outdir
 

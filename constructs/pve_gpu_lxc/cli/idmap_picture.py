@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from xml.sax.saxutils import escape, quoteattr
 
-from .idmap import DEFAULT_HOST_BASE, KINDS, IdMapEntry, Kind
+from ..model.idmap import DEFAULT_HOST_BASE, KINDS, IdMapEntry, Kind
 
 _KIND_NAMES = {"u": "uid", "g": "gid"}
 
