@@ -86,3 +86,10 @@ def test_the_container_listing_of_a_node_as_pve_answers_it() -> None:
         Listed(212, "pve", "old", ("gpu", "pve-gpu-lxc.media.old"))
     assert _listed("pve", {"vmid": 213, "tags": "a, b"}) == Listed(213, "pve", "CT213", ("a", "b"))
     assert _listed("pve", {"name": "x"}) is None and _listed("pve", "junk") is None
+
+
+@pytest.mark.parametrize("value, insecure", [("true", True), ("1", True), ("yes", False), ("on", False),
+                                             ("TRUE", False), (" true", False), ("", False)])
+def test_proxmox_ve_insecure_is_read_as_bpg_reads_it(value, insecure) -> None:
+    """bpg's GetAnyBoolEnv takes exactly `true` or `1`: check must verify TLS whenever bpg does."""
+    assert api.settings_from({**ENV, "PROXMOX_VE_INSECURE": value}).insecure is insecure

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, TypedDict
 
+from ..core import names
 from ..core.errors import ValidationError
 from ..core.files import sha256_file
 from ..core.rules import driver_version, got
@@ -26,7 +27,7 @@ from .template_gids import TemplateGids, known_gids, read_template_gids, templat
 TemplateKind = Literal["existing", "download", "upload"]
 _KINDS: tuple[TemplateKind, ...] = ("existing", "download", "upload")
 _FILE_NAME = re.compile(r"^[A-Za-z0-9_.+-]+\.tar(\.(zst|xz|gz))?$")
-_VOLID = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]*:vztmpl/[A-Za-z0-9_.+-]+\.tar(\.(zst|xz|gz))?$")
+_VOLID = re.compile(rf"^{names.STORAGE_ID.pattern}:vztmpl/[A-Za-z0-9_.+-]+\.tar(\.(zst|xz|gz))?$")
 _URL = re.compile(r"^https?://[^\s'\"]+/([A-Za-z0-9_.+-]+\.tar(\.(zst|xz|gz))?)$")
 CHECKSUM_LENGTHS = {"md5": 32, "sha1": 40, "sha224": 56, "sha256": 64, "sha384": 96, "sha512": 128}
 # bpg's OperatingSystemTypeValidator values, by template name prefix.

@@ -45,6 +45,8 @@ lvmthin: local-lvm
 
 """
 
+# The content types, in PVE::Storage volume_list's order (its @ctypes)
+CONTENT_TYPES = ("rootdir", "images", "vztmpl", "iso", "backup", "snippets", "import")
 # PVE::Storage::Plugin subdirectories of a file-based storage
 CONTENT_SUBDIRS = {
     "images": "images",
@@ -408,7 +410,7 @@ class NodeFiles:
         """PVE::Storage::volume_list: the storage's volumes of the enabled content types (a guest
         volume is `rootdir` when its owner is a container, `images` otherwise)."""
         storage = self.storage(storage_id)
-        wanted = [content] if content else ["rootdir", "images", "vztmpl", "iso", "backup", "snippets", "import"]
+        wanted = [content] if content else list(CONTENT_TYPES)
         wanted = [c for c in wanted if c in storage.content]
         containers = set(self.vmids())
         result: list[dict[str, Any]] = []

@@ -33,11 +33,9 @@ from pve_gpu_lxc.pve import conf as pveconf
 
 from .access import ROOT
 from .faults import Faults
-from .node import NodeFiles, PveError, Storage, param_error, parse_volume_id
+from .node import CONTENT_TYPES, NodeFiles, PveError, Storage, param_error, parse_volume_id
 from .router import Request, Router
 from .tasks import Task, Tasks
-
-CONTENT_TYPES = ("images", "rootdir", "vztmpl", "iso", "backup", "snippets", "import")
 
 
 class StorageApi:

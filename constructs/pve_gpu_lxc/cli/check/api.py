@@ -55,8 +55,10 @@ class ApiSettings:
         return "token" if self.token else "ticket" if self.ticket else "password"
 
 
-def _truthy(value: str | None) -> bool:
-    return (value or "").strip().lower() in ("1", "true", "yes", "on")
+def env_bool(value: str | None) -> bool:
+    """A boolean environment variable as bpg reads it (utils/env.go GetAnyBoolEnv): exactly
+    `true` or `1`; anything else, `yes` and `on` included, is false."""
+    return value in ("true", "1")
 
 
 def settings_from(environ: Mapping[str, str], provider: ProviderSettings | None = None) -> ApiSettings:
@@ -68,7 +70,7 @@ def settings_from(environ: Mapping[str, str], provider: ProviderSettings | None 
     parsed = urllib.parse.urlsplit(endpoint)
     if parsed.scheme not in ("https", "http") or not parsed.hostname or parsed.username or parsed.password:
         raise ApiError("PROXMOX_VE_ENDPOINT must be https://host[:port]/ (no credentials in it)")
-    insecure = provider.insecure if provider.insecure is not None else _truthy(environ.get("PROXMOX_VE_INSECURE"))
+    insecure = provider.insecure if provider.insecure is not None else env_bool(environ.get("PROXMOX_VE_INSECURE"))
     token = environ.get("PROXMOX_VE_API_TOKEN", "").strip() or None
     ticket = environ.get("PROXMOX_VE_AUTH_TICKET", "").strip() or None
     username = environ.get("PROXMOX_VE_USERNAME", "").strip() or None

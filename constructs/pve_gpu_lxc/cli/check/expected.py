@@ -26,6 +26,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ...core import names
+
 CONTAINER_TYPE = "proxmox_virtual_environment_container"
 FILE_TYPE = "proxmox_virtual_environment_file"
 # PVE's default map for an unprivileged container without lxc.idmap lines (PVE::LXC).
@@ -34,7 +36,7 @@ PVE_DEFAULT_IDMAP = ("u 0 100000 65536", "g 0 100000 65536")
 _FILE_REF = re.compile(r"^\$\{" + FILE_TYPE + r"\.([A-Za-z0-9_-]+)\.id\}$")
 _TEMPLATE_TOKEN = re.compile(r"\$\$\{|%%\{|\$\{|%\{")
 _NVIDIA_PIN = re.compile(r"^\s*require_nvidia_driver\s+'?([0-9]+\.[0-9]+(?:\.[0-9]+)?)'?\s*$", re.M)
-_VOLID = re.compile(r"^([A-Za-z][A-Za-z0-9\-_.]*[A-Za-z0-9]):(.+)$")
+_VOLID = re.compile(rf"^({names.STORAGE_ID.pattern}):(.+)$")
 
 
 class ExpectedError(ValueError):

@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ...pve.conf import parse_boolean
+
 _DEV_KEY = re.compile(r"^dev(\d+)$")
 
 
@@ -62,7 +64,7 @@ def parse_device(index: int, value: str) -> FoundDevice:
         uid=number("uid"),
         gid=number("gid"),
         mode=mode,
-        deny_write=fields.get("deny-write") in ("1", "true", "yes", "on"),
+        deny_write=parse_boolean(fields.get("deny-write") or "0") == 1,
     )
 
 
