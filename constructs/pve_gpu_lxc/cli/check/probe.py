@@ -33,7 +33,7 @@ from typing import Literal
 
 from ...core import names
 from ...facts.boot import BootFacts
-from ...facts.io import boot_from_json, collector_functions
+from ...facts.readers import boot_from_json, collector_functions
 
 DATA_END = "PVE_GPU_LXC_PROBE_DATA"
 PROBE_VERSION = "1"
