@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from pve_gpu_lxc import Hooks, ValidationError
+from pve_gpu_lxc.facts import readers
 from pve_gpu_lxc.model.hooks import HookCommand, NvidiaGuard, render_hookscript
 
 GUARD = NvidiaGuard("575.64.03")
@@ -141,3 +142,44 @@ def test_failing_user_command_stops_the_start(tmp_path: Path) -> None:
     result = run_hook(script, tmp_path, "pre-start")
     assert result.returncode == 1
     assert "command failed: /bin/false" in result.stderr
+
+
+def collector_reads(tmp_path: Path) -> str | None:
+    """The version `check` compares: the collector's nvidia_json run on the sysroot, through its parser."""
+    script = f"ROOT='{tmp_path / 'root'}'\nNL='\n'\n" + readers.shell(readers.NVIDIA.function) + "nvidia_json\n"
+    out = subprocess.run(["sh", "-c", script], capture_output=True, text=True, timeout=30, check=True).stdout
+    nvidia = readers.NVIDIA.read(out)
+    return None if nvidia is None else nvidia.loaded_version
+
+
+def hook_reads(tmp_path: Path) -> str | None:
+    """The version the pre-start hook compares (pinned to 0.0: it says which it found), None: not loaded."""
+    result = run_hook(render_hookscript(vmid=220, hostname="ollama", nvidia=NvidiaGuard("0.0")), tmp_path, "pre-start")
+    assert result.returncode == 1
+    if "the NVIDIA kernel module is not loaded" in result.stderr:
+        return None
+    return result.stderr.split("host NVIDIA driver is ", 1)[1].split(" but ", 1)[0]
+
+
+@pytest.mark.parametrize(("module", "proc", "fmt", "version"), [
+    ("575.64.03", "575.64.03", OPEN, "575.64.03"),
+    ("575.64.05", "575.64.03", PROPRIETARY, "575.64.05"),  # the loaded module's own version first
+    (None, "575.64.03", PROPRIETARY, "575.64.03"),  # an older module: the NVRM line
+    (None, "580.65.06", OPEN, "580.65.06"),
+    (None, None, OPEN, None),  # not loaded
+], ids=["both", "module-first", "proprietary-proc", "open-proc", "none"])
+def test_the_hook_and_the_collector_read_the_same_files_in_the_same_order(
+        tmp_path: Path, module: str | None, proc: str | None, fmt: str, version: str | None) -> None:
+    """The hook keeps its own reader (model/hooks.py says why); what it compares is what `check` does."""
+    fake_host(tmp_path, module, proc, fmt)
+    assert hook_reads(tmp_path) == collector_reads(tmp_path) == version
+
+
+def test_the_one_difference_a_loaded_module_never_shows(tmp_path: Path) -> None:
+    """/sys/module/nvidia/version without /proc/driver/nvidia/version: the kernel makes the first before
+    the module's init runs (load_module's sysfs set-up), the init makes the second, so only a module
+    still loading, or failing to, shows one without the other.  The hook compares the module's
+    version; the collector, whose record is the version file, records no driver, and `check` says
+    the module is not loaded."""
+    fake_host(tmp_path, module="575.64.03")
+    assert (hook_reads(tmp_path), collector_reads(tmp_path)) == ("575.64.03", None)

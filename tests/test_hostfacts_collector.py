@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import uuid
@@ -13,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pve_gpu_lxc.facts import HostFacts, collector_script, parse_proc_devices
+from pve_gpu_lxc.facts import HostFacts, collector_script, parse_proc_devices, readers
 from pve_gpu_lxc_testing.hostfacts import fakenode
 
 COLLECTOR = Path(__file__).parents[1] / "constructs" / "pve_gpu_lxc" / "facts" / "collect-host-facts.sh"
@@ -173,3 +174,13 @@ def test_escaping_round_trips_any_name(tmp_path, name):
     fakenode.make_char(root / "dev" / "dri" / name, 226, 131)
     doc = collect(str(root))
     assert [d["path"] for d in doc["devices"]] == [f"/dev/dri/{name}"]
+
+
+def test_json_str_quotes_plain_text_without_awk_and_escapes_the_rest():
+    """The shortcut for plain text (no awk) and the escaping path give the same JSON strings."""
+    texts = ["", "/dev/dri/card0", "pci-0000:00:02.0-card", "../renderD128", "a+b@c,d=e_f.g-h", "-n", "%s",
+             "two words", 'say "hi"', "back\\slash", "line\nbreak\n", "tab\there", "é", "\x01"]
+    script = "NL='\n'\n" + readers.shell("json_str") + "".join(
+        f"json_str {shlex.quote(t)}; echo\n" for t in texts)
+    out = subprocess.run(["sh", "-c", script], capture_output=True, text=True, timeout=30, check=True).stdout
+    assert [json.loads(line) for line in out.splitlines()] == texts

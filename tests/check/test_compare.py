@@ -14,6 +14,7 @@ from pve_gpu_lxc.cli.check.expected import ExpectedContainer, ExpectedDevice, Ex
 from pve_gpu_lxc.cli.check.nodeconf import parse_config
 from pve_gpu_lxc.facts.boot import BootFacts, BootFile
 from pve_gpu_lxc.facts.model import HostFacts
+from pve_gpu_lxc.facts.records import IdRange
 
 FACTS = HostFacts.load(Path(__file__).resolve().parents[2] / "stacks" / "facts" / "pve.json")
 CTX = compare.Context(stack="intel-jellyfin", stack_dir="cdktf.out/stacks/intel-jellyfin",
@@ -50,8 +51,8 @@ def char(major: int, minor: int, gid: int = 0, perm: int = 0o660, uid: int = 0) 
 
 def node_probe(running: bool = False) -> pr.NodeProbe:
     """What a clean node answers: devices as in the facts, subids from the facts, the snippet intact."""
-    node = pr.NodeProbe(version="1", complete=True, subuid=["root:100000:65536"],
-                        subgid=["root:100000:65536", "root:44:1", "root:108:1"], nvidia_sys="575.64.03",
+    node = pr.NodeProbe(version="2", complete=True, subuid=(IdRange(100000, 65536),),
+                        subgid=(IdRange(100000, 65536), IdRange(44, 1), IdRange(108, 1)), nvidia=FACTS.nvidia,
                         by_path=dict((link.rsplit("/", 1)[1], target) for link, target in FACTS.dri_by_path),
                         boot=FACTS.boot)
     for d in FACTS.devices:
@@ -147,12 +148,13 @@ def test_idmap_line_changed() -> None:
 
 def test_subgid_does_not_allow_the_map() -> None:
     node = node_probe()
-    node.subgid = ["root:100000:65536", "root:44:1"]
+    node.subgid = (IdRange(100000, 65536), IdRange(44, 1))
     (finding,) = check(node=node).findings
     assert finding.line() == (
         "subids: /etc/subgid on pve does not let root map host gids 108-108 for 'lxc.idmap: g 106 108 1' "
         "(newuidmap/newgidmap refuse: the container fails to start). Fix: on pve add 'root:108:1' to "
         "/etc/subgid (e.g. `echo root:108:1 >> /etc/subgid`).")
+    assert finding.found == ["root:100000:65536", "root:44:1"]  # root's ranges, as the collector's reader gives them
     node.subuid = None  # no /etc/subuid at all; PVE's default map needs 100000-165535
     findings = check(NVIDIA, node=node).findings
     assert [f.problem.split(" (")[0] for f in findings] == [
@@ -233,7 +235,7 @@ def test_a_unit_enabled_for_the_boot_but_not_before_pve_guests_does_not_count() 
 
 
 def test_without_the_driver_nothing_is_made_at_boot() -> None:
-    node = dataclasses.replace(node_probe(), nvidia_sys=None, nvidia_proc=None)
+    node = dataclasses.replace(node_probe(), nvidia=None)
     assert len([f for f in check(NVIDIA, node=node).findings if f.item == "boot"]) == 4
 
 
@@ -308,19 +310,21 @@ def test_nodes_inside_the_container() -> None:
 
 def test_nvidia_driver_against_the_pin() -> None:
     node = node_probe()
-    node.nvidia_sys = "580.65.06"
+    assert node.nvidia is not None and node.nvidia.module_version == "575.64.03"
+    node.nvidia = dataclasses.replace(node.nvidia, module_version="580.65.06")
     (finding,) = check(NVIDIA, node=node).findings
     assert finding.line() == (
         "nvidia: the host NVIDIA driver is 580.65.06, but the container is pinned to 575.64.03 (the pre-start hook "
         "refuses the next start; a running container gets NVML 'Driver/library version mismatch'). Fix: install "
         "driver 575.64.03 on pve, or rebuild the image for 580.65.06, set "
         "`NvidiaGpu(driver_version=\"580.65.06\")` and `cdktf deploy intel-jellyfin`.")
-    node.nvidia_sys = None
-    (finding,) = [f for f in check(NVIDIA, node=node).findings if f.item == "nvidia"]
+    (finding,) = [f for f in check(NVIDIA, node=dataclasses.replace(node, nvidia=None)).findings
+                  if f.item == "nvidia"]
     assert finding.problem.startswith("the NVIDIA kernel module is not loaded on pve")
-    node.nvidia_proc = "575.64.03"  # a module without /sys/module/nvidia/version: the proc file, as the hook
-    assert check(NVIDIA, node=node).findings == []
-    node.nvidia_sys = "580.65.06"  # the loaded module's own version wins, as in the hook
+    # a module without /sys/module/nvidia/version: the proc file (575.64.03), as the hook
+    assert check(NVIDIA, node=dataclasses.replace(node, nvidia=dataclasses.replace(
+        node.nvidia, module_version=None))).findings == []
+    # the loaded module's own version (580.65.06) wins over the proc file's, as in the hook
     assert [f.found for f in check(NVIDIA, node=node).findings] == ["580.65.06"]
 
 

@@ -22,8 +22,13 @@ ROOT=${ROOT%/}
 SCHEMA_VERSION=1
 
 # JSON string literal of $1: escapes backslash, quote and every control character.
+# Text of only the characters below needs no escape and no awk (most paths and names).
 # The trailing "x" keeps trailing newlines, which command substitution would eat.
 json_str() {
+    case $1 in
+        *[!A-Za-z0-9/._:+@,=-]*) ;;
+        *) printf '"%s"' "$1"; return 0 ;;
+    esac
     printf '%sx' "$1" | awk '
         BEGIN {
             for (i = 1; i < 32; i++) ctl[sprintf("%c", i)] = sprintf("\\u%04x", i)
@@ -90,32 +95,42 @@ close_array() {
     if [ -n "$1" ]; then printf '\n%s]' "$2"; else printf ']'; fi
 }
 
-# One device-node object for host path $1 (ROOT is prepended here).
+# One device-node object for host path $1 (ROOT is prepended here): what stat says of the path
+# itself, or with $2 = -L of what a symlink there points to (as PVE stats a devN path).  One stat
+# call gives the type and the mode bits (%f, raw mode in hex) with the owners and the device
+# number (%t %T, hex), so the type and the numbers come from the same look at the file.
 node_json() {
     n_path=$1
     n_file=$ROOT$n_path
-    if [ -L "$n_file" ]; then n_type=l
-    elif [ -c "$n_file" ]; then n_type=c
-    elif [ -b "$n_file" ]; then n_type=b
-    elif [ -d "$n_file" ]; then n_type=d
-    elif [ -f "$n_file" ]; then n_type=f
-    elif [ -p "$n_file" ]; then n_type=p
-    elif [ -S "$n_file" ]; then n_type=s
-    else return 1
+    if [ "${2-}" = -L ]; then
+        n_stat=$(stat -L -c '%f %t %T %u %g' -- "$n_file" 2>/dev/null) || return 1
+    else
+        n_stat=$(stat -c '%f %t %T %u %g' -- "$n_file" 2>/dev/null) || return 1
     fi
-    n_stat=$(stat -c '%u %g %a %t %T' -- "$n_file" 2>/dev/null) || return 1
     # shellcheck disable=SC2086 # split the five stat fields on purpose
     set -- $n_stat
-    n_uid=$1 n_gid=$2 n_mode=$3 n_major='' n_minor=''
+    [ $# -eq 5 ] || return 1
+    n_raw=$((0x$1))
+    case $((n_raw & 0xF000)) in  # S_IFMT
+        8192) n_type=c ;;    # S_IFCHR
+        24576) n_type=b ;;   # S_IFBLK
+        16384) n_type=d ;;   # S_IFDIR
+        32768) n_type=f ;;   # S_IFREG
+        40960) n_type=l ;;   # S_IFLNK
+        4096) n_type=p ;;    # S_IFIFO
+        49152) n_type=s ;;   # S_IFSOCK
+        *) return 1 ;;
+    esac
+    n_uid=$4 n_gid=$5 n_major='' n_minor=''
     if [ "$n_type" = c ] || [ "$n_type" = b ]; then
-        n_major=$((0x$4))
-        n_minor=$((0x$5))
+        n_major=$((0x$2))
+        n_minor=$((0x$3))
     fi
     printf '{"path": %s, "type": "%s", "major": %s, "minor": %s, ' \
         "$(json_str "$n_path")" "$n_type" "$(json_int_or_null "$n_major")" "$(json_int_or_null "$n_minor")"
-    printf '"uid": %s, "owner": %s, "gid": %s, "group": %s, "mode": "%04d"' \
+    printf '"uid": %s, "owner": %s, "gid": %s, "group": %s, "mode": "%04o"' \
         "$n_uid" "$(json_str_or_null "$(id_name "$ROOT/etc/passwd" "$n_uid")")" \
-        "$n_gid" "$(json_str_or_null "$(id_name "$ROOT/etc/group" "$n_gid")")" "$n_mode"
+        "$n_gid" "$(json_str_or_null "$(id_name "$ROOT/etc/group" "$n_gid")")" $((n_raw & 0xFFF))
     if [ "$n_type" = l ]; then printf ', "target": %s' "$(json_link_target "$n_file")"; fi
     printf '}'
 }
@@ -234,10 +249,12 @@ nvidia_json() {
     printf '}'
 }
 
-# root's ranges from /etc/subuid or /etc/subgid ($1) as [{"start": n, "count": n}].
+# root's ranges from /etc/subuid or /etc/subgid ($1) as [{"start": n, "count": n}].  An unreadable
+# file prints $2, by default [] (root may map nothing: what newuidmap makes of it); the probe of
+# `pve-gpu-lxc check` passes null, to tell a missing file apart.
 subid_json() {
     if [ ! -r "$1" ]; then
-        printf '[]'
+        printf '%s' "${2-[]}"
         return 0
     fi
     awk -F: '

@@ -91,6 +91,18 @@ class NvidiaFacts:
     def driver_version(self) -> str:
         return self.parsed.version
 
+    @property
+    def loaded_version(self) -> str | None:
+        """The version the generated pre-start hook compares (model/hooks.py `require_nvidia_driver`):
+        the loaded module's own, /sys/module/nvidia/version, else the version file's; None when
+        neither can be read."""
+        if self.module_version and self.module_version.strip():
+            return self.module_version.strip()
+        try:
+            return self.driver_version
+        except ValidationError:
+            return None
+
 
 @dataclass(frozen=True)
 class NodeFacts:

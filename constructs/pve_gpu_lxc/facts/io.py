@@ -1,7 +1,8 @@
 """Host facts in and out: the collector's JSON document, facts files, pasted listings.
 
 The collector (``collect-host-facts.sh`` in this folder, `collector_script()` once installed)
-writes the document; `load` reads it back, `to_json` writes facts built from pasted output
+writes the document; `load` reads it back (each fact the check's probe reads too through the
+parser of its collector function, `readers`), `to_json` writes facts built from pasted output
 in the same shape.  Every malformed input raises `ValidationError` naming the file and the
 fix (re-run the collector).
 """
@@ -17,10 +18,9 @@ from typing import Any, TypeVar
 from ..core.errors import ValidationError
 from ..core.nvidia_nodes import NVIDIA_MODESET, cap_number
 from ..core.rules import got
-from .boot import BootFacts, BootFile
+from .boot import BootFacts
 from .data import DrmMinor, NodeFacts, NvidiaFacts
 from .parsers import (
-    normalize_pci,
     parse_group_file,
     parse_ls,
     parse_nvidia_information,
@@ -28,33 +28,14 @@ from .parsers import (
     parse_proc_devices,
     parse_subid,
 )
-from .records import NODE_TYPES, DeviceNode, IdRange, NvidiaGpuInfo, ProcDevices, TemplateFacts
+from .readers import BOOT, BY_PATH, DEVICE_NODE, NVIDIA, SUBIDS, collector_script
+from .records import DeviceNode, IdRange, ProcDevices, TemplateFacts
 
 # the record to build: the public HostFacts (model.py) passes itself, as this module may not import it
 Facts = TypeVar("Facts", bound=NodeFacts)
 
 SCHEMA = "pve-gpu-lxc/host-facts"
 SCHEMA_VERSION = 1
-
-
-def collector_script() -> Path:
-    """The collector shipped with the package (``ssh root@<node> sh -s < <this path>``)."""
-    return Path(__file__).with_name("collect-host-facts.sh")
-
-
-def collector_functions(*names: str) -> str:
-    """The shell functions `names` of the shipped collector, verbatim, in that order.
-
-    The node probe of `pve-gpu-lxc check` reads the boot configuration with these same
-    functions, so a node fact has one reader; a name the collector lacks is a KeyError.
-    """
-    text = collector_script().read_text(encoding="utf-8")
-    parts = []
-    for name in names:
-        start = text.index(f"\n{name}() {{\n") + 1
-        end = text.index("\n}\n", start) + 3
-        parts.append(text[start:end])
-    return "".join(parts)
 
 
 DEFAULT_TARGET = "stacks/facts/<node>.json"
@@ -130,21 +111,21 @@ def from_json(data: object, source: str, cls: type[Facts]) -> Facts:
     try:
         return cls(
             hostname=hostname,
-            devices=tuple(_device_from_json(d) for d in doc.get("devices", ())),
-            dri_by_path=tuple((b["link"], b["target"]) for b in doc.get("dri_by_path", ())),
+            devices=tuple(DEVICE_NODE.parse(d) for d in doc.get("devices", ())),
+            dri_by_path=BY_PATH.parse(doc.get("dri_by_path", ())),
             drm=tuple(_drm_from_json(d) for d in doc.get("drm", ())),
             proc_devices=ProcDevices(
                 char=tuple((int(m), str(n)) for m, n in doc.get("proc_devices", {}).get("char", ())),
                 block=tuple((int(m), str(n)) for m, n in doc.get("proc_devices", {}).get("block", ())),
             ),
-            nvidia=_nvidia_from_json(doc.get("nvidia")),
+            nvidia=_nvidia_checked(NVIDIA.parse(doc.get("nvidia"))),
             nvidia_modprobe=doc.get("nvidia_modprobe"),
             tools_recorded="nvidia_modprobe" in doc,
             groups=tuple(sorted((k, int(v)) for k, v in (doc.get("groups") or {}).items() if v is not None)),
-            subuid=_subids_from_json(doc.get("subuid")),
-            subgid=_subids_from_json(doc.get("subgid")),
+            subuid=SUBIDS.parse(doc.get("subuid")),
+            subgid=SUBIDS.parse(doc.get("subgid")),
             templates=_templates_from_json(doc.get("templates")),
-            boot=boot_from_json(doc.get("boot")),
+            boot=BOOT.parse(doc.get("boot")),
             kernel=doc.get("kernel"),
             pve_version=doc.get("pve_version"),
             collected_at=doc.get("collected_at"),
@@ -236,10 +217,6 @@ def _hex_or_none(value: Any) -> int | None:
     return int(str(value), 16)
 
 
-def _subids_from_json(value: Any) -> tuple[IdRange, ...] | None:
-    return None if value is None else tuple(IdRange(int(r["start"]), int(r["count"])) for r in value)
-
-
 def _subids_to_json(value: tuple[IdRange, ...] | None) -> list[dict[str, int]] | None:
     return None if value is None else [{"start": r.start, "count": r.count} for r in value]
 
@@ -277,26 +254,6 @@ def _templates_from_json(value: Any) -> tuple[TemplateFacts, ...] | None:
     return tuple(templates)
 
 
-def boot_from_json(value: Any) -> BootFacts | None:
-    """The collector's `boot` section (None: recorded before the collector read it); ValueError,
-    KeyError or TypeError on a malformed one."""
-    if value is None:  # recorded before the collector read the boot configuration
-        return None
-    files = []
-    for f in value["files"]:
-        path, text = f["path"], f["text"]
-        if not isinstance(path, str) or not path.startswith("/") or not isinstance(text, str):
-            raise ValueError(f"boot file {path!r} is not an absolute path with its text")
-        files.append(BootFile(path, text))
-    enabled = []
-    for e in value["enabled"]:
-        link, target = e["link"], e["target"]
-        if not isinstance(link, str) or not isinstance(target, str):
-            raise ValueError(f"enabled unit link {link!r} -> {target!r} is not two strings")
-        enabled.append((link, target))
-    return BootFacts(tuple(files), tuple(enabled))
-
-
 def boot_to_json(boot: BootFacts) -> dict[str, object]:
     """The collector's `boot` section."""
     return {"files": [{"path": f.path, "text": f.text} for f in boot.files],
@@ -306,18 +263,6 @@ def boot_to_json(boot: BootFacts) -> dict[str, object]:
 def _template_to_json(t: TemplateFacts) -> dict[str, object]:
     return {"volid": t.volid, "storage": t.storage, "file": t.file, "path": t.path, "video": t.video,
             "render": t.render, "video_member": t.video_member, "render_member": t.render_member, "error": t.error}
-
-
-def _device_from_json(d: Mapping[str, Any]) -> DeviceNode:
-    node_type = d["type"]
-    if node_type not in NODE_TYPES:
-        raise ValueError(f"device {d.get('path')!r} has unknown type {node_type!r}")
-    mode = d.get("mode")
-    return DeviceNode(
-        path=str(d["path"]), type=node_type, major=d.get("major"), minor=d.get("minor"),
-        mode=int(mode, 8) if isinstance(mode, str) else mode,
-        uid=d.get("uid"), owner=d.get("owner"), gid=d.get("gid"), group=d.get("group"), target=d.get("target"),
-    )
 
 
 def _device_to_json(n: DeviceNode) -> dict[str, object]:
@@ -342,14 +287,7 @@ def _drm_to_json(m: DrmMinor) -> dict[str, object]:
             "device": None if m.device_id is None else f"0x{m.device_id:04x}", "driver": m.driver}
 
 
-def _nvidia_from_json(d: Mapping[str, Any] | None) -> NvidiaFacts | None:
-    if d is None:
-        return None
-    gpus = tuple(
-        NvidiaGpuInfo(pci=normalize_pci(g["pci"], "NVIDIA GPU PCI address"), device_minor=g.get("device_minor"),
-                      model=g.get("model"), uuid=g.get("uuid"))
-        for g in d.get("gpus", ())
-    )
-    facts = NvidiaFacts(version_file=str(d["version_file"]), module_version=d.get("module_version"), gpus=gpus)
-    facts.parsed  # fail at load time, not at first use  # noqa: B018
+def _nvidia_checked(facts: NvidiaFacts | None) -> NvidiaFacts | None:
+    if facts is not None:
+        facts.parsed  # fail at load time, not at first use  # noqa: B018
     return facts

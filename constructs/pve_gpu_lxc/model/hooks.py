@@ -118,6 +118,19 @@ fail() {{
 }}
 """
 
+# The hook reads the driver version with its own few lines, not with the facts collector's reader
+# (`nvidia_json`, which `pve-gpu-lxc facts` and `check` share: pve_gpu_lxc.facts.readers), because:
+# - that function prints JSON for a parser in Python; the hook decides in sh, on the node, before
+#   the container starts, and has nothing there to parse JSON with;
+# - this text is in every NVIDIA container's synthesized hookscript and in the deployed snippet,
+#   whose sha256 `check` compares: built from the collector, every deployed hookscript would
+#   change with any edit of the collector, while the hook's job stayed the same;
+# - the hook runs as root at every start (a security boundary): it carries only what it needs,
+#   static text, and nothing of the collector's (json_str, awk programs, globs) it would not use.
+# Both read the same files in the same order: /sys/module/nvidia/version (the loaded module's own),
+# else the version on the NVRM line of /proc/driver/nvidia/version; NvidiaFacts.loaded_version
+# picks from the collector's record the same way.  tests/test_hookscript.py runs the hook and the
+# collector's reader on the same sysroots and holds their versions equal.
 _NVIDIA_FUNCTIONS = """
 require_nvidia_driver() {
     expected="$1"

@@ -16,7 +16,6 @@ from ...core.nvidia_nodes import gpu_minor, is_nvidia_on_demand
 from ...facts.boot import nodes_at_boot
 from ...facts.io import host_setup_command
 from ...facts.model import HostFacts
-from ...facts.parsers import parse_subid
 from ...facts.records import uncovered
 from ...model.devices import group_role
 from ...model.ownership import Listed
@@ -247,15 +246,14 @@ def compare_subids(exp: ExpectedContainer, node: pr.NodeProbe) -> list[Finding]:
         lines = [line for line in exp.effective_idmap if line.split()[0] == kind]
         if not lines:
             continue
-        text = getattr(node, name)
-        allowed = parse_subid("\n".join(text or ()))
+        allowed = node.subuid if kind == "u" else node.subgid
         for line in lines:
             _, _ct, host, size = line.split()
-            gaps = uncovered(allowed, int(host), int(size))
+            gaps = uncovered(allowed or (), int(host), int(size))
             if not gaps:
                 continue
             add = [f"root:{g.start}:{g.count}" for g in gaps]
-            where = "is missing" if text is None else "does not let root map"
+            where = "is missing" if allowed is None else "does not let root map"
             findings.append(Finding(
                 "subids", f"/etc/{name}",
                 f"/etc/{name} on {exp.node} {where} host {name[3:]}s "
@@ -263,7 +261,7 @@ def compare_subids(exp: ExpectedContainer, node: pr.NodeProbe) -> list[Finding]:
                 + f" for 'lxc.idmap: {line}' (newuidmap/newgidmap refuse: the container fails to start).",
                 f"on {exp.node} add {', '.join(repr(a) for a in add)} to /etc/{name}"
                 f" (e.g. `echo {add[0]} >> /etc/{name}`).",
-                expected=add, found=list(text) if text is not None else None))
+                expected=add, found=None if allowed is None else [f"root:{r.start}:{r.count}" for r in allowed]))
     return findings
 
 

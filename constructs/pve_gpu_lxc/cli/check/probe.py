@@ -20,23 +20,31 @@ read from the host through `/proc/<pid>/root` (its init's root), refusing any pa
 symlink in it, and its `/proc/<pid>/uid_map`/`gid_map` turn the host-side owners `stat`
 prints back into container ids.
 
-Output: one tab-separated record per line (see `parse_output`), ending with `end`.
+What the facts collector reads too -- root's subuid/subgid ranges, the NVIDIA driver, the
+/dev/dri/by-path links, a node's `stat`, the boot configuration -- the probe reads with the
+collector's own shell functions, appended to SCRIPT verbatim, and their JSON is parsed by the
+same parsers (`pve_gpu_lxc.facts.readers`): one reader per fact.  The probe's own code is what
+only `check` asks: the snippet files, the containers' state, id maps, /etc/group and nodes.
+
+Output: one tab-separated record per line (see `parse_output`), ending with `end`; a shared
+fact's record carries its function's JSON on one line (JSON strings escape tabs and newlines).
 """
 
 from __future__ import annotations
 
-import json
-import stat
+import posixpath
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal, TypeVar
 
 from ...core import names
+from ...facts import readers
 from ...facts.boot import BootFacts
-from ...facts.io import boot_from_json, collector_functions
+from ...facts.data import NvidiaFacts
+from ...facts.records import DeviceNode, IdRange
 
 DATA_END = "PVE_GPU_LXC_PROBE_DATA"
-PROBE_VERSION = "1"
+PROBE_VERSION = "2"  # 2: the shared facts as the collector's JSON
 
 SCRIPT = r"""# pve-gpu-lxc check: read-only node probe (POSIX sh; sent by `pve-gpu-lxc check` as `sh -s`).
 # Reads and prints; never writes a file, changes a setting or runs anything inside a container.
@@ -65,19 +73,6 @@ file_lines() { # KIND FILE: one record per line of FILE
     else
         rec "$1-missing"
     fi
-}
-
-stat_of() { # PATH [-L]: "<raw mode hex> <major hex> <minor hex> <uid> <gid>"
-    if [ "${2-}" = -L ]; then
-        stat -L -c '%f %t %T %u %g' -- "$1" 2>/dev/null </dev/null
-    else
-        stat -c '%f %t %T %u %g' -- "$1" 2>/dev/null </dev/null
-    fi
-}
-
-trim() { # WORDS: without leading and trailing blanks
-    t_v=${1#"${1%%[![:space:]]*}"}
-    printf '%s' "${t_v%"${t_v##*[![:space:]]}"}"
 }
 
 storage_dir() { # STORAGE-ID: "<type><TAB><path>" from /etc/pve/storage.cfg, or nothing
@@ -112,8 +107,8 @@ storage_dir() { # STORAGE-ID: "<type><TAB><path>" from /etc/pve/storage.cfg, or 
 }
 
 probe_dev() { # PATH on the host (PVE stats it following symlinks, as here)
-    if [ -e "$1" ]; then
-        rec dev "$1" stat "$(stat_of "$1" -L)"
+    if [ -e "$ROOT$1" ]; then
+        rec dev "$1" node "$(node_json "$1" -L </dev/null)"
     else
         rec dev "$1" missing
     fi
@@ -151,7 +146,7 @@ probe_hook() { # STORAGE FILE: the snippet <storage path>/snippets/<file>
     else
         h_sum=$(sha256sum < "$h_file" 2>/dev/null)
         h_sum=${h_sum%%[[:space:]]*}
-        rec hook "$1" "$2" file "$h_file" "$(stat_of "$h_file" -L)" "$h_sum"
+        rec hook "$1" "$2" file "$h_file" "$(node_json "$h_file" -L </dev/null)" "$h_sum"
     fi
 }
 
@@ -254,64 +249,25 @@ probe_ctdev() { # VMID PATH: the passed node inside the running container (lstat
     if ! cd_path=$(in_root "$ct_pid" "$2"); then
         rec ct "$1" dev "$2" symlink
     elif [ -e "$cd_path" ]; then
-        rec ct "$1" dev "$2" stat "$(stat_of "$cd_path")"
+        rec ct "$1" dev "$2" node "$(node_json "$cd_path" </dev/null)"
     else
         rec ct "$1" dev "$2" missing
     fi
 }
 
-probe_host() {
-    rec pve-gpu-lxc-probe 1
-    file_lines subuid /etc/subuid
-    file_lines subgid /etc/subgid
-    if [ -r /proc/driver/nvidia/version ]; then
-        # the first number of the NVRM line, as the generated pre-start hook reads it where
-        # /sys/module/nvidia/version is missing
-        n_version=''
-        while IFS= read -r n_line; do
-            case $n_line in
-                *'NVRM version'*)
-                    for n_word in $n_line; do
-                        case $n_word in
-                            *[!0-9.]*|.*|*.|*..*) ;;
-                            *.*) n_version=$n_word; break ;;
-                        esac
-                    done
-                    break
-                    ;;
-            esac
-        done < /proc/driver/nvidia/version
-        rec nvidia proc "$n_version"
-    fi
-    if [ -r /sys/module/nvidia/version ]; then
-        n_sys=''
-        IFS= read -r n_sys < /sys/module/nvidia/version || true
-        rec nvidia sys "$(trim "$n_sys")"
-    fi
-    probe_boot
-    if [ -d /dev/dri/by-path ]; then
-        set +f  # one of the two globs of the probe (probe_boot's is the other)
-        for b_link in /dev/dri/by-path/*; do
-            [ -L "$b_link" ] || continue
-            b_name=${b_link##*/}
-            case $b_name in *[!A-Za-z0-9:._-]*) continue ;; esac
-            b_target=$(readlink -- "$b_link" </dev/null) || continue
-            case $b_target in *[!A-Za-z0-9:._/-]*) continue ;; esac
-            rec bypath "$b_name" "$b_target"
-        done
-        set -f
-    fi
-}
-
-probe_boot() { # the boot configuration as the facts collector records it (its JSON, on one line)
-    set +f
-    b_json=$(boot_json | tr -d '\n')
+probe_host() { # the facts the collector records too, read by its functions (appended below)
+    rec pve-gpu-lxc-probe 2
+    rec subuid "$(subid_json "$ROOT/etc/subuid" null)"
+    rec subgid "$(subid_json "$ROOT/etc/subgid" null)"
+    set +f  # the collector's functions glob (NVIDIA's GPUs, the by-path links, the boot files)
+    rec nvidia "$(nvidia_json | tr -d '\n')"
+    rec bypath "$(by_path_json | tr -d '\n')"
+    rec boot "$(boot_json | tr -d '\n')"
     set -f
-    rec boot "$b_json"
 }
 
 probe_main() {
-    probe_host
+    probe_host </dev/null
     find_active
     while IFS=' ' read -r m_kind m_a m_b; do
         case $m_kind in
@@ -325,11 +281,11 @@ probe_main() {
 }
 """
 
-# The collector's own reader of the boot configuration (pve_gpu_lxc.facts, collect-host-facts.sh):
-# what `facts` records is what `check` reads.  Its output is JSON, whose strings escape tabs and
-# newlines, so `tr -d '\n'` above keeps it one record.
-SCRIPT += "ROOT=''\nNL='\n'\n" + collector_functions(
-    "json_str", "json_link_target", "close_array", "boot_files", "boot_json")
+# The collector's readers of the facts both programs read (pve_gpu_lxc.facts.readers), verbatim:
+# what `facts` records is what `check` reads.  ROOT is the collector's root prefix ('' on a node:
+# the probe reads the host's own files; a test may set it after the script, as the collector's
+# ROOT argument), NL its newline.
+SCRIPT += "ROOT=''\nNL='\n'\n" + readers.shell(*(fact.function for fact in readers.SHARED))
 
 # --------------------------------------------------------------------------------------------
 # input: only values that match core.names' patterns are ever sent
@@ -386,17 +342,28 @@ def build_input(request: ProbeRequest) -> str:
 # --------------------------------------------------------------------------------------------
 # output
 
-FileKind = Literal["char", "block", "dir", "file", "symlink", "fifo", "socket", "other"]
+FileKind = Literal["char", "block", "dir", "file", "symlink", "fifo", "socket"]
+_KINDS: dict[str, FileKind] = {"c": "char", "b": "block", "d": "dir", "f": "file", "l": "symlink", "p": "fifo",
+                               "s": "socket"}
 
 
 @dataclass(frozen=True)
 class Stat:
+    """A node as the collector's `node_json` saw it (`readers.DEVICE_NODE`), in the check's words."""
+
     kind: FileKind
     major: int
     minor: int
     perm: int  # permission bits incl. setuid/setgid/sticky
     uid: int
     gid: int
+
+    @classmethod
+    def of(cls, node: DeviceNode) -> Stat | None:
+        """None when the record lacks the owners or the mode."""
+        if node.uid is None or node.gid is None or node.mode is None:
+            return None
+        return cls(_KINDS[node.type], node.major or 0, node.minor or 0, node.mode, node.uid, node.gid)
 
     @property
     def mode(self) -> str:
@@ -409,22 +376,6 @@ class Stat:
     @property
     def executable(self) -> bool:
         return bool(self.perm & 0o111)
-
-
-def parse_stat(text: str) -> Stat | None:
-    """`%f %t %T %u %g` (raw mode, major and minor in hex; uid, gid) -> Stat."""
-    parts = text.split()
-    if len(parts) != 5:
-        return None
-    try:
-        raw, major, minor = (int(p, 16) for p in parts[:3])
-        uid, gid = int(parts[3]), int(parts[4])
-    except ValueError:
-        return None
-    fmt = stat.S_IFMT(raw)
-    kind: FileKind = {stat.S_IFCHR: "char", stat.S_IFBLK: "block", stat.S_IFDIR: "dir", stat.S_IFREG: "file",
-                      stat.S_IFLNK: "symlink", stat.S_IFIFO: "fifo", stat.S_IFSOCK: "socket"}.get(fmt, "other")  # type: ignore[assignment]
-    return Stat(kind, major, minor, stat.S_IMODE(raw), uid, gid)
 
 
 @dataclass(frozen=True)
@@ -456,10 +407,9 @@ class ContainerProbe:
 class NodeProbe:
     version: str | None = None
     complete: bool = False  # the `end` record arrived
-    subuid: list[str] | None = None  # lines; None: no file
-    subgid: list[str] | None = None
-    nvidia_proc: str | None = None
-    nvidia_sys: str | None = None
+    subuid: tuple[IdRange, ...] | None = None  # root's ranges; None: no file
+    subgid: tuple[IdRange, ...] | None = None
+    nvidia: NvidiaFacts | None = None  # None: no /proc/driver/nvidia/version (the module is not loaded)
     by_path: dict[str, str] = field(default_factory=dict)  # pci-...-card -> ../card0
     devices: dict[str, Stat | Literal["missing", "unreadable"]] = field(default_factory=dict)
     hooks: dict[tuple[str, str], HookFile] = field(default_factory=dict)
@@ -469,8 +419,27 @@ class NodeProbe:
 
     @property
     def nvidia_version(self) -> str | None:
-        """The loaded module's version: /sys/module/nvidia/version (what the hook reads), else /proc."""
-        return self.nvidia_sys or self.nvidia_proc or None
+        """The loaded module's version as the hook reads it: /sys/module/nvidia/version, else /proc's."""
+        return None if self.nvidia is None else self.nvidia.loaded_version
+
+
+_MALFORMED = (ValueError, KeyError, TypeError, AttributeError)
+T = TypeVar("T")
+
+
+def _read(fact: readers.NodeFact[T], fields: list[str]) -> T:
+    """A shared fact's record: its collector function's JSON (no tab in it: JSON escapes them)."""
+    return fact.read("\t".join(fields))
+
+
+def _stat(fields: list[str]) -> Stat | None:
+    """A `node_json` record field; None when stat printed nothing (the node vanished, no permission)."""
+    if not fields or not fields[0]:
+        return None
+    try:
+        return Stat.of(_read(readers.DEVICE_NODE, fields[:1]))
+    except _MALFORMED:
+        return None
 
 
 def _map_line(text: str) -> tuple[int, int, int] | None:
@@ -478,6 +447,26 @@ def _map_line(text: str) -> tuple[int, int, int] | None:
     if len(parts) == 3 and all(p.isdigit() for p in parts):
         return int(parts[0]), int(parts[1]), int(parts[2])
     return None
+
+
+def _shared(result: NodeProbe, kind: str, fields: list[str]) -> None:
+    """The records of the facts the collector's functions read (readers.SHARED)."""
+    value: Any
+    try:
+        if kind in ("subuid", "subgid"):
+            value = _read(readers.SUBIDS, fields)
+        elif kind == "nvidia":
+            value = _read(readers.NVIDIA, fields)
+        elif kind == "bypath":
+            kind, value = "by_path", {posixpath.basename(link): target
+                                      for link, target in _read(readers.BY_PATH, fields)}
+        else:
+            value = _read(readers.BOOT, fields)
+    except _MALFORMED as err:  # the field keeps its default: unknown, as if not read
+        if kind == "boot":
+            result.boot_error = f"{type(err).__name__}: {err}"
+        return
+    setattr(result, kind, value)
 
 
 def parse_output(text: str) -> NodeProbe:
@@ -490,37 +479,18 @@ def parse_output(text: str) -> NodeProbe:
             result.version = fields[1] if len(fields) > 1 else None
         elif kind == "end":
             result.complete = True
-        elif kind in ("subuid", "subgid"):
-            lines = getattr(result, kind)
-            if lines is None:
-                lines = []
-                setattr(result, kind, lines)
-            lines.append("\t".join(fields[1:]))
-        elif kind in ("subuid-missing", "subgid-missing"):
-            setattr(result, kind.split("-")[0], None)
-        elif kind == "nvidia" and len(fields) >= 3:
-            value = fields[2].strip() or None
-            if fields[1] == "proc":
-                result.nvidia_proc = value
-            elif fields[1] == "sys":
-                result.nvidia_sys = value
-        elif kind == "boot" and len(fields) >= 2:
-            try:
-                result.boot = boot_from_json(json.loads("\t".join(fields[1:])))
-            except (ValueError, KeyError, TypeError) as err:
-                result.boot_error = f"{type(err).__name__}: {err}"
-        elif kind == "bypath" and len(fields) >= 3:
-            result.by_path[fields[1]] = fields[2]
+        elif kind in ("subuid", "subgid", "nvidia", "bypath", "boot") and len(fields) >= 2:
+            _shared(result, kind, fields[1:])
         elif kind == "dev" and len(fields) >= 3:
             if fields[2] == "missing":
                 result.devices[fields[1]] = "missing"
             else:
-                result.devices[fields[1]] = parse_stat(fields[3] if len(fields) > 3 else "") or "unreadable"
+                result.devices[fields[1]] = _stat(fields[3:]) or "unreadable"
         elif kind == "hook" and len(fields) >= 4:
             key = (fields[1], fields[2])
             status = fields[3]
             if status == "file" and len(fields) >= 7:
-                result.hooks[key] = HookFile("file", fields[4], parse_stat(fields[5]), fields[6] or None)
+                result.hooks[key] = HookFile("file", fields[4], _stat(fields[5:6]), fields[6] or None)
             elif status in ("missing", "notfile"):
                 result.hooks[key] = HookFile(status, fields[4] if len(fields) > 4 else None)  # type: ignore[arg-type]
             elif status == "unsupported":
@@ -553,7 +523,7 @@ def _container_record(ct: ContainerProbe, fields: list[str]) -> None:
         if status in ("missing", "symlink"):
             ct.devices[path] = status  # type: ignore[assignment]
         else:
-            ct.devices[path] = parse_stat(fields[3] if len(fields) > 3 else "") or "unreadable"
+            ct.devices[path] = _stat(fields[3:]) or "unreadable"
 
 
 def map_to_container(id_map: Iterable[tuple[int, int, int]], host_id: int) -> int | None:
