@@ -9,6 +9,7 @@ import pytest
 from pve_gpu_lxc.engine import Testing as CdktfTesting
 
 from pve_gpu_lxc.cli.check import expected as ex
+from pve_gpu_lxc.core import nvidia_pin
 from pve_gpu_lxc.model.hooks import NvidiaGuard, render_hookscript
 from stacks import STACKS
 
@@ -108,10 +109,12 @@ def test_unreadable_configurations_are_named(body, message) -> None:
 
 
 def test_pin_comes_from_the_generated_hook_line_only() -> None:
-    assert ex.nvidia_pin("require_nvidia_driver() {\n") is None
+    assert nvidia_pin.pinned_version(f"{nvidia_pin.FUNCTION}() {{\n") is None  # the definition pins nothing
     text = render_hookscript(vmid=230, hostname="ai", nvidia=NvidiaGuard("580.65.06"))
-    assert ex.nvidia_pin(text) == "580.65.06"
-    assert ex.nvidia_pin(render_hookscript(vmid=230, hostname="ai")) is None
+    assert f"        {nvidia_pin.call('580.65.06')}" in text.splitlines()  # the pre-start line
+    assert nvidia_pin.pinned_version(text) == "580.65.06"
+    assert nvidia_pin.pinned_version(render_hookscript(vmid=230, hostname="ai")) is None
+    assert nvidia_pin.pinned_version(f"  {nvidia_pin.FUNCTION} '575.64.03'\n") == "575.64.03"  # quoted by hand
 
 
 def test_ownership_of_the_example_stacks(docs) -> None:

@@ -10,8 +10,8 @@ Read from `cdktf.out/stacks/<stack>/cdk.tf.json`:
   to that file resource: the volume id `<datastore_id>:snippets/<file_name>` and the script
   text from `source_raw.data` with Terraform's template escapes undone (`$${` -> `${`,
   `%%{` -> `%{`).  A literal volume id is checked for existence and mode only;
-* the NVIDIA driver the container is pinned to: the generated hook's `require_nvidia_driver
-  <version>` line (the version the node's pre-start hook enforces);
+* the NVIDIA driver the container is pinned to: the generated hook's pin line, read by the
+  rule that writes it (core/nvidia_pin.py; the version the node's pre-start hook enforces);
 * ownership (README "What is guarded"): the host name, the tags (with the ownership tag), whether
   the resource has the guard's precondition and whether an `import` block targets it
   (`import_existing=True`); `managed_vmids` lists the vm_ids of every container of the stack;
@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ...core import names
+from ...core import names, nvidia_pin
 
 CONTAINER_TYPE = "proxmox_virtual_environment_container"
 FILE_TYPE = "proxmox_virtual_environment_file"
@@ -35,7 +35,6 @@ PVE_DEFAULT_IDMAP = ("u 0 100000 65536", "g 0 100000 65536")
 
 _FILE_REF = re.compile(r"^\$\{" + FILE_TYPE + r"\.([A-Za-z0-9_-]+)\.id\}$")
 _TEMPLATE_TOKEN = re.compile(r"\$\$\{|%%\{|\$\{|%\{")
-_NVIDIA_PIN = re.compile(r"^\s*require_nvidia_driver\s+'?([0-9]+\.[0-9]+(?:\.[0-9]+)?)'?\s*$", re.M)
 _VOLID = re.compile(rf"^({names.STORAGE_ID.pattern}):(.+)$")
 
 
@@ -167,13 +166,6 @@ def undo_template_escapes(text: str) -> str | None:
     return None if live else result
 
 
-def nvidia_pin(hook_text: str | None) -> str | None:
-    if not hook_text:
-        return None
-    match = _NVIDIA_PIN.search(hook_text)
-    return match.group(1) if match else None
-
-
 def containers(stack: str, doc: Mapping[str, Any]) -> list[ExpectedContainer]:
     """Every GPU container of one synthesized stack, in resource-name order."""
     resources = doc.get("resource") or {}
@@ -214,7 +206,7 @@ def containers(stack: str, doc: Mapping[str, Any]) -> list[ExpectedContainer]:
             idmap=tuple(_idmap_line(where, m) for m in _list(body.get("idmap"))),
             unprivileged=_bool(body.get("unprivileged"), False),
             hook=hook,
-            nvidia_driver=nvidia_pin(hook.content if hook else None),
+            nvidia_driver=nvidia_pin.pinned_version(hook.content if hook else None),
             hostname=hostname if isinstance(hostname, str) and "${" not in hostname else None,
             tags=tuple(t for t in _list(body.get("tags")) if isinstance(t, str)),
             guarded=isinstance(lifecycle, Mapping) and bool(lifecycle.get("precondition")),
