@@ -1,8 +1,13 @@
-"""What a Proxmox VE node holds, as pure functions (no I/O, no engine).
+"""What a Proxmox VE node holds, and the stack document that asks bpg for it, as pure functions
+(no engine; no I/O but `synthesized.load`).
 
+synthesized  the synthesized Terraform JSON (cdk.tf.json), read in one place: the bpg type names,
+        Terraform's template escapes, file references, the per-container records
+        (ExpectedContainer) and the provider settings; check and explain read stacks with it
 conf    PVE's container config files (`/etc/pve/lxc/<vmid>.conf`): parse and write, property
         strings and their schemas (pve-container Config.pm); the simulated node writes its
         files with this module too, so `explain` and the tests' node share one writer
+bpg     the create request bpg/proxmox 0.111.1 sends for a synthesized container resource
 create   what a create request from bpg/proxmox 0.111.1 leaves in that file: the request bpg
         builds from a synthesized container resource, and PVE's create_vm applied to it
 version  the PVE release assumed when neither the command line nor the host facts name one

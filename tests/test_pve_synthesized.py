@@ -1,20 +1,22 @@
-"""check.expected: what the synthesized example stacks promise per GPU container (pure)."""
+"""pve.synthesized: the one reader of the synthesized document (what the example stacks promise per GPU
+container, Terraform's template escapes, the provider settings; pure)."""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 
 import pytest
 from pve_gpu_lxc.engine import Testing as CdktfTesting
 
-from pve_gpu_lxc.cli.check import expected as ex
 from pve_gpu_lxc.core import nvidia_pin
 from pve_gpu_lxc.model.hooks import NvidiaGuard, render_hookscript
+from pve_gpu_lxc.pve import synthesized as ex
 from stacks import STACKS
 
-from ..conftest import synth_json
-from ..test_idmap import SEED_LINES
+from .conftest import synth_json
+from .test_idmap import SEED_LINES
 
 
 @pytest.fixture(scope="module")
@@ -76,6 +78,22 @@ def test_provider_ssh_settings() -> None:
 ])
 def test_undo_template_escapes(text, value) -> None:
     assert ex.undo_template_escapes(text) == value
+
+
+def test_file_references() -> None:
+    assert ex.file_reference("${proxmox_virtual_environment_file.ollama_HookScript_F55664F4.id}") == \
+        "ollama_HookScript_F55664F4"
+    for value in ("local:snippets/x.sh", "${proxmox_virtual_environment_file.x.path}", "${proxmox_download_file.x.id}"):
+        assert ex.file_reference(value) is None
+
+
+def test_load_reads_a_json_object_only(tmp_path) -> None:
+    path = tmp_path / "cdk.tf.json"
+    path.write_text(json.dumps({"resource": {}}))
+    assert ex.load(path) == {"resource": {}}
+    path.write_text("[]")
+    with pytest.raises(ex.ExpectedError, match="not a JSON object"):
+        ex.load(path)
 
 
 def _container(**body) -> dict:
