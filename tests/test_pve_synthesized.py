@@ -96,6 +96,20 @@ def test_load_reads_a_json_object_only(tmp_path) -> None:
         ex.load(path)
 
 
+def test_the_lxc_harness_reads_the_example_stacks_with_the_same_reader(docs) -> None:
+    """The LXC harness's ContainerSpec holds what check reads: devices, idmap, hook text."""
+    from pve_gpu_lxc_testing.lxc import bpg
+
+    for stack, doc in docs.items():
+        (expected,) = ex.containers(stack, doc)
+        spec = bpg.containers(doc)[expected.name]
+        assert spec.vm_id == expected.vmid and spec.unprivileged == expected.unprivileged
+        assert tuple(r.lxc_value() for r in spec.idmap) == expected.idmap
+        assert [(d.path, d.uid, d.gid, d.mode) for d in spec.devices] == \
+            [(d.path, d.uid, d.gid, d.mode) for d in expected.devices]
+        assert spec.hook_script == (expected.hook.content if expected.hook else None)
+
+
 def _container(**body) -> dict:
     base = {"node_name": "pve", "vm_id": 300, "device_passthrough": [{"path": "/dev/dri/renderD128", "gid": 106}]}
     base.update(body)

@@ -7,7 +7,7 @@ content and mode, device nodes against the host facts, and inside running contai
 render/video GIDs and the passed nodes; for NVIDIA the host driver against the pinned one).
 
 What the synthesized cdk.tf.json promises, per container, is read by pve/synthesized.py (the
-one reader of the document, shared with explain).
+one reader of the document, shared with explain, pve_gpu_lxc.testing and the test harnesses).
 
 Modules, one concept each (pure ones import no cdktf and do no I/O):
 
