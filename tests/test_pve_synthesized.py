@@ -8,6 +8,8 @@ import json
 import os
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from pve_gpu_lxc.engine import Testing as CdktfTesting
 
 from pve_gpu_lxc.core import nvidia_pin
@@ -78,6 +80,13 @@ def test_provider_ssh_settings() -> None:
 ])
 def test_undo_template_escapes(text, value) -> None:
     assert ex.undo_template_escapes(text) == value
+    assert ex.is_expression(text) is (value is None)
+
+
+@given(st.text(alphabet="${}%x ", max_size=24))
+def test_what_escape_literal_writes_reads_back_as_the_text(text: str) -> None:
+    """The constructs write hook scripts and descriptions with escape_literal; the reader gets them back."""
+    assert ex.undo_template_escapes(ex.escape_literal(text)) == text
 
 
 def test_file_references() -> None:

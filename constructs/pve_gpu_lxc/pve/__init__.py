@@ -4,7 +4,8 @@
 synthesized  the synthesized Terraform JSON (cdk.tf.json), read in one place: the bpg type names,
         Terraform's template escapes, file references, the per-container records
         (ExpectedContainer) and the provider settings; check, explain, pve_gpu_lxc.testing and
-        the test harnesses read stacks with it
+        the test harnesses read stacks with it, the constructs and the L1 generator take its
+        names and its escaping
 conf    PVE's container config files (`/etc/pve/lxc/<vmid>.conf`): parse and write, property
         strings and their schemas (pve-container Config.pm); the simulated node writes its
         files with this module too, so `explain` and the tests' node share one writer

@@ -2,12 +2,13 @@
 
 Everything that reads a stack's document reads it here: `check` and `explain` (cli), the
 helpers for users' tests (`pve_gpu_lxc.testing`) and the test harnesses.  No I/O but `load`,
-no engine.
+no engine; the constructs and the L1 code generator take the type names and the escaping
+from here too, so what is written and what is read cannot drift apart.
 
-* the bpg/proxmox type names (`CONTAINER_TYPE`, `FILE_TYPE`) and the provider's name;
+* the bpg/proxmox type names (`CONTAINER_TYPE`, `FILE_TYPE`, ...) and the provider's name;
 * Terraform's template escapes: in Terraform JSON every string is a template, so a literal
-  `${` is written `$${` and a literal `%{` `%%{`; `undo_template_escapes` gives a string's
-  value back, or None when it holds a live interpolation or directive;
+  `${` is written `$${` and a literal `%{` `%%{` (`escape_literal`); `undo_template_escapes`
+  gives a string's value back, or None when it holds a live interpolation or directive;
 * `hook_script_file_id`: a `${proxmox_virtual_environment_file.<name>.id}` reference
   (`file_reference`) resolves to that file resource: the volume id
   `<datastore_id>:snippets/<file_name>`, its mode, and the script text from `source_raw.data`
@@ -45,6 +46,11 @@ from ..core.names import STORAGE_ID
 PROVIDER = "proxmox"  # the provider's local name: `provider.proxmox`, `required_providers.proxmox`
 CONTAINER_TYPE = "proxmox_virtual_environment_container"
 FILE_TYPE = "proxmox_virtual_environment_file"
+DOWNLOAD_FILE_TYPE = "proxmox_download_file"
+# bpg 0.111.1 deprecates this name of DOWNLOAD_FILE_TYPE ("will be removed in v1.0"); earlier
+# versions of this package emitted it, so the constructs write a `moved` block from it
+LEGACY_DOWNLOAD_FILE_TYPE = "proxmox_virtual_environment_download_file"
+CONTAINERS_DATA_TYPE = "proxmox_virtual_environment_containers"  # a data source: the cluster's containers
 
 # PVE's default map for an unprivileged container without lxc.idmap lines (PVE::LXC).
 PVE_DEFAULT_IDMAP = ("u 0 100000 65536", "g 0 100000 65536")
@@ -60,6 +66,15 @@ class ExpectedError(ValueError):
 
 
 # --- Terraform's template escapes ----------------------------------------------------------------
+
+
+def escape_literal(text: str) -> str:
+    """`text` as a Terraform JSON string whose value is `text` (`${` -> `$${`, `%{` -> `%%{`).
+
+    In Terraform JSON every string is a template: `${` and `%{` would be evaluated.  Use for
+    free text such as hook scripts and descriptions.
+    """
+    return text.replace("${", "$${").replace("%{", "%%{")
 
 
 def undo_template_escapes(text: str) -> str | None:
@@ -80,6 +95,11 @@ def undo_template_escapes(text: str) -> str | None:
 
     result = _TEMPLATE_TOKEN.sub(repl, text)
     return None if live else result
+
+
+def is_expression(text: str) -> bool:
+    """The string holds a live interpolation or directive: Terraform computes its value."""
+    return undo_template_escapes(text) is None
 
 
 def file_reference(value: str) -> str | None:
