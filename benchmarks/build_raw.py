@@ -125,7 +125,7 @@ class Prepared:
 
 def prepare(specs: list[ContainerSpec]) -> Prepared:
     """The texts a raw user would keep in files; untimed."""
-    from pve_gpu_lxc.l1.base import escape_literal
+    from pve_gpu_lxc.pve.synthesized import escape_literal
     from pve_gpu_lxc.model.hooks import NvidiaGuard, render_hookscript
     from pve_gpu_lxc.model.ownership import Owner, guard
 

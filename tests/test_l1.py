@@ -55,6 +55,9 @@ def test_checker_reports(body: dict, error: str) -> None:
 def test_checker_accepts_references_and_meta_arguments() -> None:
     body = {"node_name": "pve", "vm_id": "${var.id}", "depends_on": ["x.y"], "//": {}, "hook_script_file_id": "${a.b.id}"}
     assert check_resource(CT, "x", body) == []
+    # a template directive is an expression too (Terraform computes the value); an escaped one is text
+    assert check_resource(CT, "x", {"node_name": "pve", "vm_id": "%{ if var.x }300%{ else }301%{ endif }"}) == []
+    assert check_resource(CT, "x", {"node_name": "pve", "vm_id": "$${var.id}"}) != []
 
 
 def test_checker_rejects_unknown_resource_types() -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from pve_gpu_lxc.cli.check import api, ssh
-from pve_gpu_lxc.cli.check.expected import ProviderSettings, SshNode
+from pve_gpu_lxc.pve.synthesized import ProviderSettings, SshNode
 
 ENV = {"PROXMOX_VE_ENDPOINT": "https://pve.lan:8006/", "PROXMOX_VE_USERNAME": "root@pam",
        "PROXMOX_VE_PASSWORD": "s3cret-pw"}

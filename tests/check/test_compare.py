@@ -10,11 +10,11 @@ import pytest
 
 from pve_gpu_lxc.cli.check import compare
 from pve_gpu_lxc.cli.check import probe as pr
-from pve_gpu_lxc.cli.check.expected import ExpectedContainer, ExpectedDevice, ExpectedHook
 from pve_gpu_lxc.cli.check.nodeconf import parse_config
 from pve_gpu_lxc.facts.boot import BootFacts, BootFile
 from pve_gpu_lxc.facts.model import HostFacts
 from pve_gpu_lxc.facts.records import IdRange
+from pve_gpu_lxc.pve.synthesized import ExpectedContainer, ExpectedDevice, ExpectedHook
 
 FACTS = HostFacts.load(Path(__file__).resolve().parents[2] / "stacks" / "facts" / "pve.json")
 CTX = compare.Context(stack="intel-jellyfin", stack_dir="cdktf.out/stacks/intel-jellyfin",

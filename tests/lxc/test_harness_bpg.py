@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from pve_gpu_lxc.pve.synthesized import CONTAINER_TYPE, FILE_TYPE
 from pve_gpu_lxc_testing.lxc import HarnessError, plan
 from pve_gpu_lxc_testing.lxc import bpg, render
 
@@ -36,8 +37,8 @@ def test_unprivileged_without_idmap_gets_proxmox_default_and_privileged_gets_non
 def test_hook_script_is_read_through_hook_script_file_id_and_unescaped() -> None:
     doc = {
         "resource": {
-            bpg.CONTAINER: {"ct": {**SEED_INTEL_BODY, "hook_script_file_id": "${proxmox_virtual_environment_file.hook.id}"}},
-            bpg.FILE: {"hook": {"source_raw": {"data": 'x="$${1:-}"\n%%{ not a directive }\n$$${y}', "file_name": "h.sh"}}},
+            CONTAINER_TYPE: {"ct": {**SEED_INTEL_BODY, "hook_script_file_id": "${proxmox_virtual_environment_file.hook.id}"}},
+            FILE_TYPE: {"hook": {"datastore_id": "local", "source_raw": {"data": 'x="$${1:-}"\n%%{ not a directive }\n$$${y}', "file_name": "h.sh"}}},
         }
     }
     spec = bpg.containers(doc)["ct"]
@@ -47,11 +48,17 @@ def test_hook_script_is_read_through_hook_script_file_id_and_unescaped() -> None
 
 @pytest.mark.parametrize("data", ['echo "${var.x}"', "%{ if true }x%{ endif }"])
 def test_live_terraform_interpolation_in_hook_is_refused(data: str) -> None:
-    with pytest.raises(HarnessError, match="live Terraform interpolation"):
-        bpg.terraform_literal(data)
+    doc = {
+        "resource": {
+            CONTAINER_TYPE: {"ct": {**SEED_INTEL_BODY, "hook_script_file_id": "${proxmox_virtual_environment_file.hook.id}"}},
+            FILE_TYPE: {"hook": {"datastore_id": "local", "source_raw": {"data": data, "file_name": "h.sh"}}},
+        }
+    }
+    with pytest.raises(HarnessError, match="the script text holds a Terraform expression; the harness can only run"):
+        bpg.containers(doc)
 
 
 def test_unresolvable_hook_reference_names_the_reference() -> None:
-    doc = {"resource": {bpg.CONTAINER: {"ct": {**SEED_INTEL_BODY, "hook_script_file_id": "local:snippets/x.sh"}}}}
+    doc = {"resource": {CONTAINER_TYPE: {"ct": {**SEED_INTEL_BODY, "hook_script_file_id": "local:snippets/x.sh"}}}}
     with pytest.raises(HarnessError, match="local:snippets/x.sh"):
         bpg.containers(doc)

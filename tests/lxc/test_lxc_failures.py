@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pve_gpu_lxc import IdMap, ValidationError
-from pve_gpu_lxc_testing.lxc import LxcHarness, boot_all, boot_specs, bpg, plan, stand_in_rdev, subids
+from pve_gpu_lxc_testing.lxc import LxcHarness, boot_all, boot_specs, plan, ranges_from_entries, stand_in_rdev, subids
 from pve_gpu_lxc_testing.lxc.model import ContainerSpec, PassthroughDevice
 
 from .lxc_cases import seed_spec
@@ -25,7 +25,7 @@ def raw_spec(name: str, lines: list[str]) -> ContainerSpec:
     for line in lines:
         kind, ct, host, size = line.split()
         blocks.append({"type": {"u": "uid", "g": "gid"}[kind], "container_id": int(ct), "host_id": int(host), "size": int(size)})
-    return seed_spec(name=name, idmap=bpg.ranges_from_entries(blocks))
+    return seed_spec(name=name, idmap=ranges_from_entries(blocks))
 
 
 @pytest.mark.parametrize("side", sorted(OVERLAPS))

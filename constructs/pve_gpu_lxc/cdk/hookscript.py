@@ -6,8 +6,8 @@ The script's text is the model's (`model/hooks.py`); this construct only puts it
 from __future__ import annotations
 
 from ..engine import Construct
-from ..l1.base import escape_literal
 from ..l1.generated import FileSourceRaw, VirtualEnvironmentFile
+from ..pve.synthesized import escape_literal
 
 
 class HookScript(Construct):

@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..engine import Construct, Precondition, TerraformOutput, TerraformResourceLifecycle
-from ..l1.base import escape_literal
 from ..l1.generated import (
     ContainerCpu,
     ContainerDevicePassthrough,
@@ -30,6 +29,7 @@ from ..l1.generated import (
 )
 from ..model.container import ContainerModel
 from ..model.props import Features, Network
+from ..pve.synthesized import escape_literal
 from .hookscript import HookScript
 
 

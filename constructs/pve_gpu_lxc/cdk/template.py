@@ -13,10 +13,8 @@ from ..engine import TerraformStack
 from ..l1.generated import DownloadFile, FileSourceFile, VirtualEnvironmentFile
 from ..model.app import Admission
 from ..model.template import Template, TemplateBinding
+from ..pve.synthesized import LEGACY_DOWNLOAD_FILE_TYPE
 from .app_state import AppState
-
-# bpg 0.111.1 deprecates this name of `proxmox_download_file` ("will be removed in v1.0")
-LEGACY_DOWNLOAD_TYPE = "proxmox_virtual_environment_download_file"
 
 
 def template_file_id(state: AppState, stack: TerraformStack, stack_key: str, template: Template,
@@ -49,5 +47,5 @@ def template_resource(stack: TerraformStack, binding: TemplateBinding) -> Downlo
     # stacks synthesized before the switch to the current type name keep their state:
     # bpg moves it (no re-download, no delete of the file); a no-op for new stacks.
     # Needs Terraform >= 1.8 or OpenTofu >= 1.10 (moves between resource types).
-    resource.move_from_id(f"{LEGACY_DOWNLOAD_TYPE}.{binding.key}")
+    resource.move_from_id(f"{LEGACY_DOWNLOAD_FILE_TYPE}.{binding.key}")
     return resource

@@ -30,10 +30,9 @@ from typing import Any, TextIO
 from ..facts import HostFacts
 from ..model.idmap import IdMap, IdMapEntry, Kind
 from ..model.ownership import ownership_tag, stack_prefix
-from ..pve import bpg, create
+from ..pve import bpg, create, synthesized
 from ..pve.version import DEFAULT_PVE_VERSION
 from . import stacks as project_stacks
-from .check import expected
 from .exit_codes import EXIT_ERROR, EXIT_OK
 from .idmap_picture import svg, table
 from .node_facts import load_node_facts
@@ -129,7 +128,7 @@ def _facts_for(node: str, given: Mapping[str, Path], project_dir: Path) -> HostF
         raise ExplainError(f"host facts for node {node!r}: {err}") from None
 
 
-def explain_container(stack: str, c: expected.ExpectedContainer, body: Mapping[str, Any],
+def explain_container(stack: str, c: synthesized.ExpectedContainer, body: Mapping[str, Any],
                       facts: HostFacts | None, pve_version: tuple[int, int] | None = None) -> Explanation:
     """Everything `explain` shows for one container (pure but for what `facts` holds).
 
@@ -179,9 +178,9 @@ def explain_container(stack: str, c: expected.ExpectedContainer, body: Mapping[s
 
 def explain_stack(stack: str, doc: Mapping[str, Any], facts_for: Callable[[str], HostFacts | None],
                   pve_version: tuple[int, int] | None = None) -> list[Explanation]:
-    bodies = (doc.get("resource") or {}).get(expected.CONTAINER_TYPE) or {}
+    bodies = synthesized.resources(doc, synthesized.CONTAINER_TYPE, stack=stack)
     return [explain_container(stack, c, bodies[c.name], facts_for(c.node), pve_version)
-            for c in expected.containers(stack, doc)]
+            for c in synthesized.containers(stack, doc)]
 
 
 # --- formatting --------------------------------------------------------------------------------
@@ -259,7 +258,7 @@ def run(args: argparse.Namespace, environ: Mapping[str, str], *,
         results = _explain(args, environ, run_command, err)
         if args.svg is not None:
             _write_svg(args.svg, results)
-    except (ExplainError, project_stacks.StacksError, expected.ExpectedError) as exc:
+    except (ExplainError, project_stacks.StacksError, synthesized.ExpectedError) as exc:
         print(f"{PROG}: error: {exc}", file=err)
         return EXIT_ERROR
     for e in results:
@@ -300,8 +299,8 @@ def _explain(args: argparse.Namespace, environ: Mapping[str, str], run_command: 
     for stack in names:
         path = outdir / "stacks" / stack / "cdk.tf.json"
         try:
-            doc = json.loads(path.read_text())
-        except (OSError, ValueError) as exc:
+            doc = synthesized.load(path)
+        except (OSError, ValueError) as exc:  # ExpectedError is a ValueError
             raise ExplainError(f"cannot read {path}: {exc}") from None
         found = explain_stack(stack, doc, facts_for, args.pve_version)
         for e in found:  # a project's own facts file by its path in the project

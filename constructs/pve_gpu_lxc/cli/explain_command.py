@@ -50,6 +50,6 @@ def _version(text: str) -> tuple[int, int]:
 
 
 def run(args: argparse.Namespace, environ: Mapping[str, str], parser: argparse.ArgumentParser) -> int:
-    from . import explain  # the explanation (model, pve, check.expected) loads only when `explain` runs
+    from . import explain  # the explanation (model, pve) loads only when `explain` runs
 
     return explain.run(args, environ)

@@ -22,8 +22,9 @@ from ..engine import (
     TerraformResource,
     TerraformResourceLifecycle,
 )
+from ..pve.synthesized import PROVIDER
 
-PROVIDER_NAME = "proxmox"
+PROVIDER_NAME = PROVIDER
 PROVIDER_SOURCE = "bpg/proxmox"
 # idmap needs >= 0.97 (applied on first boot from 0.108); the schema data is 0.111.1.
 PROVIDER_VERSION_CONSTRAINT = "~> 0.111"
@@ -72,15 +73,6 @@ def render(value: Any) -> Any:
 
 def render_config(config: Mapping[str, Any]) -> dict[str, Any]:
     return {k: render(v) for k, v in config.items() if v is not None}
-
-
-def escape_literal(text: str) -> str:
-    """Escape Terraform template sequences so `text` reaches the provider verbatim.
-
-    In Terraform JSON every string is a template: `${` and `%{` would be
-    evaluated.  Use for free text such as hook scripts and descriptions.
-    """
-    return text.replace("${", "$${").replace("%{", "%%{")
 
 
 class _TypedConfig:

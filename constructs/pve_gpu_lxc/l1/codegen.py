@@ -17,17 +17,18 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+from ..pve.synthesized import CONTAINER_TYPE, CONTAINERS_DATA_TYPE, DOWNLOAD_FILE_TYPE, FILE_TYPE
 from .schema import PROVIDER_VERSION, SCHEMA_FILE, data_source_block, provider_block, resource_block
 
 # resource type -> (class name, prefix of its block classes)
 RESOURCES = {
-    "proxmox_virtual_environment_container": ("VirtualEnvironmentContainer", "Container"),
-    "proxmox_virtual_environment_file": ("VirtualEnvironmentFile", "File"),
-    "proxmox_download_file": ("DownloadFile", "DownloadFile"),
+    CONTAINER_TYPE: ("VirtualEnvironmentContainer", "Container"),
+    FILE_TYPE: ("VirtualEnvironmentFile", "File"),
+    DOWNLOAD_FILE_TYPE: ("DownloadFile", "DownloadFile"),
 }
 # data source type -> (class name, prefix of its block classes)
 DATA_SOURCES = {
-    "proxmox_virtual_environment_containers": ("DataVirtualEnvironmentContainers", "DataContainers"),
+    CONTAINERS_DATA_TYPE: ("DataVirtualEnvironmentContainers", "DataContainers"),
 }
 PROVIDER_CLASS, PROVIDER_PREFIX = "BpgProxmoxProvider", "Provider"
 # Terraform meta-arguments accepted by every resource and data source constructor, and the provider's alias.

@@ -13,18 +13,17 @@ import here.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterator
 from functools import lru_cache
 from importlib import resources
 from typing import Any
 
+from ..pve.synthesized import PROVIDER, blocks, is_expression
+
 PROVIDER_SOURCE = "registry.terraform.io/bpg/proxmox"
 PROVIDER_VERSION = "0.111.1"
 SCHEMA_FILE = f"bpg-proxmox-{PROVIDER_VERSION}.schema.json"
 
-# A Terraform template expression in a JSON string: "${...}" (but not "$${").
-_INTERPOLATION = re.compile(r"(?<!\$)\$\{")
 
 
 def _read(name: str) -> dict[str, Any]:
@@ -73,7 +72,7 @@ META_ARGUMENTS = frozenset(
 
 
 def _is_expression(value: Any) -> bool:
-    return isinstance(value, str) and bool(_INTERPOLATION.search(value))
+    return isinstance(value, str) and is_expression(value)
 
 
 def _type_errors(value: Any, tf_type: Any, where: str) -> Iterator[str]:
@@ -160,7 +159,7 @@ def check_resource(resource_type: str, name: str, body: dict[str, Any]) -> list[
 
 
 def check_provider(body: dict[str, Any]) -> list[str]:
-    return block_errors(body, provider_block(), "provider.proxmox", allow_meta=False)
+    return block_errors(body, provider_block(), f"provider.{PROVIDER}", allow_meta=False)
 
 
 def check_data_source(data_type: str, name: str, body: dict[str, Any]) -> list[str]:
@@ -199,11 +198,8 @@ def check_synthesized(doc: dict[str, Any]) -> list[str]:
             errors.append(f"data.{dtype}: data source type {_DEPRECATED}")
         for name, body in instances.items():
             errors.extend(check_data_source(dtype, name, body))
-    for body in _as_list(doc.get("provider", {}).get("proxmox", [])):
+    for body in blocks(doc.get("provider", {}).get(PROVIDER)):
         cleaned = {k: v for k, v in body.items() if k != "alias"}
         errors.extend(check_provider(cleaned))
     return errors
 
-
-def _as_list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]

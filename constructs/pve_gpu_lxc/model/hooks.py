@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+from ..core import nvidia_pin
 from ..core.errors import ValidationError
 from ..core.names import is_program
 from ..core.rules import driver_version, got
@@ -131,8 +132,8 @@ fail() {{
 # else the version on the NVRM line of /proc/driver/nvidia/version; NvidiaFacts.loaded_version
 # picks from the collector's record the same way.  tests/test_hookscript.py runs the hook and the
 # collector's reader on the same sysroots and holds their versions equal.
-_NVIDIA_FUNCTIONS = """
-require_nvidia_driver() {
+# The function's name and its call are core/nvidia_pin.py's, which `check` reads the pin back by.
+_NVIDIA_FUNCTIONS = f"\n{nvidia_pin.FUNCTION}() {{\n" + """\
     expected="$1"
     # the loaded module's version; older drivers without it: the first line of /proc/driver/nvidia/version
     if [ -r "$sysroot/sys/module/nvidia/version" ]; then
@@ -154,7 +155,7 @@ def _q(value: str | int) -> str:
 
 
 def _nvidia_pre_start(guard: NvidiaGuard) -> list[str]:
-    return [f"require_nvidia_driver {_q(guard.driver_version)}"]
+    return [nvidia_pin.call(guard.driver_version)]
 
 
 def render_hookscript(

@@ -30,6 +30,8 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from ..pve.synthesized import escape_literal
+
 TAG_PREFIX = "pve-gpu-lxc"
 # bpg 0.111.1 never reads a template back, so an imported container (no template in its state)
 # would be replaced on every plan unless its template is ignored.
@@ -146,14 +148,9 @@ class Guard:
     error_message: str
 
 
-def _literal(text: str) -> str:
-    """Text as a literal part of a Terraform template (`${` and `%{` escaped)."""
-    return text.replace("${", "$${").replace("%{", "%%{")
-
-
 def _hcl_string(text: str) -> str:
     """A quoted HCL string literal of `text` (a value made of tag or host name characters)."""
-    return '"' + _literal(text).replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return '"' + escape_literal(text).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def guard(listing: str, *, owner: Owner, vm_id: int, hostname: str, tags: Sequence[str], imported: bool) -> Guard:
@@ -174,8 +171,8 @@ def guard(listing: str, *, owner: Owner, vm_id: int, hostname: str, tags: Sequen
     found_tags = f'length({tags_of_c}) == 0 ? "none" : join(";", {tags_of_c})'
     taken_by = (f'${{join(" and ", [for c in {listing}.containers : '
                 f'"container \'${{c.name}}\' on node ${{c.node_name}} (tags: ${{{found_tags}}})" if !({passes})])}}')
-    who = _literal(f"GpuContainer '{owner.construct_id}' of stack '{owner.stack}'")
-    stack_tags = _literal(f"{owner.stack_prefix}*")
+    who = escape_literal(f"GpuContainer '{owner.construct_id}' of stack '{owner.stack}'")
+    stack_tags = escape_literal(f"{owner.stack_prefix}*")
     if imported:
         message = (
             f"{who} imports vm_id {vm_id} (import_existing=True) as host '{hostname}', but vm_id {vm_id} is "
@@ -185,12 +182,12 @@ def guard(listing: str, *, owner: Owner, vm_id: int, hostname: str, tags: Sequen
             "you mean."
         )
     else:
-        pct_tags = _literal(";".join(tags))
+        pct_tags = escape_literal(";".join(tags))
         message = (
             f"{who}: vm_id {vm_id} is taken by {taken_by}, which this stack did not create (it carries no "
             f"{stack_tags} tag). Applying would adopt it: bpg/proxmox treats the create's 'already exists' as "
             f"done, writes this container's settings into it, and a destroy would delete it with its disk. "
-            f"Fix: give GpuContainer '{_literal(owner.construct_id)}' a vm_id that no container or VM on the "
+            f"Fix: give GpuContainer '{escape_literal(owner.construct_id)}' a vm_id that no container or VM on the "
             f"cluster uses (`pvesh get /cluster/nextid` names one); if CT {vm_id} is this stack's own container "
             f"whose tag was lost (or it was made before pve-gpu-lxc tagged its containers), put the tag back on "
             f"its node: `pct set {vm_id} --tags '{pct_tags}'`; to take over a container made outside this "

@@ -20,6 +20,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .synthesized import block as _block
+from .synthesized import blocks, undo_template_escapes
 from .version import DEFAULT_PVE_VERSION
 
 # Attributes that never reach the create request or the config file.
@@ -49,7 +51,6 @@ _BLOCK_FIELDS: dict[str, frozenset[str]] = {
 }
 _DNS_FIELDS = frozenset({"domain", "server", "servers"})
 _ACCOUNT_FIELDS = frozenset({"keys", "password"})
-_TEMPLATE_TOKEN = re.compile(r"\$\$\{|%%\{|\$\{|%\{")
 DISK_SIZE_DEFAULT = 4  # GiB: bpg sends no rootfs for it, and PVE's create uses `<storage>:4`
 
 
@@ -66,28 +67,16 @@ class CreateRequest:
 
 
 def literal(text: str) -> str:
-    """A Terraform JSON string's value (`$${` -> `${`, `%%{` -> `%{`); Unknown when it holds an
-    interpolation or directive."""
-    def repl(match: re.Match[str]) -> str:
-        token = match.group(0)
-        if token in ("${", "%{"):
-            raise Unknown(f"{text!r} is only known at apply time")
-        return token[1:]
-
-    return _TEMPLATE_TOKEN.sub(repl, text)
-
-
-def _block(value: Any) -> Mapping[str, Any] | None:
-    if isinstance(value, list):
-        value = value[0] if value else None
-    return value if isinstance(value, Mapping) else None
+    """A Terraform JSON string's value (synthesized.undo_template_escapes); Unknown when it holds
+    an interpolation or directive."""
+    value = undo_template_escapes(text)
+    if value is None:
+        raise Unknown(f"{text!r} is only known at apply time")
+    return value
 
 
 def _blocks(value: Any) -> list[Mapping[str, Any]]:
-    if value is None:
-        return []
-    items = value if isinstance(value, list) else [value]
-    return [item for item in items if isinstance(item, Mapping)]
+    return [item for item in blocks(value) if isinstance(item, Mapping)]
 
 
 def _str(value: Any, default: str = "") -> str:

@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-CONTAINER_TYPE = "proxmox_virtual_environment_container"
+from ..pve import synthesized
 
 # "u 0 100000 65536", optionally as written in a PVE config ("lxc.idmap: ...") or an LXC one ("lxc.idmap = ...")
 _IDMAP_LINE = re.compile(r"(?:lxc\.idmap\s*[:=]\s*)?([ug]) (\d+) (\d+) (\d+)")
@@ -24,8 +24,7 @@ def containers(doc: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """Every container resource of the stack: Terraform resource name -> its JSON body."""
     if not isinstance(doc, Mapping):
         raise TypeError(f"doc must be the dict synth() returns, got {type(doc).__name__}")
-    found = doc.get("resource", {}).get(CONTAINER_TYPE, {})
-    return dict(found)
+    return synthesized.resources(doc, synthesized.CONTAINER_TYPE)
 
 
 def container(doc: Mapping[str, Any], key: str | int) -> dict[str, Any]:
@@ -138,10 +137,7 @@ def _find(doc: Mapping[str, Any], key: str | int) -> tuple[str, dict[str, Any]]:
 
 
 def _blocks(value: Any) -> list[dict[str, Any]]:
-    # HCL JSON allows one object or a list of objects for a repeated block
-    if value is None:
-        return []
-    return list(value) if isinstance(value, list) else [value]
+    return synthesized.blocks(value)  # HCL JSON allows one object or a list of objects for a repeated block
 
 
 def _same(actual: Any, expected: Any) -> bool:
@@ -184,8 +180,11 @@ def _idmap_line(line: object) -> str:
 
 
 def _block_line(block: Mapping[str, Any]) -> str:
-    kind = str(block.get("type", "?"))[:1]  # bpg: "uid" / "gid"
-    return f"{kind} {block.get('container_id')} {block.get('host_id')} {block.get('size')}"
+    try:
+        return synthesized.idmap_line("", block)
+    except synthesized.ExpectedError:  # not a valid block: shown as it is, for the assertion's message
+        kind = str(block.get("type", "?"))[:1]
+        return f"{kind} {block.get('container_id')} {block.get('host_id')} {block.get('size')}"
 
 
 def _indent(lines: list[str]) -> list[str]:

@@ -6,9 +6,11 @@ finds with what the stacks synthesized (devN, raw lxc.idmap, subuid/subgid, hook
 content and mode, device nodes against the host facts, and inside running containers the
 render/video GIDs and the passed nodes; for NVIDIA the host driver against the pinned one).
 
+What the synthesized cdk.tf.json promises, per container, is read by pve/synthesized.py (the
+one reader of the document, shared with explain, pve_gpu_lxc.testing and the test harnesses).
+
 Modules, one concept each (pure ones import no cdktf and do no I/O):
 
-    expected.py   (pure) what the synthesized cdk.tf.json promises, per container
     nodeconf.py   (pure) what the API's container config says (devN, lxc.idmap, hookscript)
     probe.py      (pure) the static read-only sh probe, its validated input and its parser
     compare.py    (pure) expected against found: the findings, each with its fix

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ...model.ownership import Listed
-from .expected import ProviderSettings
+from ...pve.synthesized import ProviderSettings
 
 TIMEOUT_S = 30.0
 

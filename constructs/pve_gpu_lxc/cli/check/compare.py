@@ -1,6 +1,6 @@
 """Expected against found, item by item, with the fix for each difference (pure).
 
-`check_container` takes what the stack synthesized (`expected.ExpectedContainer`), what the
+`check_container` takes what the stack synthesized (`pve.synthesized.ExpectedContainer`), what the
 API returned (`nodeconf.FoundConfig`, None when the container does not exist), what the
 node's probe printed (`probe.NodeProbe`, None when SSH failed) and the node's recorded host
 facts (None when there are none), and returns a `ContainerReport`.  No I/O here.
@@ -19,9 +19,9 @@ from ...facts.model import HostFacts
 from ...facts.records import uncovered
 from ...model.devices import group_role
 from ...model.ownership import Listed
+from ...pve.synthesized import ExpectedContainer, ExpectedDevice
 from . import ownership
 from . import probe as pr
-from .expected import ExpectedContainer, ExpectedDevice
 from .findings import ContainerReport, Finding, Item
 from .nodeconf import FoundConfig, FoundDevice
 

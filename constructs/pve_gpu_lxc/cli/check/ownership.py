@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 
 from ...model.ownership import Listed, ownership_tag, stack_prefix
 from ...model.ownership import orphans as find_orphans
-from .expected import ExpectedContainer
+from ...pve.synthesized import ExpectedContainer
 from .findings import Finding
 
 

@@ -23,11 +23,12 @@ from ...core import names
 from ...core.errors import ValidationError
 from ...facts.model import HostFacts
 from ...model.ownership import Listed, blocks
+from ...pve import synthesized as expected  # what the stacks promise, per container
 from .. import stacks as project_stacks
 from ..exit_codes import EXIT_ERROR, combine
 from ..node_facts import load_node_facts
 from . import api as pve_api
-from . import compare, expected, findings, nodeconf, ownership, probe
+from . import compare, findings, nodeconf, ownership, probe
 from . import ssh as pve_ssh
 
 PROG = "pve-gpu-lxc check"

@@ -30,7 +30,7 @@ from pathlib import Path
 from ...core import names
 from ...core.errors import ValidationError
 from ...model.provider import SSH_NODES_ENV, parse_node_address, ssh_nodes_from_env
-from .expected import ProviderSettings
+from ...pve.synthesized import ProviderSettings
 
 TIMEOUT_S = 120.0
 

@@ -23,9 +23,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from ...model.ownership import Listed, orphans, ownership_tag
-
-CONTAINER_TYPE = "proxmox_virtual_environment_container"
-LISTING_TYPE = "proxmox_virtual_environment_containers"
+from ...pve.synthesized import CONTAINER_TYPE
+from ...pve.synthesized import CONTAINERS_DATA_TYPE as LISTING_TYPE
 
 
 @dataclass(frozen=True)

@@ -11,12 +11,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from ...pve.synthesized import CONTAINER_TYPE
+
 if TYPE_CHECKING:
     from .ownership import OwnershipFinding
 
 # Resources whose replacement or destruction deserves a loud warning: replacing
 # a GPU container throws away its root disk and everything installed in it.
-DESTRUCTIVE_TYPES = frozenset({"proxmox_virtual_environment_container"})
+DESTRUCTIVE_TYPES = frozenset({CONTAINER_TYPE})
 
 SENSITIVE = "(sensitive)"
 UNKNOWN = "(known after apply)"

@@ -1,19 +1,24 @@
-"""check.expected: what the synthesized example stacks promise per GPU container (pure)."""
+"""pve.synthesized: the one reader of the synthesized document (what the example stacks promise per GPU
+container, Terraform's template escapes, the provider settings; pure)."""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from pve_gpu_lxc.engine import Testing as CdktfTesting
 
-from pve_gpu_lxc.cli.check import expected as ex
+from pve_gpu_lxc.core import nvidia_pin
 from pve_gpu_lxc.model.hooks import NvidiaGuard, render_hookscript
+from pve_gpu_lxc.pve import synthesized as ex
 from stacks import STACKS
 
-from ..conftest import synth_json
-from ..test_idmap import SEED_LINES
+from .conftest import synth_json
+from .test_idmap import SEED_LINES
 
 
 @pytest.fixture(scope="module")
@@ -75,6 +80,43 @@ def test_provider_ssh_settings() -> None:
 ])
 def test_undo_template_escapes(text, value) -> None:
     assert ex.undo_template_escapes(text) == value
+    assert ex.is_expression(text) is (value is None)
+
+
+@given(st.text(alphabet="${}%x ", max_size=24))
+def test_what_escape_literal_writes_reads_back_as_the_text(text: str) -> None:
+    """The constructs write hook scripts and descriptions with escape_literal; the reader gets them back."""
+    assert ex.undo_template_escapes(ex.escape_literal(text)) == text
+
+
+def test_file_references() -> None:
+    assert ex.file_reference("${proxmox_virtual_environment_file.ollama_HookScript_F55664F4.id}") == \
+        "ollama_HookScript_F55664F4"
+    for value in ("local:snippets/x.sh", "${proxmox_virtual_environment_file.x.path}", "${proxmox_download_file.x.id}"):
+        assert ex.file_reference(value) is None
+
+
+def test_load_reads_a_json_object_only(tmp_path) -> None:
+    path = tmp_path / "cdk.tf.json"
+    path.write_text(json.dumps({"resource": {}}))
+    assert ex.load(path) == {"resource": {}}
+    path.write_text("[]")
+    with pytest.raises(ex.ExpectedError, match="not a JSON object"):
+        ex.load(path)
+
+
+def test_the_lxc_harness_reads_the_example_stacks_with_the_same_reader(docs) -> None:
+    """The LXC harness's ContainerSpec holds what check reads: devices, idmap, hook text."""
+    from pve_gpu_lxc_testing.lxc import bpg
+
+    for stack, doc in docs.items():
+        (expected,) = ex.containers(stack, doc)
+        spec = bpg.containers(doc)[expected.name]
+        assert spec.vm_id == expected.vmid and spec.unprivileged == expected.unprivileged
+        assert tuple(r.lxc_value() for r in spec.idmap) == expected.idmap
+        assert [(d.path, d.uid, d.gid, d.mode) for d in spec.devices] == \
+            [(d.path, d.uid, d.gid, d.mode) for d in expected.devices]
+        assert spec.hook_script == (expected.hook.content if expected.hook else None)
 
 
 def _container(**body) -> dict:
@@ -108,10 +150,12 @@ def test_unreadable_configurations_are_named(body, message) -> None:
 
 
 def test_pin_comes_from_the_generated_hook_line_only() -> None:
-    assert ex.nvidia_pin("require_nvidia_driver() {\n") is None
+    assert nvidia_pin.pinned_version(f"{nvidia_pin.FUNCTION}() {{\n") is None  # the definition pins nothing
     text = render_hookscript(vmid=230, hostname="ai", nvidia=NvidiaGuard("580.65.06"))
-    assert ex.nvidia_pin(text) == "580.65.06"
-    assert ex.nvidia_pin(render_hookscript(vmid=230, hostname="ai")) is None
+    assert f"        {nvidia_pin.call('580.65.06')}" in text.splitlines()  # the pre-start line
+    assert nvidia_pin.pinned_version(text) == "580.65.06"
+    assert nvidia_pin.pinned_version(render_hookscript(vmid=230, hostname="ai")) is None
+    assert nvidia_pin.pinned_version(f"  {nvidia_pin.FUNCTION} '575.64.03'\n") == "575.64.03"  # quoted by hand
 
 
 def test_ownership_of_the_example_stacks(docs) -> None:
