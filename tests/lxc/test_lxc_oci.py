@@ -259,14 +259,27 @@ def test_a_mount_hook_appended_by_the_pre_start_hookscript_runs_and_sees_lxc_env
         assert hook["env"]["PATH"] == "/bin"
 
 
+HOOKS_LINES = ["lxc.environment.hooks = NVIDIA_VISIBLE_DEVICES=none",
+               "lxc.environment.hooks = NVIDIA_DRIVER_CAPABILITIES=compute,utility",
+               f"lxc.hook.mount = {NVIDIA_HOOK}"]
+CHECK_SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "nvidia-runtime-check.sh"
+
+
 def test_lxc_environment_hooks_needs_an_lxc_with_the_split(node, client, harness):
-    hook_lines = ["lxc.environment.hooks = NVIDIA_VISIBLE_DEVICES=none",
-                  "lxc.environment.hooks = NVIDIA_DRIVER_CAPABILITIES=compute,utility",
-                  f"lxc.hook.mount = {NVIDIA_HOOK}"]
-    vmid = created(node, client, hookscript=hookscript(node, "nvrt-hooks.sh", hook_lines))
+    """The hookscript of scripts/nvidia-runtime-check.sh (the real-hardware run), run by the node at
+    the start: its `lxc.environment.hooks` lines reach the hook and not the init process where LXC
+    has the split (lxc-pve >= 6.0.5-3, LXC 7), and make an LXC without it refuse the config."""
+    text = CHECK_SCRIPT.read_text()
+    script = text[text.index("<<'HOOK'\n") + 8:text.index("\nHOOK\n") + 1]
+    path = node.files.volume_path("local:snippets/nvrt-hooks.sh")
+    path.write_text(script)
+    path.chmod(0o755)
+    vmid = created(node, client, hookscript="local:snippets/nvrt-hooks.sh")
+    generated = started(node, client, vmid)
+    assert generated.endswith("\n".join(HOOKS_LINES) + "\n")
     out = record_dir(harness)
     stand_in = executable(out.parent / "nvidia-hook", RECORDER.format(out=out))
-    lines = lxcoci.app_lines(started(node, client, vmid), hooks={NVIDIA_HOOK: str(stand_in)})
+    lines = lxcoci.app_lines(generated, hooks={NVIDIA_HOOK: str(stand_in)})
     result = lxcoci.boot(harness, f"oci{vmid}", container_plan(node, vmid), archive(node), lines)
     report = ociimage.parse_report(result.console)
     if lxcoci.has_runtime_env():

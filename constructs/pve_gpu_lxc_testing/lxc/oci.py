@@ -27,9 +27,11 @@ unprivileged app keeps only its primary group.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,10 +57,16 @@ def lxc_version() -> tuple[int, int, int]:
     return int(match.group(1)), int(match.group(2)), int(match.group(3) or 0)
 
 
+@functools.cache
 def has_runtime_env() -> bool:
-    """Whether this LXC knows `lxc.environment.runtime` (upstream 7.0; lxc-pve's backport carries the
-    `environment_runtime_hooks` API extension too, which `lxc-info`/liblxc report, not the CLI)."""
-    return lxc_version() >= (7, 0, 0)
+    """Whether this LXC knows `lxc.environment.runtime` (upstream 7.0, lxc-pve from 6.0.5-3): asked of
+    LXC itself, by loading a config with the key (`lxc-info -c`); an LXC without it refuses the file."""
+    with tempfile.TemporaryDirectory(prefix="pve-gpu-lxc-probe-") as tmp:
+        (Path(tmp) / "probe").mkdir()
+        (Path(tmp) / "probe" / "config").write_text("lxc.environment.runtime = PROBE=1\n")
+        result = subprocess.run(["lxc-info", "-P", tmp, "-n", "probe", "-c", "lxc.environment.runtime"],
+                                capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=30, check=False)
+    return result.returncode == 0 and "PROBE=1" in result.stdout
 
 
 def app_lines(generated: str, *, runtime_env: bool | None = None, hooks: dict[str, str] | None = None) -> list[str]:
