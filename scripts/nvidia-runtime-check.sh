@@ -9,7 +9,7 @@
 # nvidia-container-cli, LXC's nvidia hook, an lxc-pve that knows lxc.environment.hooks), then pulls
 # REFERENCE into `local` (oci-registry-pull), writes the pre-start hookscript NvidiaGpu(runtime="host")
 # is to emit into local:snippets, creates CT VMID from the image (unprivileged, nvidia0/nvidiactl/
-# nvidia-uvm/nvidia-uvm-tools as devN, entrypoint `sleep 600`), starts it, runs `nvidia-smi` in it
+# nvidia-uvm/nvidia-uvm-tools as devN; entrypoint `sleep 600`, set after the create), starts it, runs `nvidia-smi` in it
 # (injected from the host by nvidia-container-cli), and removes the CT, the snippet and the image.
 # Exit: 0 nvidia-smi ran in the container; 1 a check or step failed; 2 bad arguments.
 set -u
@@ -65,8 +65,10 @@ for node in /dev/nvidia0 /dev/nvidiactl /dev/nvidia-uvm /dev/nvidia-uvm-tools; d
 done
 # shellcheck disable=SC2086 # $devs is a list of options
 pct create "$vmid" "local:vztmpl/$name.tar" --unprivileged 1 --hostname nvrt --ostype unmanaged \
-    --entrypoint 'sleep 600' --hookscript "local:snippets/nvidia-runtime-$vmid.sh" $devs >/dev/null ||
+    --hookscript "local:snippets/nvidia-runtime-$vmid.sh" $devs >/dev/null ||
     fail "pct create from $ref failed"
+# after the create: restore_oci_archive writes the image's entrypoint over one given to the create
+pct set "$vmid" --entrypoint 'sleep 600' || fail "pct set --entrypoint failed"
 pct start "$vmid" || fail "CT $vmid did not start (journalctl -u pve-container@$vmid; LXC's log names the hook)"
 grep -F 'lxc.hook.mount = /usr/share/lxc/hooks/nvidia' "/var/lib/lxc/$vmid/config" >/dev/null ||
     fail "the hookscript did not append the nvidia hook to /var/lib/lxc/$vmid/config"
