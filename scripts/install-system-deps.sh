@@ -20,7 +20,7 @@ if [ "$(id -u)" != 0 ]; then
 fi
 echo "installing Debian packages: ${needed[*]}"
 export DEBIAN_FRONTEND=noninteractive
-# The tests start their own daemons (sshd, PostgreSQL) on loopback; the packages must not start
+# The tests start their own daemons (sshd, PostgreSQL, docker-registry) on loopback; the packages must not start
 # or enable the system's services. policy-rc.d (Debian's mechanism) refuses service starts during
 # the install; a pre-existing one is left alone.
 policy=/usr/sbin/policy-rc.d
@@ -37,6 +37,7 @@ if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
     case "$pkg" in
       openssh-server) systemctl disable --now ssh >/dev/null 2>&1 || true ;;
       postgresql) systemctl disable --now postgresql >/dev/null 2>&1 || true ;;
+      docker-registry) systemctl disable --now docker-registry >/dev/null 2>&1 || true ;;
     esac
   done
 fi

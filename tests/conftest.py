@@ -52,3 +52,27 @@ def synth() -> Callable[[TerraformStack], dict[str, Any]]:
 
 def container_of(doc: dict[str, Any], name: str) -> dict[str, Any]:
     return container(doc, name)
+
+
+# --- the OCI application image and the loopback registry (issue 22) --------------------------------------
+# Built and started once per session, on first use: the image with umoci from busybox-static
+# (pve_gpu_lxc_testing/ociimage.py), the registry as Debian's docker-registry over TLS on a free
+# loopback port (ociregistry.py), its state under the session's tmp dir. Nothing from a public registry.
+
+@pytest.fixture(scope="session")
+def oci_layout(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The test image's OCI layout directory (tag ociimage.TAG)."""
+    from pve_gpu_lxc_testing import ociimage
+
+    return ociimage.build_app_image(tmp_path_factory.mktemp("oci-image") / "layout")
+
+
+@pytest.fixture(scope="session")
+def oci_registry(tmp_path_factory: pytest.TempPathFactory, oci_layout: Any) -> Any:
+    """A started registry holding the test image as `pvesim/app:1.0` (its reference: `oci_registry.app_ref`)."""
+    from pve_gpu_lxc_testing import ociimage
+    from pve_gpu_lxc_testing.ociregistry import Registry
+
+    with Registry(tmp_path_factory.mktemp("oci-registry")) as registry:
+        registry.app_ref = registry.push(oci_layout, ociimage.TAG, "pvesim/app")  # type: ignore[attr-defined]
+        yield registry

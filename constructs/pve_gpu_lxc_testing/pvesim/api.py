@@ -9,6 +9,7 @@ module names the PVE sources it follows.  Every request reads the node's files a
                     Cluster.pm                                /nodes/{node}/network, .../query-url-metadata
     tasks.py        RESTEnvironment.pm, API2/Tasks.pm         /nodes/{node}/tasks/{upid}[/status|/log]
     storage.py      pve-storage API2/Storage/*, Storage.pm    /storage[/{storage}], /nodes/{node}/storage/...
+                                                              (download-url, oci-registry-pull, upload)
     lxc_config.py   API2/LXC/Config.pm, LXC/Config.pm         /nodes/{node}/lxc/{vmid}/config
     lxc_status.py   API2/LXC/Status.pm, LXC.pm vm_start       /nodes/{node}/lxc, .../status/*, .../interfaces
     lxc_start.py    LXC.pm vm_start's steps, GuestHelpers.pm  (update_lxc_config, hookscripts, lxc-start)
@@ -57,7 +58,7 @@ class PveApi:
         self.faults = Faults(files, logger)  # what tests arm: API errors, killed workers, full storage
         self.tasks = Tasks(self.node, logger, self.lock, self.faults)
         self.nodes = Nodes(files, ssh_address)
-        self.storage = StorageApi(files, self.tasks, logger, self.faults)
+        self.storage = StorageApi(files, self.tasks, logger, faults=self.faults, runner=runner)
         self.lxc_config = LxcConfig(files, self.storage, logger, self.lock)
         self.lxc_status = LxcStatus(self.lxc_config, self.tasks, LxcStart(self.lxc_config, runner))
         self.lxc_create = LxcCreate(self.lxc_config, self.lxc_status, self.storage, self.tasks)

@@ -2,7 +2,8 @@
 
 PVE: pve-container `src/PVE/API2/LXC.pm` (create_vm, resize_vm, destroy_vm), `src/PVE/LXC.pm`
 create_disks (lxc_config.py `LxcConfig.create_disk`, which pending mount points share),
-`src/PVE/LXC/Create.pm` (the template's extraction, here only read and logged), pve-cluster
+`src/PVE/LXC/Create.pm` (the template's extraction, here only read and logged; an OCI image's
+restore_oci_archive: lxc_oci.py), pve-cluster
 PVE::Cluster::check_vmid_unused.  Create checks its parameters and permissions, writes a
 `lock: create` config, then its task allocates the disks and writes the real config; with
 `start=1` it starts the container through lxc_status.py's start path.
@@ -19,6 +20,7 @@ from pathlib import Path
 from pve_gpu_lxc.pve import conf as pveconf
 from pve_gpu_lxc.pve.conf import format_size, parse_size
 
+from . import lxc_oci
 from .access import ROOT
 from .lxc_config import NEW_DISK_RE, LxcConfig, classify_mountpoint
 from .lxc_status import LxcStatus
@@ -140,10 +142,17 @@ class LxcCreate:
                     else:
                         conf.options[key] = pveconf.print_property_string(
                             schema, data, ("mp",) if key == "rootfs" else ())
-                archive_node = "/" + str(archive.relative_to(self.files.root))
-                task.log(f"extracting archive '{archive_node}'")
-                task.log(f"Total bytes read: {archive.stat().st_size} ({format_size(archive.stat().st_size)}iB)")
-                conf.options["ostype"] = setup_ostype(archive, ostemplate, conf.options.get("ostype"), task)
+                wanted_ostype = conf.options.get("ostype")
+                if lxc_oci.archive_is_oci_format(archive):
+                    # create_vm: not a restore, and Create.pm archive_is_oci_format says so
+                    task.log("Detected OCI archive")
+                    conf.options["ostype"] = lxc_oci.restore_into_scratch(
+                        archive, conf, task.log, lambda rootdir: setup_ostype_in(rootdir, wanted_ostype, task))
+                else:
+                    archive_node = "/" + str(archive.relative_to(self.files.root))
+                    task.log(f"extracting archive '{archive_node}'")
+                    task.log(f"Total bytes read: {archive.stat().st_size} ({format_size(archive.stat().st_size)}iB)")
+                    conf.options["ostype"] = setup_ostype(archive, ostemplate, wanted_ostype, task)
                 conf.options.setdefault("arch", "amd64")
                 if not conf.options.get("hostname"):
                     conf.options["hostname"] = f"CT{vmid}"
@@ -344,6 +353,19 @@ def setup_ostype(archive: Path, ostemplate: str, wanted: str | None, task: Task)
     with tempfile.TemporaryDirectory(prefix="pvesim-rootfs-") as tmp:
         names = template_rootfs(archive, Path(tmp))
         detected = autodetect_ostype(Path(tmp), names, task) if names is not None else detect_ostype(ostemplate)
+    if wanted and wanted != detected:
+        task.log(f"got unexpected ostype ({detected} != {wanted})")
+    return detected
+
+
+def setup_ostype_in(rootdir: Path, wanted: str | None, task: Task) -> str:
+    """`setup_ostype` over an extracted rootfs (an OCI image's, which create_vm detects after
+    restore_oci_archive unpacked it)."""
+    if wanted == "unmanaged":
+        return "unmanaged"
+    candidates = [name for name, _ in _OS_FILES] + ["nix/store", "etc/openEuler-release", "etc/os-release"]
+    names = {name for name in candidates if (rootdir / name).exists() or (rootdir / name).is_symlink()}
+    detected = autodetect_ostype(rootdir, names, task)
     if wanted and wanted != detected:
         task.log(f"got unexpected ostype ({detected} != {wanted})")
     return detected

@@ -20,11 +20,15 @@ written.
 from __future__ import annotations
 
 import os
+import re
 import shlex
+import shutil
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from .node import PveError
 
 SESSION_SH = r"""#!/bin/sh
 # The simulated PVE node's session wrapper (written by pvesim/noderun.py; do not edit).
@@ -107,6 +111,27 @@ def run_in_node(wrapper: Path, root: Path, argv: Sequence[str], *, overlay: Path
                           capture_output=True, text=True, timeout=timeout, check=False)
 
 
+def shell_quote(arg: str) -> str:
+    """String::ShellQuote::shell_quote of one argument (pve-common PVE/Cmd.pm shell_quote): left as it
+    is when it holds only word characters and `!%+,-./:=@^` and no `=`, else single-quoted with each
+    `'` as `'\\''` (runs of them as `'"''"'`), the leading or trailing `''` dropped; `''` when empty."""
+    if arg == "":
+        return "''"
+    arg = arg.replace("\0", "")
+    if "=" not in arg and not re.search(r"[^\w!%+,\-./:=@^]", arg):
+        return arg
+    quoted = arg.replace("'", "'\\''")
+    quoted = re.sub(r"((?:'\\''){2,})", lambda m: "'\"" + "'" * (len(m.group(1)) // 4) + "\"'", quoted)
+    quoted = f"'{quoted}'"
+    quoted = re.sub(r"^''", "", quoted)
+    return re.sub(r"''$", "", quoted)
+
+
+def cmd2string(argv: Sequence[str]) -> str:
+    """pve-common PVE::Tools::cmd2string (PVE/Cmd.pm to_string): the arguments shell-quoted, one space apart."""
+    return " ".join(shell_quote(arg) for arg in argv)
+
+
 @dataclass(frozen=True)
 class NodeRunner:
     """Runs programs as root inside one node (the simulator's hookscripts and boot programs)."""
@@ -119,6 +144,16 @@ class NodeRunner:
             timeout: float = RUN_TIMEOUT_S) -> subprocess.CompletedProcess[str]:
         return run_in_node(self.wrapper, self.root, argv, overlay=self.overlay, env=env, timeout=timeout)
 
+    def run_command(self, argv: Sequence[str], log: Callable[[str], None], *,
+                    timeout: float = RUN_TIMEOUT_S) -> None:
+        """pve-common PVE::Tools::run_command in a task: the program's output lines go to the task log
+        (stdout, then stderr); a non-zero exit dies with "command '<cmd2string>' failed: exit code N"."""
+        result = self.run(argv, timeout=timeout)
+        for line in (result.stdout + result.stderr).splitlines():
+            log(line)
+        if result.returncode:
+            raise PveError(f"command '{cmd2string(argv)}' failed: exit code {result.returncode}")
+
 
 def prepare_root(root: Path) -> None:
     """The mount points and merged-/usr symlinks the wrapper needs under `root` (idempotent).
@@ -126,7 +161,8 @@ def prepare_root(root: Path) -> None:
     R/usr (mount point), R/bin, R/sbin, R/lib, R/lib64 ... as the same symlinks into usr/ the
     host has; R/dev/null (a placeholder the wrapper binds the host's onto); R/etc/passwd and
     R/etc/group with root when missing (sftp-server exits without a passwd entry); the host's
-    /etc/alternatives links (Debian's awk is a symlink through it, and the node's /etc has them)."""
+    /etc/alternatives links (Debian's awk is a symlink through it, and the node's /etc has them); the
+    host's /etc/containers (skopeo's policy.json and registries.conf) and a /var/tmp."""
     for name in HOST_DIRS:
         host, mine = Path("/") / name, root / name
         if host.is_symlink():  # merged /usr: the same relative symlink (bin -> usr/bin)
@@ -150,6 +186,15 @@ def prepare_root(root: Path) -> None:
     for name, line in (("passwd", "root:x:0:0:root:/root:/bin/bash\n"), ("group", "root:x:0:\n")):
         if not (etc / name).exists():
             (etc / name).write_text(line)
+    # skopeo's configuration as Debian's containers-common installs it with skopeo on a node (the trust
+    # policy, the registries, their certs.d), copied once: the node's own from then on
+    host_containers = Path("/etc/containers")
+    if host_containers.is_dir() and not (etc / "containers").exists():
+        shutil.copytree(host_containers, etc / "containers", symlinks=True)
+    var_tmp = root / "var" / "tmp"  # where skopeo stages an oci-archive (containers/image's big-files dir)
+    if not var_tmp.is_dir():
+        var_tmp.mkdir(parents=True)
+        var_tmp.chmod(0o1777)
     host_alternatives = Path("/etc/alternatives")
     if host_alternatives.is_dir():
         mine_alt = etc / "alternatives"

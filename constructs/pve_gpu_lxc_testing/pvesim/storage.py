@@ -6,10 +6,12 @@ read_status, upload, download_url), `Content.pm` (index, info, delete), `PVE/Sto
 `PVE/Tools.pm` download_file_from_url.  storage.cfg and the volumes are node files (node.py),
 read on every request.
 
+`oci_registry_pull` (Status.pm oci_registry_pull) runs the real `skopeo copy docker://REF
+oci-archive:...` inside the node (noderun.py), so the node's own /etc/containers (policy.json,
+registries.conf, certs.d) decides what it may pull and whom it trusts.
+
 The volume functions the container modules use (`check_volume_access`, `abs_filesystem_path`,
-`volume_size`, `free_volume`) live here as in PVE::Storage.  Where the next piece goes:
-`POST /nodes/{node}/storage/{storage}/oci-registry-pull` (Status.pm oci_registry_pull) is one
-more handler here beside `download_url`, registered in `register`.
+`volume_size`, `free_volume`) live here as in PVE::Storage.
 """
 
 from __future__ import annotations
@@ -33,18 +35,21 @@ from pve_gpu_lxc.pve import conf as pveconf
 
 from .access import ROOT
 from .faults import Faults
-from .node import CONTENT_TYPES, NodeFiles, PveError, Storage, param_error, parse_volume_id
+from .node import CONTENT_SUBDIRS, CONTENT_TYPES, NodeFiles, PveError, Storage, param_error, parse_volume_id
+from .noderun import NodeRunner
 from .router import Request, Router
 from .tasks import Task, Tasks
 
 
 class StorageApi:
-    def __init__(self, files: NodeFiles, tasks: Tasks, log: logging.Logger, faults: Faults | None = None):
+    def __init__(self, files: NodeFiles, tasks: Tasks, log: logging.Logger, *, faults: Faults | None = None,
+                 runner: NodeRunner | None = None):
         self.files = files
         self.node = files.name
         self.tasks = tasks
         self.log = log
         self.faults = faults  # a storage a test filled (faults.py fill_storage)
+        self.runner = runner  # runs skopeo in the node (oci-registry-pull)
 
     def register(self, router: Router) -> None:
         router.add("GET", "/storage", self.config_index)
@@ -58,6 +63,7 @@ class StorageApi:
                    patterns={"volume": ".+"})
         router.add("POST", "/nodes/{node}/storage/{storage}/upload", self.upload)
         router.add("POST", "/nodes/{node}/storage/{storage}/download-url", self.download_url)
+        router.add("POST", "/nodes/{node}/storage/{storage}/oci-registry-pull", self.oci_registry_pull)
 
     # --- API2/Storage/Config.pm -------------------------------------------------------------------
     def _storage_digest(self) -> str:
@@ -301,6 +307,42 @@ class StorageApi:
             task.log(f"download of '{url}' to '{dest_node}' finished")
 
         return self.tasks.run("download", pveconf.encode_text(filename), req.user, worker)
+
+    def oci_registry_pull(self, req: Request, storage: str) -> object:
+        """pve-storage API2/Storage/Status.pm oci_registry_pull: checks made before the task (skopeo
+        installed, storage enabled and file based, vztmpl content, no file of that name), the file name
+        `normalize_content_filename(filename // reference) . ".tar"`, then a task `ociregistrypull`
+        running `skopeo copy docker://REF oci-archive:DIR/NAME.tmp.PID` (run_command) and renaming the
+        temporary file.  The API description (pattern of `reference`, lengths of `filename`) is checked
+        before this handler, as for every request."""
+        # `-f '/usr/bin/skopeo'`: the node's /usr is this machine's (noderun.py)
+        if not Path("/usr/bin/skopeo").is_file():
+            raise PveError("Install 'skopeo' to pull OCI images from registries.")
+        scfg = self.files.storage_check_enabled(storage)
+        if scfg.path is None:
+            raise PveError(f"can't upload to storage type '{scfg.type}', not a file based storage!")
+        reference = req.params["reference"]
+        if "vztmpl" not in scfg.content:
+            raise PveError(f"storage '{storage}' is not configured for content-type 'vztmpl'")
+        filename = normalize_content_filename(req.params.get("filename") or reference) + ".tar"
+        tmp_filename = f"{filename}.tmp.{os.getpid()}"
+        directory = f"{scfg.path.rstrip('/')}/{CONTENT_SUBDIRS['vztmpl']}"  # get_vztmpl_dir
+        self.files.path(directory).mkdir(parents=True, exist_ok=True)  # activate_storage (mkdir)
+        if self.files.path(f"{directory}/{filename}").is_file():
+            raise PveError(f"refusing to override existing file '{filename}'")
+        runner = self.runner
+
+        def worker(task: Task) -> None:
+            if runner is None:
+                raise PveError("the simulated node runs no programs (started without a node runner)")
+            runner.run_command(["skopeo", "copy", f"docker://{reference}", f"oci-archive:{directory}/{tmp_filename}"],
+                               task.log, timeout=600)
+            try:
+                self.files.path(f"{directory}/{tmp_filename}").rename(self.files.path(f"{directory}/{filename}"))
+            except OSError as err:
+                raise PveError(f"unable to rename temporary file: {err.strerror}") from None
+
+        return self.tasks.run("ociregistrypull", pveconf.encode_text(filename), req.user, worker)
 
     # --- PVE/Storage.pm: what the container modules use ------------------------------------------------
     def check_volume_access(self, user: str, volid: str, vtype: str | None) -> None:
