@@ -70,7 +70,8 @@ def test_collector_reads_each_compression(tmp_path: Path, suffix: str) -> None:
     assert templates(root) == {volid: {
         "volid": volid, "storage": "local", "file": f"debian-12-standard_12.7-1_amd64{suffix}",
         "path": f"/var/lib/vz/template/cache/debian-12-standard_12.7-1_amd64{suffix}",
-        "video": 44, "render": 104, "video_member": "./etc/group", "render_member": "./etc/group", "error": None}}
+        "video": 44, "render": 104, "video_member": "./etc/group", "render_member": "./etc/group", "error": None,
+        "oci": None}}
 
 
 def test_collector_reads_members_without_the_dot_prefix(tmp_path: Path) -> None:

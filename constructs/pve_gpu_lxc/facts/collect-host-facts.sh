@@ -8,11 +8,13 @@
 # node's dev/, sys/, proc/ and etc/ trees; every path below is read under it.
 # `pveversion` is run from PATH when present (it is not looked up under ROOT).
 #
-# Read-only: it runs stat, readlink, cat, awk, sed, uname, date, tar and zstd/xz/gzip/bzip2,
-# writes nothing and changes nothing, so it is safe as root.  POSIX sh + coreutils or busybox.
+# Read-only: it runs stat, readlink, cat, awk, sed, uname, date, tar and zstd/xz/gzip/bzip2 (and
+# `nvidia-container-cli --version` where installed), writes nothing and changes nothing, so it is
+# safe as root.  POSIX sh + coreutils or busybox.
 # Majors and minors are printed in DECIMAL (stat's %t/%T are hex and converted here).
 # Templates in the node's template caches are streamed (decompressor | tar -xO, to stdout
-# only) to read the video/render GIDs of their /etc/group; nothing is unpacked to disk.
+# only) to read the video/render GIDs of their /etc/group, and an OCI image's config (and the
+# passwd/group lines of its User) out of its layers; nothing is unpacked to disk.
 # Schema: docs/host-facts.md; parser: pve_gpu_lxc.facts (HostFacts.load).
 set -u
 LC_ALL=C
@@ -358,6 +360,261 @@ field() {
     printf '%s\n' "$1" | sed -n "s/^$2 //p" | sed -n '1p'
 }
 
+# ---------------------------------------------------------------- OCI images (PVE >= 9.1)
+# PVE's oci-registry-pull stores an image as an OCI archive, `<name>.tar` in a template cache;
+# a create from it runs pve-container's restore_oci_archive (src/PVE/LXC/Create.pm), which takes
+# the image config's Entrypoint, Cmd, Env, User, WorkingDir and StopSignal (`pve_gpu_lxc.pve.oci`
+# maps them as it does).  Recorded here: the config blob verbatim and, for a User, the image's
+# /etc/passwd and /etc/group lines that resolve it (resolve_oci_user).  Everything is streamed
+# (tar -xO to stdout); nothing is unpacked.
+
+# Create.pm archive_is_oci_format: a .tar ($1) whose listing has the lines oci-layout, index.json
+# and one under blobs/.
+is_oci_archive() {
+    case $1 in *.tar) ;; *) return 1 ;; esac
+    tar -tf "$1" 2>/dev/null | awk '
+        $0 == "oci-layout" { l = 1 } $0 == "index.json" { i = 1 } /^blobs\// { b = 1 }
+        END { exit !(l && i && b) }'
+}
+
+# A JSON document on stdin as "<path><TAB><value>" lines, one per string, number, true, false or
+# null (paths like .manifests[0].digest); strings unescaped (\uXXXX only below 0x80), tabs and
+# newlines in them printed as spaces.
+json_flat() {
+    awk '
+        { T = T $0 "\n" }
+        function ws() { while (pos <= len && index(" \t\n\r", substr(T, pos, 1)) > 0) pos++ }
+        function hexval(h,   i, v) {
+            v = 0
+            for (i = 1; i <= length(h); i++) v = v * 16 + index("0123456789abcdef", tolower(substr(h, i, 1))) - 1
+            return v
+        }
+        function str(   c, out, h) {
+            pos++
+            out = ""
+            while (pos <= len) {
+                c = substr(T, pos, 1)
+                if (c == "\"") { pos++; return out }
+                if (c == "\\") {
+                    pos++
+                    c = substr(T, pos, 1)
+                    if (c == "u") {
+                        h = substr(T, pos + 1, 4)
+                        if (h ~ /^00[0-7][0-9A-Fa-f]$/ && h !~ /^000/) c = sprintf("%c", hexval(h)); else c = "\\u" h
+                        pos += 4
+                    } else if (c == "n" || c == "t" || c == "r" || c == "b" || c == "f") c = " "
+                    out = out c
+                    pos++
+                    continue
+                }
+                out = out c
+                pos++
+            }
+            return out
+        }
+        function value(path,   c, k, i) {
+            ws()
+            c = substr(T, pos, 1)
+            if (c == "{" || c == "[") {
+                pos++
+                ws()
+                if (substr(T, pos, 1) == (c == "{" ? "}" : "]")) { pos++; return }
+                for (i = 0; ; i++) {
+                    if (c == "{") {
+                        ws(); k = str(); ws(); pos++   # the key and its colon
+                        value(path "." k)
+                    } else value(path "[" i "]")
+                    ws()
+                    k = substr(T, pos, 1)
+                    pos++
+                    if (k != ",") return
+                }
+            }
+            if (c == "\"") { k = str(); gsub(/[\t\n]/, " ", k); print path "\t" k; return }
+            k = ""
+            while (pos <= len && index(",]} \t\n\r", substr(T, pos, 1)) == 0) { k = k substr(T, pos, 1); pos++ }
+            print path "\t" k
+        }
+        END { len = length(T); pos = 1; if (T ~ /[^ \t\n\r]/) value("") }'
+}
+
+# Value of the first "<path><TAB><value>" line of json_flat output $1 whose path is $2.
+flat_value() {
+    printf '%s\n' "$1" | awk -F'\t' -v p="$2" '$1 == p { print substr($0, length(p) + 2); exit }'
+}
+
+# The archive member of blob digest $1 ("sha256:<hex>" -> blobs/sha256/<hex>).
+blob_member() {
+    printf 'blobs/%s/%s' "${1%%:*}" "${1#*:}"
+}
+
+# Whether proxmox-oci unpacks a layer of media type $1 (tar, tar+gzip, tar+zstd; Docker's names too).
+oci_layer_type() {
+    case $1 in
+        *+gzip | *.tar.gzip | *+zstd | *.tar.zstd | *.tar | *.rootfs.diff.tar) return 0 ;;
+        *) return 1 ;;
+    esac
+}
+
+# Layer blob $2 (a digest) of archive $1, uncompressed to stdout by its media type $3.
+oci_layer() {
+    case $3 in
+        *+gzip | *.tar.gzip) tar -xOf "$1" "$(blob_member "$2")" 2>/dev/null | gzip -dc 2>/dev/null ;;
+        *+zstd | *.tar.zstd) tar -xOf "$1" "$(blob_member "$2")" 2>/dev/null | zstd -dc 2>/dev/null ;;
+        *) tar -xOf "$1" "$(blob_member "$2")" 2>/dev/null ;;
+    esac
+}
+
+# Member $4 of layer $2 (media type $3) of archive $1, to stdout.
+# shellcheck disable=SC2086 # $tar_stop is one option or none
+oci_layer_member() {
+    oci_layer "$1" "$2" "$3" | tar -xOf - $tar_stop -- "$4" 2>/dev/null
+}
+
+# The lines of the image's passwd ($1 = passwd, text on stdin) or group ($1 = group) file that
+# resolve_oci_user reads for the User `user[:group]` in $OCI_USER (and, for group, the user name in
+# $OCI_USERNAME): passwd lines of that name, uid or the name's uid; group lines of the group's name
+# or listing the user as a member.  Kept in their order, so every first match stays the first.
+oci_user_lines() {
+    awk -F: -v kind="$1" '
+        BEGIN {
+            u = ENVIRON["OCI_USER"]; g = ""
+            if (index(u, ":") > 0) { g = substr(u, index(u, ":") + 1); u = substr(u, 1, index(u, ":") - 1) }
+            name = ENVIRON["OCI_USERNAME"]
+        }
+        { line[NR] = $0; f1[NR] = $1; f3[NR] = $3; f4[NR] = $4 }
+        kind == "passwd" && uid == "" && $1 == u { uid = $3 }
+        END {
+            if (kind == "passwd" && u ~ /^[0-9]+$/) uid = u
+            for (i = 1; i <= NR; i++) {
+                keep = 0
+                if (kind == "passwd") keep = (f1[i] == u || (uid != "" && f3[i] == uid))
+                else {
+                    if (g != "" && f1[i] == g) keep = 1
+                    n = split(f4[i], members, ",")
+                    for (m = 1; m <= n; m++) if (name != "" && members[m] == name) keep = 1
+                }
+                if (keep) print line[i]
+            }
+        }'
+}
+
+# The user name resolve_oci_user looks for in /etc/group: the name of $OCI_USER's user (from the
+# passwd lines on stdin for a numeric one); empty when it has none or names a group.
+oci_username() {
+    case $OCI_USER in *:*) return 0 ;; esac
+    case $OCI_USER in
+        '' | *[!0-9]*) printf '%s' "$OCI_USER" ;;
+        *) awk -F: -v u="$OCI_USER" '$3 == u { print $1; exit }' ;;
+    esac
+}
+
+# The OCI image in archive $1 (the first image manifest of index.json, as proxmox-oci picks it) as
+# {"manifest", "config", "user", "passwd", "passwd_layer", "group", "group_layer", "error"}: the
+# manifest's digest, the config blob's text, its User, and for a User the lines of the image's
+# /etc/passwd and /etc/group that resolve it (oci_user_lines; null: the image has no such file),
+# each from the last layer holding the file (a later layer's whiteout of it, or of etc/, removes
+# it); "error" says what could not be read.  Each layer is listed (a full read), then the two
+# files are extracted from theirs.
+oci_image_json() {
+    k_config='' k_user='' k_passwd='' k_group='' k_error='' k_flat=''
+    k_passwd_layer='' k_passwd_type='' k_passwd_member='' k_group_layer='' k_group_type='' k_group_member=''
+    k_manifest=$(tar -xOf "$1" index.json 2>/dev/null | json_flat | awk -F'\t' '
+        $1 ~ /^\.manifests\[[0-9]+\]\.mediaType$/ && $2 == "application/vnd.oci.image.manifest.v1+json" && want == "" {
+            want = $1; sub(/\.mediaType$/, ".digest", want)
+        }
+        want != "" && $1 == want { print $2; exit }')
+    if [ -z "$k_manifest" ]; then
+        k_error="index.json names no image manifest (application/vnd.oci.image.manifest.v1+json)"
+    else
+        k_flat=$(tar -xOf "$1" "$(blob_member "$k_manifest")" 2>/dev/null | json_flat)
+        k_digest=$(flat_value "$k_flat" .config.digest)
+        if [ -z "$k_flat" ]; then
+            k_error="the image manifest $k_manifest is missing"
+        elif [ "$(flat_value "$k_flat" .config.mediaType)" != application/vnd.oci.image.config.v1+json ] \
+            || [ -z "$k_digest" ]; then
+            k_error="the image manifest $k_manifest names no image config"
+        else
+            k_config=$(tar -xOf "$1" "$(blob_member "$k_digest")" 2>/dev/null; printf x)
+            k_config=${k_config%x}
+            if [ -z "$k_config" ]; then
+                k_error="the image config $k_digest is missing"
+            else
+                k_user=$(printf '%s' "$k_config" | json_flat | awk -F'\t' '$1 == ".config.User" { print $2; exit }')
+            fi
+        fi
+    fi
+    # restore_oci_archive resolves a User that perl calls true (not empty, not "0")
+    if [ -z "$k_error" ] && [ -n "$k_user" ] && [ "$k_user" != 0 ]; then
+        k_layers=$(printf '%s\n' "$k_flat" | awk -F'\t' '
+            $1 ~ /^\.layers\[[0-9]+\]\.(mediaType|digest)$/ {
+                i = $1; sub(/^\.layers\[/, "", i); sub(/\].*/, "", i)
+                if ($1 ~ /mediaType$/) type[i] = $2; else dig[i] = $2
+                if (i + 1 > n) n = i + 1
+            }
+            END { for (i = 0; i < n; i++) print dig[i] "\t" type[i] }')
+        while IFS=$TAB read -r k_layer k_type; do
+            [ -n "$k_layer" ] || continue
+            oci_layer_type "$k_type" || continue  # proxmox-oci skips layers of other media types
+            if [ "${k_type%+zstd}" != "$k_type" ] && ! command -v zstd >/dev/null 2>&1; then
+                k_error="layer $k_layer is zstd-compressed and zstd is not installed on the node"
+                break
+            fi
+            k_found=$( { { oci_layer "$1" "$k_layer" "$k_type"; printf 'dec %s\n' "$?" >&3; } \
+                | tar -tf - 2>/dev/null | awk '
+                    { n = $0; sub(/^\.\//, "", n) }
+                    n == ".wh.etc" || n == "etc/.wh..wh..opq" { print "gone passwd"; print "gone group" }
+                    n == "etc/.wh.passwd" { print "gone passwd" }
+                    n == "etc/.wh.group" { print "gone group" }
+                    n == "etc/passwd" && !p { print "have passwd " $0; p = 1 }
+                    n == "etc/group" && !g { print "have group " $0; g = 1 }'; } 3>&1)
+            case $(field "$k_found" dec) in
+                0) ;;
+                *) k_error="layer $k_layer ($k_type) cannot be read"; break ;;
+            esac
+            # the layer's whiteouts apply first, then its own files (proxmox-oci extract_image_rootfs)
+            case $k_found in *'gone passwd'*) k_passwd_member='' ;; esac
+            case $k_found in *'gone group'*) k_group_member='' ;; esac
+            k_member=$(field "$k_found" 'have passwd')
+            [ -z "$k_member" ] || { k_passwd_layer=$k_layer k_passwd_type=$k_type k_passwd_member=$k_member; }
+            k_member=$(field "$k_found" 'have group')
+            [ -z "$k_member" ] || { k_group_layer=$k_layer k_group_type=$k_type k_group_member=$k_member; }
+        done <<EOF_LAYERS
+$k_layers
+EOF_LAYERS
+        [ -n "$k_passwd_member" ] || k_passwd_layer=''
+        [ -n "$k_group_member" ] || k_group_layer=''
+        if [ -z "$k_error" ]; then
+            OCI_USER=$k_user
+            export OCI_USER
+            OCI_USERNAME=''
+            if [ -n "$k_passwd_member" ]; then
+                k_passwd=$(oci_layer_member "$1" "$k_passwd_layer" "$k_passwd_type" "$k_passwd_member"; printf x)
+                k_passwd=${k_passwd%x}
+                OCI_USERNAME=$(printf '%s' "$k_passwd" | oci_username)
+                k_passwd=$(printf '%s' "$k_passwd" | oci_user_lines passwd; printf x)
+                k_passwd=${k_passwd%x}
+            else
+                OCI_USERNAME=$(oci_username </dev/null)
+            fi
+            export OCI_USERNAME
+            if [ -n "$k_group_member" ]; then
+                k_group=$(oci_layer_member "$1" "$k_group_layer" "$k_group_type" "$k_group_member" \
+                    | oci_user_lines group; printf x)
+                k_group=${k_group%x}
+            fi
+            unset OCI_USER OCI_USERNAME
+        fi
+    fi
+    printf '{"manifest": %s, "config": %s, "user": %s, ' "$(json_str_or_null "$k_manifest")" \
+        "$(json_str_or_null "$k_config")" "$(json_str_or_null "$k_user")"
+    if [ -n "$k_passwd_member" ] && [ -z "$k_error" ]; then k_out=$(json_str "$k_passwd"); else k_out=null; fi
+    printf '"passwd": %s, "passwd_layer": %s, ' "$k_out" "$(json_str_or_null "$k_passwd_layer")"
+    if [ -n "$k_group_member" ] && [ -z "$k_error" ]; then k_out=$(json_str "$k_group"); else k_out=null; fi
+    printf '"group": %s, "group_layer": %s, "error": %s}' "$k_out" "$(json_str_or_null "$k_group_layer")" \
+        "$(json_str_or_null "$k_error")"
+}
+
 # One template object: storage $1, node path $2 of the file.
 template_json() {
     p_store=$1 p_path=$2 p_file=$ROOT$2
@@ -370,8 +627,12 @@ template_json() {
         *.tar) p_tool='' ;;
         *) return 1 ;;
     esac
-    p_video='' p_render='' p_video_from='' p_render_from='' p_error='' p_found=''
-    if [ -n "$p_tool" ] && ! command -v "$p_tool" >/dev/null 2>&1; then
+    p_video='' p_render='' p_video_from='' p_render_from='' p_error='' p_found='' p_oci=null
+    if [ -z "$p_tool" ] && [ -r "$p_file" ] && is_oci_archive "$p_file"; then
+        # an application image (PVE's oci-registry-pull): no /etc/group of a system template to read;
+        # the app's ids are its User's (the oci object)
+        p_oci=$(oci_image_json "$p_file")
+    elif [ -n "$p_tool" ] && ! command -v "$p_tool" >/dev/null 2>&1; then
         p_error="$p_tool is not installed on the node"
     elif [ ! -r "$p_file" ]; then
         p_error="not readable"
@@ -426,10 +687,10 @@ template_json() {
     printf '{"volid": %s, "storage": %s, "file": %s, "path": %s, ' \
         "$(json_str "$p_store:vztmpl/$p_name")" "$(json_str "$p_store")" "$(json_str "$p_name")" \
         "$(json_str "$p_path")"
-    printf '"video": %s, "render": %s, "video_member": %s, "render_member": %s, "error": %s}' \
+    printf '"video": %s, "render": %s, "video_member": %s, "render_member": %s, "error": %s, "oci": %s}' \
         "$(json_int_or_null "$p_video")" "$(json_int_or_null "$p_render")" \
         "$(json_str_or_null "$p_video_from")" "$(json_str_or_null "$p_render_from")" \
-        "$(json_str_or_null "$p_error")"
+        "$(json_str_or_null "$p_error")" "$p_oci"
 }
 
 # Every template in the node's template caches, as a JSON array.
@@ -493,14 +754,55 @@ EOF_BOOT
     printf '}'
 }
 
-# nvidia-modprobe creates the on-demand NVIDIA nodes (a unit before pve-guests.service runs it: host-setup).
-nvidia_modprobe=''
-for m_dir in /usr/local/sbin /usr/local/bin /usr/sbin /usr/bin /sbin /bin; do
-    if [ -x "$ROOT$m_dir/nvidia-modprobe" ]; then
-        nvidia_modprobe=$m_dir/nvidia-modprobe
-        break
+# The path of program $1 in root's standard bin directories (what `command -v` finds on root's
+# PATH over ssh), read under ROOT; empty when absent.
+program_path() {
+    for m_dir in /usr/local/sbin /usr/local/bin /usr/sbin /usr/bin /sbin /bin; do
+        if [ -x "$ROOT$m_dir/$1" ]; then
+            printf '%s' "$m_dir/$1"
+            return 0
+        fi
+    done
+}
+
+# The version dpkg records for installed package $1 (what `dpkg-query -W -f '${Version}' $1` prints
+# for it), from $ROOT/var/lib/dpkg/status, the file dpkg-query reads; empty when not installed.
+dpkg_version() {
+    [ -r "$ROOT/var/lib/dpkg/status" ] || return 0
+    awk -v want="$1" '
+        function flush() { if (pkg == want && ok && !done) { print ver; done = 1 } pkg = ""; ok = 0; ver = "" }
+        /^$/ { flush(); next }
+        /^Package: / { pkg = substr($0, 10) }
+        /^Status: / { ok = ($0 ~ / installed$/) }
+        /^Version: / { ver = substr($0, 10) }
+        END { flush() }' "$ROOT/var/lib/dpkg/status"
+}
+
+# NVIDIA's userspace from the host in application containers (NvidiaGpu(runtime="host")): LXC's
+# nvidia mount hook runs nvidia-container-cli (NVIDIA's libnvidia-container-tools).  Recorded: the
+# CLI's path and the first two lines of its --version (cli-version, lib-version), whether the hook is
+# executable, and the LXC package's version (lxc-pve >= 6.0.5-3 knows lxc.environment.hooks; Debian's
+# lxc where lxc-pve is not installed).
+nvidia_runtime_json() {
+    v_cli=$(program_path nvidia-container-cli)
+    v_version=''
+    [ -z "$v_cli" ] || v_version=$("$ROOT$v_cli" --version 2>/dev/null | sed -n '1,2p')
+    v_hook=false
+    [ -x "$ROOT/usr/share/lxc/hooks/nvidia" ] && v_hook=true
+    v_package=lxc-pve
+    v_lxc=$(dpkg_version lxc-pve)
+    if [ -z "$v_lxc" ]; then
+        v_package=lxc
+        v_lxc=$(dpkg_version lxc)
     fi
-done
+    [ -n "$v_lxc" ] || v_package=''
+    printf '{"cli": %s, "cli_version": %s, "lxc_hook": %s, "lxc_package": %s, "lxc_version": %s}' \
+        "$(json_str_or_null "$v_cli")" "$(json_str_or_null "$v_version")" "$v_hook" \
+        "$(json_str_or_null "$v_package")" "$(json_str_or_null "$v_lxc")"
+}
+
+# nvidia-modprobe creates the on-demand NVIDIA nodes (a unit before pve-guests.service runs it: host-setup).
+nvidia_modprobe=$(program_path nvidia-modprobe)
 
 # The node name as PVE derives it (PVE::INotify::nodename: the host name up to the first dot);
 # /etc/hostname where /proc is not mounted (a chroot).
@@ -526,6 +828,7 @@ printf '  "drm": %s,\n' "$(drm_json)"
 printf '  "proc_devices": %s,\n' "$(proc_devices_json)"
 printf '  "nvidia": %s,\n' "$(nvidia_json)"
 printf '  "nvidia_modprobe": %s,\n' "$(json_str_or_null "$nvidia_modprobe")"
+printf '  "nvidia_runtime": %s,\n' "$(nvidia_runtime_json)"
 printf '  "groups": {"video": %s, "render": %s},\n' \
     "$(json_int_or_null "$(group_gid video)")" "$(json_int_or_null "$(group_gid render)")"
 printf '  "subuid": %s,\n' "$(subid_json "$ROOT/etc/subuid")"

@@ -20,6 +20,7 @@ from .records import (
     DeviceNode,
     IdRange,
     NvidiaGpuInfo,
+    NvidiaRuntimeFacts,
     NvidiaVersion,
     ProcDevices,
     TemplateFacts,
@@ -116,6 +117,8 @@ class NodeFacts:
     nvidia: NvidiaFacts | None = None
     nvidia_modprobe: str | None = None  # its path on the node; None = absent (or not recorded)
     tools_recorded: bool = False  # whether the collector looked for nvidia-modprobe
+    # nvidia-container-cli, LXC's nvidia hook and the LXC package; None: not recorded (an older collector)
+    nvidia_runtime: NvidiaRuntimeFacts | None = None
     groups: tuple[tuple[str, int], ...] = ()
     subuid: tuple[IdRange, ...] | None = None  # None: not recorded (pasted facts without the file)
     subgid: tuple[IdRange, ...] | None = None

@@ -28,8 +28,8 @@ from .parsers import (
     parse_proc_devices,
     parse_subid,
 )
-from .readers import BOOT, BY_PATH, DEVICE_NODE, NVIDIA, SUBIDS, collector_script
-from .records import DeviceNode, IdRange, ProcDevices, TemplateFacts
+from .readers import BOOT, BY_PATH, DEVICE_NODE, NVIDIA, NVIDIA_RUNTIME, OCI_IMAGE, SUBIDS, collector_script
+from .records import DeviceNode, IdRange, NvidiaRuntimeFacts, OciImageFacts, ProcDevices, TemplateFacts
 
 # the record to build: the public HostFacts (model.py) passes itself, as this module may not import it
 Facts = TypeVar("Facts", bound=NodeFacts)
@@ -121,6 +121,7 @@ def from_json(data: object, source: str, cls: type[Facts]) -> Facts:
             nvidia=_nvidia_checked(NVIDIA.parse(doc.get("nvidia"))),
             nvidia_modprobe=doc.get("nvidia_modprobe"),
             tools_recorded="nvidia_modprobe" in doc,
+            nvidia_runtime=NVIDIA_RUNTIME.parse(doc.get("nvidia_runtime")),
             groups=tuple(sorted((k, int(v)) for k, v in (doc.get("groups") or {}).items() if v is not None)),
             subuid=SUBIDS.parse(doc.get("subuid")),
             subgid=SUBIDS.parse(doc.get("subgid")),
@@ -192,6 +193,7 @@ def to_json(facts: NodeFacts) -> dict[str, object]:
         "proc_devices": {"char": [list(p) for p in facts.proc_devices.char],
                          "block": [list(p) for p in facts.proc_devices.block]},
         **({"nvidia_modprobe": facts.nvidia_modprobe} if facts.tools_recorded else {}),
+        **({"nvidia_runtime": _nvidia_runtime_to_json(facts.nvidia_runtime)} if facts.nvidia_runtime else {}),
         "nvidia": None if facts.nvidia is None else {
             "version_file": facts.nvidia.version_file,
             "module_version": facts.nvidia.module_version,
@@ -250,6 +252,7 @@ def _templates_from_json(value: Any) -> tuple[TemplateFacts, ...] | None:
             video_member=_optional_str(t.get("video_member"), "video_member"),
             render_member=_optional_str(t.get("render_member"), "render_member"),
             error=_optional_str(t.get("error"), "error"),
+            oci=OCI_IMAGE.parse(t.get("oci")),
         ))
     return tuple(templates)
 
@@ -262,7 +265,19 @@ def boot_to_json(boot: BootFacts) -> dict[str, object]:
 
 def _template_to_json(t: TemplateFacts) -> dict[str, object]:
     return {"volid": t.volid, "storage": t.storage, "file": t.file, "path": t.path, "video": t.video,
-            "render": t.render, "video_member": t.video_member, "render_member": t.render_member, "error": t.error}
+            "render": t.render, "video_member": t.video_member, "render_member": t.render_member, "error": t.error,
+            "oci": _oci_to_json(t.oci)}
+
+
+def _oci_to_json(oci: OciImageFacts | None) -> dict[str, object] | None:
+    return None if oci is None else {
+        "manifest": oci.manifest, "config": oci.config, "user": oci.user, "passwd": oci.passwd,
+        "passwd_layer": oci.passwd_layer, "group": oci.group, "group_layer": oci.group_layer, "error": oci.error}
+
+
+def _nvidia_runtime_to_json(runtime: NvidiaRuntimeFacts) -> dict[str, object]:
+    return {"cli": runtime.cli, "cli_version": runtime.cli_version, "lxc_hook": runtime.lxc_hook,
+            "lxc_package": runtime.lxc_package, "lxc_version": runtime.lxc_version}
 
 
 def _device_to_json(n: DeviceNode) -> dict[str, object]:

@@ -26,7 +26,7 @@ from typing import Any, Generic, TypeVar
 from .boot import BootFacts, BootFile
 from .data import NvidiaFacts
 from .parsers import normalize_pci
-from .records import NODE_TYPES, DeviceNode, IdRange, NvidiaGpuInfo
+from .records import NODE_TYPES, DeviceNode, IdRange, NvidiaGpuInfo, NvidiaRuntimeFacts, OciImageFacts
 
 T = TypeVar("T")
 
@@ -134,6 +134,40 @@ def boot_from_json(value: Any) -> BootFacts | None:
     return BootFacts(tuple(files), tuple(enabled))
 
 
+def _optional_text(value: Any, what: str) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise ValueError(f"{what} {value!r} is not a string")
+    return value
+
+
+def oci_image_from_json(value: Any) -> OciImageFacts | None:
+    """`oci_image_json`: an OCI image archive's manifest digest, config text, User and the passwd and
+    group lines that resolve it (None: the template is no OCI image, or was recorded before the
+    collector read them)."""
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise ValueError(f"oci {value!r} is not an object")
+    fields = ("manifest", "config", "user", "passwd", "passwd_layer", "group", "group_layer", "error")
+    return OciImageFacts(**{key: _optional_text(value.get(key), f"oci {key}") for key in fields})
+
+
+def nvidia_runtime_from_json(value: Any) -> NvidiaRuntimeFacts | None:
+    """`nvidia_runtime_json`: nvidia-container-cli, LXC's nvidia hook, the LXC package (None:
+    recorded before the collector read them)."""
+    if value is None:
+        return None
+    if not isinstance(value, Mapping) or not isinstance(value.get("lxc_hook"), bool):
+        raise ValueError(f"nvidia_runtime {value!r} is not an object with a boolean lxc_hook")
+    return NvidiaRuntimeFacts(
+        cli=_optional_text(value.get("cli"), "nvidia_runtime cli"),
+        cli_version=_optional_text(value.get("cli_version"), "nvidia_runtime cli_version"),
+        lxc_hook=value["lxc_hook"],
+        lxc_package=_optional_text(value.get("lxc_package"), "nvidia_runtime lxc_package"),
+        lxc_version=_optional_text(value.get("lxc_version"), "nvidia_runtime lxc_version"),
+    )
+
+
 # --------------------------------------------------------------------------- the facts
 
 
@@ -158,6 +192,11 @@ BY_PATH = NodeFact("udev's /dev/dri/by-path links", "by_path_json", by_path_from
 DEVICE_NODE = NodeFact("one node's stat: type, major:minor, owner, group, mode (-L: what a symlink points to)",
                        "node_json", device_from_json)
 BOOT = NodeFact("the boot configuration that makes NVIDIA's on-demand nodes", "boot_json", boot_from_json)
+
+OCI_IMAGE = NodeFact("an OCI image archive in a template cache: its config and the passwd/group lines of its User",
+                     "oci_image_json", oci_image_from_json)
+NVIDIA_RUNTIME = NodeFact("NVIDIA's container runtime: nvidia-container-cli, LXC's nvidia hook, the LXC package",
+                          "nvidia_runtime_json", nvidia_runtime_from_json)
 
 # What the check's probe reads with the collector's functions (every fact the two programs share).
 SHARED: tuple[NodeFact[Any], ...] = (SUBIDS, NVIDIA, BY_PATH, DEVICE_NODE, BOOT)

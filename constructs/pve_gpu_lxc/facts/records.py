@@ -123,11 +123,46 @@ class DeviceNode:
 
 
 @dataclass(frozen=True)
+class OciImageFacts:
+    """An OCI image archive in a template cache (what PVE's oci-registry-pull stores), as the
+    collector read it: the image config, raw, and what resolves its User.
+
+    `config` is the config blob's JSON text verbatim (pve_gpu_lxc.pve.oci.ImageConfig reads it);
+    `passwd`/`group` the lines of the image's /etc/passwd and /etc/group that resolve the User
+    (None: the image has no such file, or the config has no User); `*_layer` the digest of the layer
+    each file came from (the last one holding it); `error` why the image could not be read.
+    """
+
+    manifest: str | None = None  # the image manifest's digest (the first of index.json)
+    config: str | None = None
+    user: str | None = None  # the config's User, as the collector read it
+    passwd: str | None = None
+    passwd_layer: str | None = None
+    group: str | None = None
+    group_layer: str | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class NvidiaRuntimeFacts:
+    """What NvidiaGpu(runtime="host") needs on the node: LXC's nvidia mount hook, NVIDIA's
+    nvidia-container-cli that the hook runs, and an LXC that knows `lxc.environment.hooks`."""
+
+    cli: str | None = None  # nvidia-container-cli's path; None: not installed
+    cli_version: str | None = None  # the first two lines of `nvidia-container-cli --version`
+    lxc_hook: bool = False  # /usr/share/lxc/hooks/nvidia is executable
+    lxc_package: str | None = None  # lxc-pve, else Debian's lxc; None: neither installed
+    lxc_version: str | None = None  # dpkg's version of it (lxc-pve 6.0.5-3: PVE 9.1's)
+
+
+@dataclass(frozen=True)
 class TemplateFacts:
     """One template tarball in a template cache of the node, with the GIDs of its own groups.
 
     ``video``/``render`` are None when the template has no such group; ``error`` says why the
-    collector could not read the tarball (the GIDs are unknown then, not absent).
+    collector could not read the tarball (the GIDs are unknown then, not absent).  An OCI image
+    archive has ``oci`` instead: an application's ids are its User's, not a system's groups, so
+    ``video``/``render`` are not read from it (None).
     """
 
     volid: str  # local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst
@@ -139,11 +174,15 @@ class TemplateFacts:
     video_member: str | None = None  # the archive member the value came from: ./etc/group, ./usr/lib/group
     render_member: str | None = None
     error: str | None = None
+    oci: OciImageFacts | None = None  # an OCI image archive (video and render are then not read)
 
     def describe(self) -> str:
         """``local:vztmpl/x.tar.zst: video 44, render 104`` (or the collector's error)."""
         if self.error is not None:
             return f"{self.volid}: not readable ({self.error})"
+        if self.oci is not None:
+            state = f"not readable ({self.oci.error})" if self.oci.error else f"User {self.oci.user or '(none)'}"
+            return f"{self.volid}: OCI image, {state}"
         values = ", ".join(f"{name} {'none' if gid is None else gid}"
                            for name, gid in (("video", self.video), ("render", self.render)))
         return f"{self.volid}: {values}"

@@ -28,6 +28,7 @@ NVIDIA_VERSION_FILE = (
 )
 PVEVERSION = "pve-manager/8.4.1/2a5fa54a8503f96d (running kernel: 6.8.12-11-pve)"
 KERNEL = "6.8.12-11-pve"
+LXC_PVE_VERSION = "6.0.0-1"
 
 
 @dataclass(frozen=True)
@@ -168,6 +169,11 @@ ETC = {
     "proc/driver/nvidia/version": NVIDIA_VERSION_FILE,
     "proc/driver/nvidia/gpus/0000:01:00.0/information": NVIDIA_INFORMATION,
     "sys/module/nvidia/version": NVIDIA_VERSION + "\n",
+    # dpkg's record of the LXC package (PVE 8.4 ships lxc-pve 6.0.0-1; its hooks include nvidia)
+    "var/lib/dpkg/status": "Package: lxc-pve\nStatus: install ok installed\nArchitecture: amd64\n"
+                           f"Version: {LXC_PVE_VERSION}\nDescription: Linux containers userspace tools\n\n",
+    # LXC's nvidia mount hook (a stand-in: the collector only checks that it is executable)
+    "usr/share/lxc/hooks/nvidia": "#!/bin/sh\nexit 0\n",
 }
 
 
@@ -233,6 +239,7 @@ def build_pve_node(root: Path, *, boot_setup: bool = True) -> Path:
     `pve-gpu-lxc host-setup`'s files when ``boot_setup`` is False)."""
     for rel, text in ETC.items():
         _write(root, rel, text)
+    (root / "usr/share/lxc/hooks/nvidia").chmod(0o755)
     for node in NODES:
         make_char(root / node.path, node.major, node.minor, node.mode, node.uid, node.gid)
     for link, target in BY_PATH.items():
