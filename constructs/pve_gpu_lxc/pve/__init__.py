@@ -12,5 +12,8 @@ conf    PVE's container config files (`/etc/pve/lxc/<vmid>.conf`): parse and wri
 bpg     the create request bpg/proxmox 0.111.1 sends for a synthesized container resource
 create   what a create request from bpg/proxmox 0.111.1 leaves in that file: the request bpg
         builds from a synthesized container resource, and PVE's create_vm applied to it
+oci     what the create makes of an OCI image (Create.pm restore_oci_archive, resolve_oci_user,
+        cmd2string) from its config as the host facts record it, and what a pre-start hookscript
+        writing the declared entrypoint and env leaves at the first start
 version  the PVE release assumed when neither the command line nor the host facts name one
 """

@@ -34,14 +34,14 @@ _NO_EFFECT = frozenset({
 _MODELLED = frozenset({
     "unprivileged", "started", "start_on_boot", "description", "tags", "cpu", "memory", "disk",
     "features", "initialization", "network_interface", "operating_system", "device_passthrough",
-    "idmap", "hook_script_file_id", "protection", "template", "console",
+    "idmap", "hook_script_file_id", "protection", "template", "console", "environment_variables",
 })
 _BLOCK_FIELDS: dict[str, frozenset[str]] = {
     "cpu": frozenset({"architecture", "cores", "limit", "units"}),
     "memory": frozenset({"dedicated", "swap"}),
     "disk": frozenset({"datastore_id", "size"}),
     "features": frozenset({"nesting", "keyctl", "fuse", "mknod", "mount"}),
-    "initialization": frozenset({"hostname", "ip_config", "dns", "user_account"}),
+    "initialization": frozenset({"hostname", "ip_config", "dns", "user_account", "entrypoint"}),
     "console": frozenset({"enabled", "type", "tty_count"}),
     "operating_system": frozenset({"template_file_id", "type"}),
     "network_interface": frozenset({"bridge", "enabled", "firewall", "host_managed", "mac_address", "mtu", "name",
@@ -159,9 +159,22 @@ def _unmodelled(body: Mapping[str, Any]) -> list[str]:
     return sorted(set(found))
 
 
-def create_request(body: Mapping[str, Any], *, hookscript: str | None = None,
+def environment(body: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+    """`environment_variables` as bpg sends them: (name, value) sorted by name (Go's sort.Strings:
+    byte order, which is code point order), as containerGetEnvironmentVariables and
+    CustomEnvironmentVariables.EncodeValues build the create's and the update's `env`."""
+    value = body.get("environment_variables")
+    if value is None:
+        return ()
+    if not isinstance(value, Mapping):
+        raise Unknown(f"environment_variables {value!r} is not a literal map")
+    return tuple(sorted((literal(str(name)), _str(text)) for name, text in value.items()))
+
+
+def create_request(body: Mapping[str, Any], *, hookscript: str | None = None, template: str | None = None,
                    pve_version: tuple[int, int] = DEFAULT_PVE_VERSION) -> CreateRequest:
-    """bpg's create body for `body`; `hookscript` is the resolved `hook_script_file_id`.
+    """bpg's create body for `body`; `hookscript` is the resolved `hook_script_file_id`, `template` the
+    resolved `operating_system.template_file_id` (a `proxmox_oci_image`'s volume id, say).
 
     `pve_version` matters for one parameter: bpg sends `host-managed` on a NIC only to
     PVE >= 9.1 (it asks `GET /version` first).  Raises Unknown for a value Terraform only
@@ -208,6 +221,12 @@ def create_request(body: Mapping[str, Any], *, hookscript: str | None = None,
     if hookscript:
         p["hookscript"] = hookscript
     init = _block(body.get("initialization")) or {}
+    entrypoint = _str(init.get("entrypoint"))
+    if entrypoint:  # containerCreate: `if initializationEntrypoint != ""`
+        p["entrypoint"] = entrypoint
+    env = environment(body)
+    if env:  # CustomEnvironmentVariables.EncodeValues: NAME=value sorted by name, NUL-joined
+        p["env"] = "\0".join(f"{name}={value}" for name, value in env)
     hostname = _str(init.get("hostname"))
     if hostname:
         p["hostname"] = hostname
@@ -262,7 +281,7 @@ def create_request(body: Mapping[str, Any], *, hookscript: str | None = None,
             parts.append(f"tag={vlan}")
         p[f"net{index}"] = ",".join(parts)
     os_block = _block(body.get("operating_system")) or {}
-    p["ostemplate"] = _str(os_block.get("template_file_id"))
+    p["ostemplate"] = template if template is not None else _str(os_block.get("template_file_id"))
     p["ostype"] = _str(os_block.get("type"), "unmanaged")
     p["start"] = _flag(_bool(body.get("started"), True))
     p["onboot"] = _flag(_bool(body.get("start_on_boot"), True))

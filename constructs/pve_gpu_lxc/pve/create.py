@@ -3,7 +3,10 @@
 PVE's side of a create (pve-container `API2/LXC.pm` create_vm, `LXC/Config.pm`
 update_pct_config / vmconfig_apply_pending, `LXC.pm` create_disks), applied to the request
 `bpg.create_request` builds, then bpg's SSH step (`sed -i '/^lxc\\.idmap:/d'` + `tee -a`),
-which leaves the `lxc.idmap` lines at the end of the file.  The file is written with the one
+which leaves the `lxc.idmap` lines at the end of the file.  From an OCI image (`image`: its config
+as the host facts record it), the create runs Create.pm restore_oci_archive instead of unpacking
+a template (`oci.restore_oci_archive`), and a pre-start hookscript may write the declared
+entrypoint and env at the first start (`app`: `oci.app_config_written`).  The file is written with the one
 writer (`conf.render`) the simulated node uses too.
 
 Two values PVE decides at create time:
@@ -21,7 +24,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from . import conf
+from . import conf, oci
 from .bpg import CreateRequest
 
 MAC_PLACEHOLDER = "BC:24:11:XX:XX:XX"  # PVE draws the last three bytes at create time
@@ -93,8 +96,13 @@ def _errors(err: conf.PropertyStringError) -> str:
     return "; ".join(f"{key}: {text}" for key, text in sorted(err.errors.items()))
 
 
-def created_conf(request: CreateRequest) -> PredictedConf:
-    """The config file after the create task, bpg's SSH idmap step and the start."""
+def created_conf(request: CreateRequest, image: oci.ImageConfig | None = None,
+                 app: oci.AppConfig | None = None) -> PredictedConf:
+    """The config file after the create task, bpg's SSH idmap step and the start.
+
+    `image`: the template is an OCI image with this config (API2/LXC.pm create_vm runs
+    restore_oci_archive on it after create_disks, before the defaults below); `app`: the container's
+    pre-start hookscript writes that entrypoint and env at the start."""
     params = dict(request.params)
     notes: list[Note] = []
     options: dict[str, str] = {}
@@ -119,6 +127,10 @@ def created_conf(request: CreateRequest) -> PredictedConf:
         options["rootfs"] = _rootfs(request, notes)
     except conf.PropertyStringError as err:
         raise ValueError(f"PVE refuses rootfs={request.params.get('rootfs')!r}: {_errors(err)}") from None
+    lxc: list[tuple[str, str]] = []
+    if image is not None:
+        restored = oci.restore_oci_archive(conf.PveConf(options=options), image)
+        options, lxc = restored.options, restored.lxc
     if conf.parse_boolean(params.get("unprivileged", "1")) == 1:
         options["unprivileged"] = "1"
     options.setdefault("arch", "amd64")
@@ -129,7 +141,9 @@ def created_conf(request: CreateRequest) -> PredictedConf:
     options.setdefault("swap", "512")
     description = options.pop("description", None)
     result = conf.PveConf(description=description, options=options,
-                          lxc=[("lxc.idmap", line) for line in request.idmap_lines])
+                          lxc=[*lxc, *(("lxc.idmap", line) for line in request.idmap_lines)])
+    if app is not None:
+        result = oci.app_config_written(result, app)
     return PredictedConf(request.vmid, result, tuple(sorted(notes, key=lambda n: n.key)))
 
 
