@@ -70,7 +70,7 @@ def test_resolve_oci_user_follows_perls_split():
 
 @pytest.mark.parametrize("user", ["a:b:c", ":x", "a:"])
 def test_a_user_string_of_another_shape_fails_the_create(user):
-    with pytest.raises(oci.OciConfigError, match="^OCI config value for 'User' has an invalid format$"):
+    with pytest.raises(oci.OciConfigError, match=r"^OCI config value for 'User' has an invalid format$"):
         oci.ImageConfig.from_json({"config": {"User": user}})
 
 
