@@ -58,7 +58,7 @@ def test_facts_records_the_node_and_its_template(node: SimEnv, tmp_path: Path,
     assert doc["templates"] == [{
         "volid": f"local:vztmpl/{TEMPLATE}", "storage": "local", "file": TEMPLATE,
         "path": f"/var/lib/vz/template/cache/{TEMPLATE}", "video": 44, "render": 104,
-        "video_member": "./etc/group", "render_member": "./etc/group", "error": None}]
+        "video_member": "./etc/group", "render_member": "./etc/group", "error": None, "oci": None}]
     facts = HostFacts.load(written)
     committed = HostFacts.load(FACTS)
     # the simulated node's /dev is made from the committed facts: the same device nodes come back

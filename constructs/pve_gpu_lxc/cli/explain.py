@@ -14,6 +14,13 @@ From the synthesized JSON alone (no node, no Terraform run), for each GPU contai
   and with `--svg FILE` as a drawing (one container per file: select exactly one);
 * ownership: the container's ownership tag (in the file's `tags`), whether the plan guards its
   vm_id, and whether it is imported (`import_existing=True`).
+
+A container from an OCI image (`operating_system.template_file_id` = a `proxmox_oci_image`'s id):
+its file is the create's options, then what restore_oci_archive writes from the image's config
+(pve.oci, from the host facts' record of the pulled archive, matched by its volume id), then what
+its pre-start hookscript writes at the first start (the declared entrypoint and env), then bpg's
+idmap lines.  Without the image in the host facts (not pulled yet), the lines the image decides
+are named as not predicted, with the fix.
 """
 
 from __future__ import annotations
@@ -23,14 +30,14 @@ import json
 import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TextIO
 
-from ..facts import HostFacts
+from ..facts import HostFacts, record_command
 from ..model.idmap import IdMap, IdMapEntry, Kind
 from ..model.ownership import ownership_tag, stack_prefix
-from ..pve import bpg, create, synthesized
+from ..pve import bpg, create, oci, synthesized
 from ..pve.version import DEFAULT_PVE_VERSION
 from . import stacks as project_stacks
 from .exit_codes import EXIT_ERROR, EXIT_OK
@@ -56,6 +63,28 @@ class DeviceLine:
     mode: str
 
 
+# The product's pre-start step that writes the declared entrypoint and env at every start
+# (model/hooks.py's pve_gpu_lxc_app_config, docs/oci-research.md candidate 5): a hook that has it
+# leaves the declared values in the file after the first start.
+_APP_CONFIG_STEP = re.compile(r"^\s*pve_gpu_lxc_app_config\s", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class ImageSource:
+    """Where an OCI container's image config comes from, for explain."""
+
+    address: str  # proxmox_oci_image.<name>
+    reference: str | None
+    volid: str | None
+    recorded_in: str | None = None  # the host facts file that records its config; None: not recorded
+    missing: str | None = None  # why not recorded
+    app_config: bool = False  # the hookscript writes the declared entrypoint and env at every start
+
+    def to_json(self) -> dict[str, Any]:
+        return {"address": self.address, "reference": self.reference, "volid": self.volid,
+                "recorded_in": self.recorded_in, "missing": self.missing, "hook_writes_app_config": self.app_config}
+
+
 @dataclass
 class Explanation:
     stack: str
@@ -79,6 +108,8 @@ class Explanation:
     ownership_tag: str | None = None
     guarded: bool = False
     imported: bool = False
+    image: ImageSource | None = None  # a container from an OCI image
+    not_predicted: list[str] = field(default_factory=list)  # keys of the file the image decides, unknown
 
     @property
     def label(self) -> str:
@@ -97,7 +128,27 @@ class Explanation:
                       "entries": [{"kind": e.kind, "container_id": e.container_id, "host_id": e.host_id,
                                    "size": e.size} for e in self.idmap]},
             "ownership": {"tag": self.ownership_tag, "guarded": self.guarded, "imported": self.imported},
+            "oci_image": self.image.to_json() if self.image else None, "not_predicted": self.not_predicted,
         }
+
+    def image_lines(self) -> list[str]:
+        """Where an OCI container's lines come from, and which are not predicted (with the fix)."""
+        if self.image is None:
+            return []
+        i = self.image
+        out = [f"  OCI image {i.reference or '(reference only known at apply time)'} ({i.address}, "
+               f"{i.volid or 'its volume id is only known at apply time'})"]
+        hook = ("then the hookscript writes the declared entrypoint and env at the first start" if i.app_config
+                else "the hookscript does not write the declared entrypoint and env, so the image's stay (and the "
+                     "next plan puts the declared ones back with an update and a reboot)")
+        if i.recorded_in is not None:
+            out.append(f"    restore_oci_archive's lines from the image config recorded in {i.recorded_in}; {hook}")
+        elif self.not_predicted:
+            out.append(f"    not predicted (restore_oci_archive writes them from the image's config): "
+                       f"{', '.join(self.not_predicted)}; {i.missing}")
+            out.append(f"    fix: after the first apply has pulled the image, record the node again: "
+                       f"`{record_command(node=self.node)}`; {hook}")
+        return out
 
     def ownership_lines(self) -> list[str]:
         """How the container is told apart from others on the cluster (README "What is guarded")."""
@@ -128,11 +179,57 @@ def _facts_for(node: str, given: Mapping[str, Path], project_dir: Path) -> HostF
         raise ExplainError(f"host facts for node {node!r}: {err}") from None
 
 
+def _oci_inputs(out: Explanation, c: synthesized.ExpectedContainer, body: Mapping[str, Any],
+                facts: HostFacts | None, image: synthesized.OciImage | None,
+                ) -> tuple[oci.ImageConfig | None, oci.AppConfig | None]:
+    """For a container from an OCI image: the image's config as the host facts record it (None: not
+    recorded) and what its hookscript writes at the start (None: nothing); sets `out.image`."""
+    if image is None:
+        return None, None
+    writes = c.hook is not None and c.hook.content is not None and _APP_CONFIG_STEP.search(c.hook.content) is not None
+    app = oci.AppConfig(bpg.entrypoint(body), bpg.environment(body)) if writes else None
+    source = ImageSource(image.address, image.reference, image.volid, app_config=writes)
+    out.image = source
+    if image.volid is None:
+        raise bpg.Unknown(f"the volume id of {image.address} (its datastore_id or file_name)")
+    recorded = facts.template(image.volid) if facts is not None else None
+    if facts is None:
+        missing = f"there are no host facts for node {c.node!r}"
+    elif recorded is None:
+        missing = f"{image.volid} is not in {out.facts_source} (the image is not pulled yet)"
+    elif recorded.oci is None:
+        missing = (f"{out.facts_source} records {image.volid} but not as an OCI image (recorded before the "
+                   "collector read OCI images?)")
+    elif recorded.oci.error is not None or recorded.oci.config is None:
+        missing = f"the collector could not read {image.volid}: {recorded.oci.error or 'no image config'}"
+    else:
+        try:
+            config = oci.ImageConfig.from_json(recorded.oci.config, passwd=recorded.oci.passwd,
+                                               group=recorded.oci.group)
+        except oci.OciConfigError as err:
+            raise ValueError(f"PVE's create fails on the image config of {image.volid}: {err}") from None
+        out.image = replace(source, recorded_in=out.facts_source)
+        return config, app
+    out.image = replace(source, missing=missing)
+    return None, app
+
+
+def _not_predicted(request: bpg.CreateRequest, app: oci.AppConfig | None) -> list[str]:
+    """The keys of the file restore_oci_archive decides from an image config explain does not have."""
+    keys = [] if request.params.get("cmode") == "console" else ["cmode"]
+    keys += [] if app is not None else ["entrypoint", "env (lxc.environment.runtime)"]
+    keys += [f"{key} host-managed" for key, value in sorted(request.params.items())
+             if re.fullmatch(r"net\d+", key) and "host-managed=" not in value]
+    return keys + list(oci.INIT_KEYS)
+
+
 def explain_container(stack: str, c: synthesized.ExpectedContainer, body: Mapping[str, Any],
-                      facts: HostFacts | None, pve_version: tuple[int, int] | None = None) -> Explanation:
+                      facts: HostFacts | None, pve_version: tuple[int, int] | None = None,
+                      image: synthesized.OciImage | None = None) -> Explanation:
     """Everything `explain` shows for one container (pure but for what `facts` holds).
 
-    `pve_version`: the node's, else the facts' recorded one, else DEFAULT_PVE_VERSION."""
+    `pve_version`: the node's, else the facts' recorded one, else DEFAULT_PVE_VERSION; `image`: the
+    OCI image its template_file_id refers to (synthesized.oci_image)."""
     out = Explanation(stack, c.name, c.node, c.vmid, facts_source=str(facts.source) if facts else None)
     version = pve_version or facts_pve_version(facts) or DEFAULT_PVE_VERSION
     out.pve_version = f"{version[0]}.{version[1]}"
@@ -143,8 +240,12 @@ def explain_container(stack: str, c: synthesized.ExpectedContainer, body: Mappin
         hook = c.hook.volid if c.hook is not None else None
         if hook is not None and hook.endswith(":snippets/?"):
             raise bpg.Unknown(f"the hookscript's volume id ({c.hook.note if c.hook else ''})")
-        request = bpg.create_request(body, hookscript=hook, pve_version=version)
-        predicted = create.created_conf(request)
+        config, app = _oci_inputs(out, c, body, facts, image)
+        request = bpg.create_request(body, hookscript=hook, template=out.image.volid if out.image else None,
+                                     pve_version=version)
+        if out.image is not None and config is None:
+            out.not_predicted = _not_predicted(request, app)
+        predicted = create.created_conf(request, config, app)
         out.conf = predicted.text
         out.decided_by_pve = [(n.key, n.text) for n in predicted.notes]
         out.unmodelled = list(request.unmodelled)
@@ -179,7 +280,8 @@ def explain_container(stack: str, c: synthesized.ExpectedContainer, body: Mappin
 def explain_stack(stack: str, doc: Mapping[str, Any], facts_for: Callable[[str], HostFacts | None],
                   pve_version: tuple[int, int] | None = None) -> list[Explanation]:
     bodies = synthesized.resources(doc, synthesized.CONTAINER_TYPE, stack=stack)
-    return [explain_container(stack, c, bodies[c.name], facts_for(c.node), pve_version)
+    return [explain_container(stack, c, bodies[c.name], facts_for(c.node), pve_version,
+                              synthesized.oci_image(f"{stack}: {c.address}", bodies[c.name], doc))
             for c in synthesized.containers(stack, doc)]
 
 
@@ -196,7 +298,13 @@ def format_explanation(e: Explanation) -> str:
     if e.conf is None:
         out.append(f"  {path}: {e.problem}")
     else:
-        out.append(f"  {path} after apply on PVE {e.pve_version} (between the lines, exactly as PVE writes it):")
+        if e.not_predicted:
+            out.append(f"  {path} after apply on PVE {e.pve_version}, without the lines the OCI image decides "
+                       "(named below):")
+        else:
+            start = ", its first start included," if e.image is not None else ""
+            out.append(f"  {path} after apply{start} on PVE {e.pve_version} (between the lines, exactly as PVE "
+                       "writes it):")
         out.append("-" * 8 + " begin " + path)
         out.append(e.conf.rstrip("\n"))
         out.append("-" * 8 + " end " + path)
@@ -204,6 +312,7 @@ def format_explanation(e: Explanation) -> str:
             out.append(f"  decided by PVE at create: {key}: {note}")
         if e.unmodelled:
             out.append(f"  not modelled by explain (the file may differ there): {', '.join(e.unmodelled)}")
+    out += e.image_lines()
     out += e.ownership_lines()
     if e.idmap_kind == "none":
         out.append("  /etc/subuid, /etc/subgid: nothing (a privileged container maps no ids)")

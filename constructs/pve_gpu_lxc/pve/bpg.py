@@ -159,6 +159,11 @@ def _unmodelled(body: Mapping[str, Any]) -> list[str]:
     return sorted(set(found))
 
 
+def entrypoint(body: Mapping[str, Any]) -> str:
+    """`initialization.entrypoint` ("" when unset: bpg then sends none)."""
+    return _str((_block(body.get("initialization")) or {}).get("entrypoint"))
+
+
 def environment(body: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
     """`environment_variables` as bpg sends them: (name, value) sorted by name (Go's sort.Strings:
     byte order, which is code point order), as containerGetEnvironmentVariables and
@@ -221,9 +226,9 @@ def create_request(body: Mapping[str, Any], *, hookscript: str | None = None, te
     if hookscript:
         p["hookscript"] = hookscript
     init = _block(body.get("initialization")) or {}
-    entrypoint = _str(init.get("entrypoint"))
-    if entrypoint:  # containerCreate: `if initializationEntrypoint != ""`
-        p["entrypoint"] = entrypoint
+    command = entrypoint(body)
+    if command:  # containerCreate: `if initializationEntrypoint != ""`
+        p["entrypoint"] = command
     env = environment(body)
     if env:  # CustomEnvironmentVariables.EncodeValues: NAME=value sorted by name, NUL-joined
         p["env"] = "\0".join(f"{name}={value}" for name, value in env)

@@ -51,11 +51,13 @@ DOWNLOAD_FILE_TYPE = "proxmox_download_file"
 # versions of this package emitted it, so the constructs write a `moved` block from it
 LEGACY_DOWNLOAD_FILE_TYPE = "proxmox_virtual_environment_download_file"
 CONTAINERS_DATA_TYPE = "proxmox_virtual_environment_containers"  # a data source: the cluster's containers
+OCI_IMAGE_TYPE = "proxmox_oci_image"  # an OCI image pulled into a vztmpl .tar (PVE >= 9.1)
 
 # PVE's default map for an unprivileged container without lxc.idmap lines (PVE::LXC).
 PVE_DEFAULT_IDMAP = ("u 0 100000 65536", "g 0 100000 65536")
 
 _FILE_REF = re.compile(r"^\$\{" + re.escape(FILE_TYPE) + r"\.([A-Za-z0-9_-]+)\.id\}$")
+_OCI_IMAGE_REF = re.compile(r"^\$\{" + re.escape(OCI_IMAGE_TYPE) + r"\.([A-Za-z0-9_-]+)\.id\}$")
 # an escaped interpolation or directive, or a live one; scanned left to right as Terraform does
 _TEMPLATE_TOKEN = re.compile(r"\$\$\{|%%\{|\$\{|%\{")
 _VOLID = re.compile(rf"^({STORAGE_ID.pattern}):(.+)$")
@@ -105,6 +107,12 @@ def is_expression(text: str) -> bool:
 def file_reference(value: str) -> str | None:
     """The file resource's name in `${proxmox_virtual_environment_file.<name>.id}`, else None."""
     match = _FILE_REF.match(value)
+    return match.group(1) if match else None
+
+
+def oci_image_reference(value: str) -> str | None:
+    """The image resource's name in `${proxmox_oci_image.<name>.id}`, else None."""
+    match = _OCI_IMAGE_REF.match(value)
     return match.group(1) if match else None
 
 
@@ -192,6 +200,37 @@ class ExpectedContainer:
     @property
     def is_nvidia(self) -> bool:
         return any(d.path.startswith("/dev/nvidia") for d in self.devices)
+
+
+@dataclass(frozen=True)
+class OciImage:
+    """A `proxmox_oci_image` resource: the image bpg has PVE pull (`oci-registry-pull`) into
+    `<datastore_id>:vztmpl/<file_name>`, the resource's id (bpg fwprovider/nodes/resource_oci_image.go
+    Create: `<datastore>:vztmpl/<file_name>`; without `file_name`, the reference's last path part with
+    ':' -> '_' and `.tar` appended).  A value Terraform computes is None."""
+
+    name: str  # the resource name
+    node: str | None
+    datastore_id: str | None
+    reference: str | None
+    file_name: str | None
+
+    @property
+    def address(self) -> str:
+        return f"{OCI_IMAGE_TYPE}.{self.name}"
+
+    @property
+    def volid(self) -> str | None:
+        """The pulled archive's volume id (the container's `ostemplate`), None when not literal."""
+        if self.datastore_id is None or self.file_name is None:
+            return None
+        return f"{self.datastore_id}:vztmpl/{self.file_name}"
+
+
+def oci_image_file_name(reference: str) -> str:
+    """bpg's default `file_name` of a `proxmox_oci_image` (resource_oci_image.go Create):
+    `docker.io/library/ubuntu:24.04` -> `ubuntu_24.04.tar`."""
+    return reference.rsplit("/", 1)[-1].replace(":", "_") + ".tar"
 
 
 @dataclass(frozen=True)
@@ -284,6 +323,30 @@ def managed_vmids(doc: Mapping[str, Any]) -> set[int]:
         if vmid is not None:
             found.add(vmid)
     return found
+
+
+def oci_image(where: str, body: Mapping[str, Any], doc: Mapping[str, Any]) -> OciImage | None:
+    """The `proxmox_oci_image` a container body's `operating_system.template_file_id` refers to
+    (`${proxmox_oci_image.<name>.id}`), or None when it names another template."""
+    os_block = block(body.get("operating_system")) or {}
+    value = os_block.get("template_file_id")
+    name = oci_image_reference(value) if isinstance(value, str) else None
+    if name is None:
+        return None
+    image = resources(doc, OCI_IMAGE_TYPE, stack=where).get(name)
+    if not isinstance(image, Mapping):
+        raise ExpectedError(f"{where}: operating_system.template_file_id names {OCI_IMAGE_TYPE}.{name}, which the "
+                            "stack does not have")
+
+    def text(key: str) -> str | None:
+        value = image.get(key)
+        return undo_template_escapes(value) if isinstance(value, str) else None
+
+    reference, file_name = text("reference"), text("file_name")
+    if image.get("file_name") is None and reference is not None:
+        file_name = oci_image_file_name(reference)
+    return OciImage(name=name, node=text("node_name"), datastore_id=text("datastore_id"), reference=reference,
+                    file_name=file_name)
 
 
 def provider_settings(doc: Mapping[str, Any]) -> ProviderSettings:
