@@ -51,6 +51,7 @@ DOWNLOAD_FILE_TYPE = "proxmox_download_file"
 # versions of this package emitted it, so the constructs write a `moved` block from it
 LEGACY_DOWNLOAD_FILE_TYPE = "proxmox_virtual_environment_download_file"
 CONTAINERS_DATA_TYPE = "proxmox_virtual_environment_containers"  # a data source: the cluster's containers
+OCI_IMAGE_TYPE = "proxmox_oci_image"  # an OCI image pulled into a vztmpl .tar (PVE >= 9.1)
 
 # PVE's default map for an unprivileged container without lxc.idmap lines (PVE::LXC).
 PVE_DEFAULT_IDMAP = ("u 0 100000 65536", "g 0 100000 65536")
