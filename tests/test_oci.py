@@ -170,7 +170,8 @@ HOSTILE = {"A": "it's $(touch PWNED) `touch PWNED` \"$HOME\" ; rm -rf / ; '", "P
 
 def test_the_hook_writes_the_declared_values_as_pves_writer_would(tmp_path: Path) -> None:
     conf, generated = node_files(tmp_path)
-    hook = render_hookscript(vmid=230, hostname="jf", app=AppConfig("/app/run --flag 'x y'", tuple(sorted(HOSTILE.items()))))
+    hook = render_hookscript(vmid=230, hostname="jf",
+                             app=AppConfig("/app/run --flag 'x y'", tuple(sorted(HOSTILE.items()))))
     proc = run_pre_start(tmp_path, hook)
     assert proc.returncode == 0, proc.stderr
     text = conf.read_text()
