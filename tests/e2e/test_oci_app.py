@@ -122,3 +122,34 @@ def test_one_apply_leaves_the_declared_entrypoint_and_env_and_an_empty_plan(node
     assert node.plan(changed) == 0
     node.destroy(changed)
     assert not node.conf_path(VMID).exists()
+
+
+def test_the_readmes_oci_example_applies_with_the_tests_image(node: SimEnv, oci_registry: Any, tmp_path: Path) -> None:
+    """The README's example as printed, but for the image this machine can pull (its reference, the
+    image's OS, its user's GID, an entrypoint and env the image has): one apply, an empty plan."""
+    from tests.test_readme import oci_example
+
+    code = oci_example()
+    swaps = {'"docker.io/jellyfin/jellyfin:10.10.7", os_type="debian", render_gid=0':
+             f'{oci_registry.app_ref!r}, os_type="unmanaged", render_gid=1000',
+             "/jellyfin/jellyfin --datadir /config --cachedir /cache --ffmpeg /usr/lib/jellyfin-ffmpeg/ffmpeg":
+             ENTRYPOINT,
+             '"JELLYFIN_DATA_DIR": "/config"': '"APP_MODE": "readme"'}
+    for old, new in swaps.items():
+        assert old in code, old
+        code = code.replace(old, new)
+    base = tmp_path / "readme"
+    base.mkdir()
+    (base / "main.py").write_text(f"import sys\nsys.path.insert(0, {str(REPO_ROOT)!r})\n" + code)
+    out = base / "cdktf.out"
+    run_env = {**os.environ, **QUIET_ENV, **node.env, "CDKTF_OUTDIR": str(out)}
+    proc = subprocess.run([str(REPO_ROOT / ".venv" / "bin" / "python"), "main.py"], cwd=base, env=run_env,
+                          text=True, capture_output=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    stack = stack_dir(out, "apps")
+    proc = node.apply(stack)
+    assert "Apply complete! Resources: 3 added, 0 changed, 0 destroyed." in proc.stdout, proc.stdout[-2000:]
+    conf = node.conf_text(230)
+    assert f"entrypoint: {ENTRYPOINT}\n" in conf and "lxc.environment.runtime: APP_MODE=readme\n" in conf
+    assert node.plan(stack) == 0
+    node.destroy(stack)
