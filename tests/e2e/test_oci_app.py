@@ -19,8 +19,9 @@ from typing import Any
 
 import pytest
 
+from pve_gpu_lxc import cli
 from pve_gpu_lxc.pve import conf as pveconf
-from pve_gpu_lxc_testing.e2e.harness import QUIET_ENV, REPO_ROOT, SimEnv, sim_env, stack_dir, warnings_in
+from pve_gpu_lxc_testing.e2e.harness import FACTS, QUIET_ENV, REPO_ROOT, SimEnv, sim_env, stack_dir, warnings_in
 from tests.e2e.conftest import assert_every_request_was_validated
 from tests.pvesim.test_api import Client
 
@@ -79,8 +80,8 @@ def main_section(sim: SimEnv) -> str:
     return sim.conf_text(VMID).split("\n[", 1)[0]
 
 
-def test_one_apply_leaves_the_declared_entrypoint_and_env_and_an_empty_plan(node: SimEnv, oci_registry: Any,
-                                                                             tmp_path: Path) -> None:
+def test_one_apply_leaves_the_declared_entrypoint_and_env_and_an_empty_plan(
+        node: SimEnv, oci_registry: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     stack = synth(node, tmp_path / "app", oci_registry.app_ref)
     proc = node.apply(stack)
     assert "Apply complete! Resources: 3 added, 0 changed, 0 destroyed." in proc.stdout, proc.stdout[-2000:]
@@ -104,6 +105,12 @@ def test_one_apply_leaves_the_declared_entrypoint_and_env_and_an_empty_plan(node
     assert f"lxc.init.cmd = {ENTRYPOINT}" in generated
     assert node.plan(stack) == 0
     assert node.drift(stack).resource_drift == []
+    # the live check finds the node as the stack says (devN, hookscript, idmap, the running app)
+    capsys.readouterr()
+    code = cli.main(["check", "--no-synth", "--outdir", str(stack.parent.parent), "--facts", f"pve={FACTS}"],
+                    environ={**os.environ, **node.env})
+    out = capsys.readouterr()
+    assert code == 0, out.out + out.err
 
     # a reboot's start finds the values in place and changes nothing
     before = node.conf_text(VMID)
