@@ -82,6 +82,7 @@ def test_the_deprecated_download_file_name_is_refused_and_not_generated(monkeypa
                       "(Terraform warns on every plan; use its replacement)"]
     assert set(codegen.RESOURCES) == {
         "proxmox_virtual_environment_container", "proxmox_virtual_environment_file", "proxmox_download_file",
+        "proxmox_oci_image",
     }
     assert generated.DownloadFile.TF_TYPE == "proxmox_download_file"
 

@@ -332,3 +332,107 @@ def test_without_nvidia_visible_devices_the_real_hook_does_nothing(node, client,
     result = lxcoci.boot(harness, f"oci{vmid}", container_plan(node, vmid), archive(node), lines, env=env)
     assert ociimage.parse_report(result.console).complete, result.explain()
     assert records(out, "cli") == []
+
+
+# --- the product's own hookscript (GpuContainer from Template.oci) ---------------------------------------
+
+def product_hookscript(node: Simulator, vmid: int, **props: Any) -> str:
+    """The hookscript GpuContainer synthesizes for an app container, in the node's snippets."""
+    from pve_gpu_lxc import GpuContainerProps, IntelGpu, Template
+    from pve_gpu_lxc.model.container import build_model
+
+    defaults: dict[str, Any] = dict(
+        node_name="pve", vm_id=vmid, hostname=f"app{vmid}", gpus=[IntelGpu(card=None, render=128)],
+        # the image's user is app 1000:1000: its primary GID is the one the render node needs
+        template=Template.oci("127.0.0.1:5000/pvesim/app:1.0", os_type="unmanaged", render_gid=1000),
+        entrypoint="/app/entry.sh report declared", env={"PATH": "/bin", "APP_MODE": "declared"})
+    model = build_model(GpuContainerProps(**{**defaults, **props}))
+    assert model.hookscript is not None
+    if not props:  # the Intel GPU: renderD128 with the app's primary GID
+        assert [(d.path, d.gid) for d in model.devices] == [(RENDER, 1000)]
+    name = f"pve-gpu-lxc-{vmid}.sh"
+    path = node.files.volume_path(f"local:snippets/{name}")
+    path.write_text(model.hookscript)
+    path.chmod(0o700)
+    return f"local:snippets/{name}"
+
+
+def test_the_products_hookscript_gives_the_entrypoint_its_declared_env_and_the_gpu_node(node, client, harness):
+    vmid = next(_vmids)
+    hook = product_hookscript(node, vmid)
+    # bpg's create carries the declared env and entrypoint; PVE's create writes the image's over them
+    _create_with(node, client, vmid, hook)
+    conf = node.files.conf_path(vmid).read_text()
+    assert "entrypoint: /app/entry.sh report\n" in conf  # the image's (Entrypoint + Cmd), before the first start
+    generated = started(node, client, vmid)  # the pre-start hookscript writes the declared values
+    conf = node.files.conf_path(vmid).read_text()
+    assert "entrypoint: /app/entry.sh report declared\n" in conf
+    assert "lxc.environment.runtime: APP_MODE=declared\nlxc.environment.runtime: PATH=/bin\n" in conf
+    lines = lxcoci.app_lines(generated)
+    result = lxcoci.boot(harness, f"oci{vmid}", container_plan(node, vmid), archive(node), lines)
+    report = ociimage.parse_report(result.console)
+    assert report.complete, result.explain()
+    assert report.args == ["report", "declared"]
+    assert report.env["APP_MODE"] == "declared" and "APP_GREETING" not in report.env
+    uid, gid, mode, _ = report.nodes[RENDER]
+    assert (uid, gid, mode) == (0, 1000, "660")  # the declared GID: the app's primary group
+    assert (report.uid, report.gid) == (1000, 1000)
+    assert report.opens[(RENDER, "r")] and report.opens[(RENDER, "w")]  # on every LXC: no supplementary group needed
+
+
+def _create_with(node: Simulator, client: Client, vmid: int, hook: str) -> int:
+    ok(client, "POST", "/nodes/pve/lxc", {
+        "vmid": vmid, "ostemplate": ARCHIVE, "storage": "local-lvm", "hostname": f"app{vmid}",
+        "net0": "name=eth0,bridge=vmbr0,host-managed=1,ip=192.0.2.20/24", "unprivileged": 1, "ostype": "unmanaged",
+        "dev0": f"{RENDER},gid=1000,mode=0660", "hookscript": hook, "cmode": "console",
+        "env": "APP_MODE=declared\0PATH=/bin", "entrypoint": "/app/entry.sh report declared"})
+    return vmid
+
+
+def test_the_products_nvidia_host_runtime_lines_end_the_generated_config(node, client, harness):
+    """NvidiaGpu(runtime="host"): the product's hookscript checks LXC's nvidia hook and NVIDIA's CLI on
+    the node, then appends the three lines; LXC runs the hook where it knows `lxc.environment.hooks`
+    (lxc-pve >= 6.0.5-3) and refuses the config where it does not (Debian 12's 5.0.2)."""
+    from pve_gpu_lxc import NvidiaGpu
+
+    vmid = next(_vmids)
+    hook = product_hookscript(node, vmid, gpus=[NvidiaGpu(runtime="host")], template=ociimage_template())
+    cli = node.state_dir / "usr-overlay/bin/nvidia-container-cli"  # NVIDIA's tools installed on the node
+    cli.parent.mkdir(parents=True, exist_ok=True)
+    executable(cli, "#!/bin/sh\nexit 0\n")
+    try:
+        _create_with(node, client, vmid, hook)
+        generated = started(node, client, vmid)
+    finally:
+        cli.unlink()
+    assert generated.endswith("lxc.environment.hooks = NVIDIA_VISIBLE_DEVICES=none\n"
+                              "lxc.environment.hooks = NVIDIA_DRIVER_CAPABILITIES=compute,utility\n"
+                              f"lxc.hook.mount = {NVIDIA_HOOK}\n")
+    out = record_dir(harness)
+    stand_in = executable(out.parent / "nvidia-hook", RECORDER.format(out=out))
+    lines = lxcoci.app_lines(generated, hooks={NVIDIA_HOOK: str(stand_in)})
+    result = lxcoci.boot(harness, f"oci{vmid}", container_plan(node, vmid), archive(node), lines)
+    if lxcoci.has_runtime_env():
+        [recorded] = records(out, "hook")
+        assert recorded["env"]["NVIDIA_DRIVER_CAPABILITIES"] == "compute,utility"
+    else:
+        assert result.returncode != 0 and 'Unsupported config key "lxc.environment.hooks"' in result.log
+
+
+def test_the_products_nvidia_runtime_refuses_to_start_without_nvidia_container_cli(node, client):
+    from pve_gpu_lxc import NvidiaGpu
+
+    vmid = next(_vmids)
+    hook = product_hookscript(node, vmid, gpus=[NvidiaGpu(runtime="host")], template=ociimage_template())
+    _create_with(node, client, vmid, hook)
+    reply = client.call("POST", f"/nodes/pve/lxc/{vmid}/status/start")
+    status, log = client.task(reply.data)
+    assert status["exitstatus"] != "OK"
+    text = "\n".join(map(str, log)) if isinstance(log, list) else str(log)
+    assert "needs /usr/bin/nvidia-container-cli on the node" in text, text
+
+
+def ociimage_template() -> Any:
+    from pve_gpu_lxc import Template
+
+    return Template.oci("127.0.0.1:5000/pvesim/app:1.0", os_type="unmanaged")

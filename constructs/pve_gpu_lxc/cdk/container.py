@@ -8,7 +8,7 @@ is added to the tree or recorded until every check has passed; no rule lives her
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import overload
 
 from ..core.errors import ValidationError
@@ -88,6 +88,8 @@ class GpuContainer(Construct):
         hooks: Hooks | None = None,
         snippets_datastore_id: str = "local",
         host_facts: HostFacts | None = None,
+        entrypoint: str | None = None,
+        env: Mapping[str, str] = ...,
         import_existing: bool = False,
     ) -> None: ...
 
@@ -119,6 +121,8 @@ class GpuContainer(Construct):
         hooks: object = _UNSET,
         snippets_datastore_id: object = _UNSET,
         host_facts: object = _UNSET,
+        entrypoint: object = _UNSET,
+        env: object = _UNSET,
         import_existing: object = _UNSET,
         **unexpected: object,
     ) -> None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from ..engine import Construct, Precondition, TerraformOutput, TerraformResourceLifecycle
 from ..l1.generated import (
+    ContainerConsole,
     ContainerCpu,
     ContainerDevicePassthrough,
     ContainerDisk,
@@ -76,12 +77,16 @@ def container_resources(
         features=_features(model.features),
         initialization=ContainerInitialization(
             hostname=p.hostname,
+            entrypoint=escape_literal(p.entrypoint) if p.entrypoint is not None else None,
             ip_config=[_ip_config(network)] if network is not None else None,
             user_account=(
                 ContainerInitializationUserAccount(keys=[k.strip() for k in p.ssh_keys]) if p.ssh_keys else None
             ),
         ),
-        network_interface=[_nic(network)] if network is not None else None,
+        network_interface=[_nic(network, p.host_managed_network)] if network is not None else None,
+        environment_variables={k: escape_literal(v) for k, v in p.env.items()} or None,
+        # an app's entrypoint runs on the console (PVE writes `cmode: console`); bpg reads cmode back
+        console=ContainerConsole(type="console") if model.is_app else None,
         operating_system=ContainerOperatingSystem(template_file_id=template_file_id, type=model.operating_system_type),
         device_passthrough=[
             ContainerDevicePassthrough(path=d.path, uid=d.uid, gid=d.gid, mode=d.mode, deny_write=d.deny_write)
@@ -134,8 +139,9 @@ def _features(f: Features) -> ContainerFeatures | None:
     )
 
 
-def _nic(n: Network) -> ContainerNetworkInterface:
-    return ContainerNetworkInterface(name=n.name, bridge=n.bridge, vlan_id=n.vlan_id, firewall=n.firewall or None)
+def _nic(n: Network, host_managed: bool) -> ContainerNetworkInterface:
+    return ContainerNetworkInterface(name=n.name, bridge=n.bridge, vlan_id=n.vlan_id, firewall=n.firewall or None,
+                                     host_managed=host_managed or None)
 
 
 def _ip_config(n: Network) -> ContainerInitializationIpConfig:

@@ -1,8 +1,9 @@
-"""The template on the node: the stack's shared download or upload resource for a Template value.
+"""The template on the node: the stack's shared download, upload or pull resource for a Template value.
 
 A downloaded template is one `proxmox_download_file` per stack, node and file (with a
 `moved` block from the deprecated type name `proxmox_virtual_environment_download_file`
-that earlier versions emitted); an uploaded one is one `proxmox_virtual_environment_file`.
+that earlier versions emitted); an uploaded one is one `proxmox_virtual_environment_file`;
+an OCI image is one `proxmox_oci_image` (PVE's oci-registry-pull, PVE >= 9.1).
 Which containers may share one is the model's rule (`model/app.py`); this module only
 creates the resource the first time and hands out its id afterwards.
 """
@@ -10,7 +11,7 @@ creates the resource the first time and hands out its id afterwards.
 from __future__ import annotations
 
 from ..engine import TerraformStack
-from ..l1.generated import DownloadFile, FileSourceFile, VirtualEnvironmentFile
+from ..l1.generated import DownloadFile, FileSourceFile, OciImage, VirtualEnvironmentFile
 from ..model.app import Admission
 from ..model.template import Template, TemplateBinding
 from ..pve.synthesized import LEGACY_DOWNLOAD_FILE_TYPE
@@ -30,9 +31,16 @@ def template_file_id(state: AppState, stack: TerraformStack, stack_key: str, tem
     return state.template_resources[key].id_ref
 
 
-def template_resource(stack: TerraformStack, binding: TemplateBinding) -> DownloadFile | VirtualEnvironmentFile:
+TemplateResource = DownloadFile | VirtualEnvironmentFile | OciImage
+
+
+def template_resource(stack: TerraformStack, binding: TemplateBinding) -> TemplateResource:
     """The L1 resource that puts the template on its node."""
     t = binding.template
+    if binding.kind == "oci":
+        assert t.reference is not None  # Template.oci sets it
+        return OciImage(stack, binding.key, node_name=binding.node_name, datastore_id=t.datastore_id,
+                        reference=t.reference, file_name=t.file_name)
     if binding.kind == "upload":
         assert t.source_file is not None and t.checksum is not None  # Template.upload sets both
         return VirtualEnvironmentFile(

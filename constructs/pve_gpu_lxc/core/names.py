@@ -41,6 +41,14 @@ UNIX_USER = re.compile(r"[a-z_][a-z0-9_.-]{0,31}")
 # Where SSH goes: a host name, an IPv4 address, or an IPv6 address (unbracketed here).
 HOST = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]{0,253}|[0-9A-Fa-f:.]+")
 
+# An OCI image reference with a tag, as PVE's oci-registry-pull takes it (pve-storage
+# src/PVE/API2/Storage/Status.pm oci_registry_pull, `reference`; bpg's proxmox_oci_image checks
+# the same pattern): [host[:port]/]path[/path...]:tag, the path lower case, no digest.
+OCI_REFERENCE = re.compile(
+    r"(?:(?:[a-zA-Z\d]|[a-zA-Z\d][a-zA-Z\d-]*[a-zA-Z\d])(?:\.(?:[a-zA-Z\d]|[a-zA-Z\d][a-zA-Z\d-]*[a-zA-Z\d]))*"
+    r"(?::\d+)?/)?[a-z\d]+(?:(?:[._]|__|[-]*)[a-z\d]+)*(?:/[a-z\d]+(?:(?:[._]|__|[-]*)[a-z\d]+)*)*"
+    r":\w[\w.-]{0,127}")
+
 # An absolute program path run from a hook or a unit: no spaces, quotes or shell characters.
 PROGRAM = re.compile(r"/[A-Za-z0-9_.+/-]+")
 
@@ -78,6 +86,10 @@ def is_unix_user(value: str) -> bool:
 
 def is_host(value: str) -> bool:
     return HOST.fullmatch(value) is not None
+
+
+def is_oci_reference(value: str) -> bool:
+    return OCI_REFERENCE.fullmatch(value) is not None
 
 
 def is_program(value: str) -> bool:

@@ -17,7 +17,7 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-from ..pve.synthesized import CONTAINER_TYPE, CONTAINERS_DATA_TYPE, DOWNLOAD_FILE_TYPE, FILE_TYPE
+from ..pve.synthesized import CONTAINER_TYPE, CONTAINERS_DATA_TYPE, DOWNLOAD_FILE_TYPE, FILE_TYPE, OCI_IMAGE_TYPE
 from .schema import PROVIDER_VERSION, SCHEMA_FILE, data_source_block, provider_block, resource_block
 
 # resource type -> (class name, prefix of its block classes)
@@ -25,6 +25,7 @@ RESOURCES = {
     CONTAINER_TYPE: ("VirtualEnvironmentContainer", "Container"),
     FILE_TYPE: ("VirtualEnvironmentFile", "File"),
     DOWNLOAD_FILE_TYPE: ("DownloadFile", "DownloadFile"),
+    OCI_IMAGE_TYPE: ("OciImage", "OciImage"),
 }
 # data source type -> (class name, prefix of its block classes)
 DATA_SOURCES = {

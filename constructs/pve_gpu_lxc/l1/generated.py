@@ -695,6 +695,78 @@ class DownloadFile(BpgResource):
         return self.get_boolean_attribute('verify')
 
 
+class OciImage(BpgResource):
+    """Manages OCI images pulled from OCI registries using PVE oci-registry-pull API. Pulls OCI
+    container images and stores them as tar files in Proxmox VE datastores."""
+
+    TF_TYPE = 'proxmox_oci_image'
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        datastore_id: str,
+        node_name: str,
+        reference: str,
+        file_name: Optional[str] = None,
+        overwrite: Optional[bool] = None,
+        overwrite_unmanaged: Optional[bool] = None,
+        upload_timeout: Optional[Number] = None,
+        depends_on: Optional[Sequence[ITerraformDependable]] = None,
+        count: Optional[Union[Number, TerraformCount]] = None,
+        provider: Optional[TerraformProvider] = None,
+        lifecycle: Optional[TerraformResourceLifecycle] = None,
+    ) -> None:
+        super().__init__(
+            scope,
+            id,
+            {
+                'datastore_id': datastore_id,
+                'node_name': node_name,
+                'reference': reference,
+                'file_name': file_name,
+                'overwrite': overwrite,
+                'overwrite_unmanaged': overwrite_unmanaged,
+                'upload_timeout': upload_timeout,
+            },
+            depends_on=depends_on,
+            count=count,
+            provider=provider,
+            lifecycle=lifecycle,
+        )
+
+    @property
+    def file_name_ref(self) -> str:
+        """Reference to the computed `file_name` (a token)."""
+        return self.get_string_attribute('file_name')
+
+    @property
+    def id_ref(self) -> str:
+        """Reference to the computed `id` (a token)."""
+        return self.get_string_attribute('id')
+
+    @property
+    def overwrite_ref(self) -> IResolvable:
+        """Reference to the computed `overwrite` (a token)."""
+        return self.get_boolean_attribute('overwrite')
+
+    @property
+    def overwrite_unmanaged_ref(self) -> IResolvable:
+        """Reference to the computed `overwrite_unmanaged` (a token)."""
+        return self.get_boolean_attribute('overwrite_unmanaged')
+
+    @property
+    def size_ref(self) -> Number:
+        """Reference to the computed `size` (a token)."""
+        return self.get_number_attribute('size')
+
+    @property
+    def upload_timeout_ref(self) -> Number:
+        """Reference to the computed `upload_timeout` (a token)."""
+        return self.get_number_attribute('upload_timeout')
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class DataContainersFilter:
     """Filter blocks"""
@@ -776,6 +848,7 @@ __all__ = [
     'FileSourceFile',
     'FileSourceRaw',
     'Number',
+    'OciImage',
     'ProviderSsh',
     'ProviderSshNode',
     'VirtualEnvironmentContainer',

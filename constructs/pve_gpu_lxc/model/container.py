@@ -16,10 +16,11 @@ from dataclasses import dataclass
 
 from ..core.errors import ValidationError
 from ..facts import HostFacts, record_command
+from . import oci
 from .auth import ProviderAuth, provider_problems
 from .devices import ResolvedDevice, resolve_devices
-from .gpus import Gpu, NvidiaGpu, nvidia_driver_version, resolve_gpus
-from .hooks import HookCommand, NvidiaGuard, render_hookscript
+from .gpus import Gpu, NvidiaGpu, nvidia_driver_version, nvidia_host_runtime, resolve_gpus
+from .hooks import AppConfig, HookCommand, NvidiaGuard, render_hookscript
 from .idmap import IdMap, IdMapEntry
 from .ownership import IMPORT_IGNORED_CHANGES, Guard, Owner, guard
 from .props import Features, GpuContainerProps
@@ -37,14 +38,19 @@ class ContainerModel:
     hook_commands: tuple[HookCommand, ...]
     owner: Owner | None = None
     """The stack and construct that own it (None: a model used outside a stack: no ownership tag, no guard)."""
+    app: AppConfig | None = None
+    """A container from an OCI image: the entrypoint and env its pre-start hook writes on the node."""
+    nvidia_runtime: str | None = None
+    """NvidiaGpu(runtime="host"): the NVIDIA_DRIVER_CAPABILITIES its pre-start hook sets up."""
 
     @property
     def hookscript(self) -> str | None:
         """The hookscript text, or None when the container needs none."""
-        if self.nvidia is None and not self.hook_commands:
+        if not self.has_hookscript:
             return None
         return render_hookscript(
-            vmid=self.props.vm_id, hostname=self.props.hostname, nvidia=self.nvidia, commands=self.hook_commands
+            vmid=self.props.vm_id, hostname=self.props.hostname, nvidia=self.nvidia, commands=self.hook_commands,
+            app=self.app, nvidia_runtime=self.nvidia_runtime,
         )
 
     @property
@@ -53,7 +59,13 @@ class ContainerModel:
 
     @property
     def has_hookscript(self) -> bool:
-        return self.nvidia is not None or bool(self.hook_commands)
+        return (self.nvidia is not None or bool(self.hook_commands) or self.app is not None
+                or self.nvidia_runtime is not None)
+
+    @property
+    def is_app(self) -> bool:
+        """Made from an OCI image: entrypoint, env and console mode are managed (model/oci.py)."""
+        return self.props.template.kind == "oci"
 
     @property
     def features(self) -> Features:
@@ -161,7 +173,16 @@ def build_model(
     commands = props.hooks.commands if props.hooks else ()
     if owner is not None and not isinstance(owner, Owner):
         raise ValidationError(f"build_model takes owner=Owner(stack, construct_id) or None, got {type(owner).__name__}")
-    model = ContainerModel(props, devices, nvidia, commands, owner)
+    app = None
+    if props.template.kind == "oci":
+        assert props.entrypoint is not None  # the props require it with an OCI template
+        app = AppConfig(props.entrypoint, tuple(sorted(props.env.items())))
+    runtime = nvidia_host_runtime(props.gpus)
+    if runtime is not None and not props.unprivileged:
+        raise ValidationError(
+            "NvidiaGpu(runtime='host') in a privileged container (unprivileged=False): LXC's nvidia hook refuses "
+            "privileged containers; keep unprivileged=True")
+    model = ContainerModel(props, devices, nvidia, commands, owner, app, runtime)
     _check_fit(model)
     return model
 
@@ -220,6 +241,9 @@ def _node_facts(props: GpuContainerProps) -> HostFacts | None:
 def _unknown_gid_message(role: str, template_name: str, gids: TemplateGids | None, paths: list[str],
                          props: GpuContainerProps) -> str:
     template = props.template
+    if template.kind == "oci":
+        assert template.reference is not None  # Template.oci sets it
+        return oci.app_gid_message(role, template.reference, paths)
     node = props.node_name
     explicit = f"Template.{template.kind}(..., {role}_gid=N)"
     never = "Never use the host's GID: inside the container that number names another group"

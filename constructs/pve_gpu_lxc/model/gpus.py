@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from typing import Literal, Protocol, TypeVar
 
 from ..core.errors import ValidationError
 from ..core.nvidia_nodes import control_nodes, nvidia_cap_node, nvidia_gpu_node
@@ -19,6 +19,8 @@ from ..facts import VENDOR_LABELS, HostFacts, Vendor, normalize_pci, record_comm
 from . import validation
 from .devices import KFD, Device, group_role
 
+# what LXC's nvidia hook passes to nvidia-container-cli (hooks/nvidia: NVIDIA_DRIVER_CAPABILITIES)
+NVIDIA_CAPABILITIES = ("compute", "compat32", "display", "graphics", "utility", "video", "all")
 NVIDIA_DEVICE_MODE = "0666"  # the NVIDIA driver's default node mode (NVreg_DeviceFileMode)
 MAX_DRM_MINOR = 1 << 20
 
@@ -122,12 +124,20 @@ def _drm_devices(card: int | None, render: int, mode: str) -> tuple[Device, ...]
 
 @dataclass(frozen=True, kw_only=True)
 class NvidiaGpu:
-    """An NVIDIA GPU, with the userspace pinned to the host's exact driver version.
+    """An NVIDIA GPU, with the userspace pinned to the host's exact driver version, or taken
+    from the host at every start (`runtime="host"`).
 
     index: N of /dev/nvidiaN (the GPU's `Device Minor`).
     driver_version: the host kernel module's version, e.g. "575.64.03"; the
       container's libraries must match it exactly (NVML "Driver/library version
       mismatch" otherwise), and the pre-start hook refuses to start on a mismatch.
+    runtime: "host" injects the host's NVIDIA userspace at every start instead (LXC's nvidia
+      hook and NVIDIA's nvidia-container-cli on the node, as Incus' nvidia.runtime): for
+      application images, which carry none; no driver_version then.  Needs an unprivileged
+      container and PVE >= 9.1 (lxc-pve >= 6.0.5-3).
+    capabilities: with runtime="host", what nvidia-container-cli mounts
+      (NVIDIA_DRIVER_CAPABILITIES): "compute,utility" (CUDA, nvidia-smi), add "video" for
+      NVENC/NVDEC, "graphics", "display", "compat32", or "all".
     uvm_tools: pass /dev/nvidia-uvm-tools (profilers, CUDA debuggers).
     modeset: pass /dev/nvidia-modeset (display/NVENC on some setups).
     caps: N of /dev/nvidia-caps/nvidia-capN files to pass (1 = MIG config,
@@ -147,17 +157,22 @@ class NvidiaGpu:
     ensure_nodes: bool = True
     pci: str | None = None
     product_id: int | None = None
+    runtime: Literal["host"] | None = None
+    capabilities: str = "compute,utility"
 
     def __post_init__(self) -> None:
         where = f"NvidiaGpu(index={self.index!r})"
-        if self.driver_version is None:
+        if self.runtime is not None:
+            self._check_host_runtime(where)
+        elif self.driver_version is None:
             raise ValidationError(
                 f"{where}: driver_version is required; pin the host's exact version as printed in "
                 "/proc/driver/nvidia/version (e.g. driver_version='575.64.03'): the container's NVIDIA "
                 "libraries must match the host kernel module exactly"
             )
-        driver_version(self.driver_version, f"{where}: driver_version",
-                       "pin the host's exact version as printed in /proc/driver/nvidia/version, e.g. '575.64.03'")
+        else:
+            driver_version(self.driver_version, f"{where}: driver_version",
+                           "pin the host's exact version as printed in /proc/driver/nvidia/version, e.g. '575.64.03'")
         require_int(self.index, f"{where}: index", 0, 254, "It is the GPU's 'Device Minor'")
         if not isinstance(self.caps, (list, tuple)):
             raise ValidationError(
@@ -169,6 +184,20 @@ class NvidiaGpu:
         for flag in ("uvm_tools", "modeset", "ensure_nodes"):
             require_bool(getattr(self, flag), f"{where}: {flag}")
         _validate_selector(self)
+
+    def _check_host_runtime(self, where: str) -> None:
+        if self.runtime != "host":
+            raise ValidationError(
+                f"{where}: runtime {got(self.runtime)} is not 'host' (or None: the template's userspace)")
+        if self.driver_version is not None:
+            raise ValidationError(
+                f"{where}: runtime='host' takes the host's NVIDIA userspace at every start, so there is no "
+                f"driver_version to pin; remove driver_version={self.driver_version!r}")
+        parts = self.capabilities.split(",") if isinstance(self.capabilities, str) else []
+        if not parts or any(p not in NVIDIA_CAPABILITIES for p in parts):
+            raise ValidationError(
+                f"{where}: capabilities {got(self.capabilities)} must be a comma-separated list of "
+                f"{', '.join(NVIDIA_CAPABILITIES)} (NVIDIA_DRIVER_CAPABILITIES), e.g. 'compute,utility,video'")
 
     def resolve(self, facts: HostFacts) -> NvidiaGpu:
         """This preset with `index` = the selected GPU's `Device Minor` from the facts."""
@@ -205,14 +234,29 @@ class NvidiaGpu:
 
 
 def nvidia_driver_version(gpus: Iterable[object]) -> str | None:
-    """The one driver version all NvidiaGpu presets of a container pin (None without NVIDIA)."""
-    versions = sorted({str(g.driver_version) for g in gpus if isinstance(g, NvidiaGpu)})
+    """The one driver version all NvidiaGpu presets of a container pin (None without a pinned one)."""
+    gpus = list(gpus)
+    runtimes = {g.runtime for g in gpus if isinstance(g, NvidiaGpu)}
+    if len(runtimes) > 1:
+        raise ValidationError(
+            "NVIDIA GPUs of one container mix runtime='host' and a pinned driver_version; the container has one "
+            "NVIDIA userspace: give every NvidiaGpu runtime='host', or none")
+    versions = sorted({str(g.driver_version) for g in gpus if isinstance(g, NvidiaGpu) and g.runtime is None})
     if len(versions) > 1:
         raise ValidationError(
             f"NVIDIA GPUs pin different driver versions {', '.join(versions)}; one host runs one "
             "kernel module, so pin the same version on every NvidiaGpu"
         )
     return versions[0] if versions else None
+
+
+def nvidia_host_runtime(gpus: Iterable[object]) -> str | None:
+    """The NVIDIA_DRIVER_CAPABILITIES of a container whose NvidiaGpu presets take the host's
+    userspace (runtime="host"), the union of theirs; None when none does."""
+    wanted = {c for g in gpus if isinstance(g, NvidiaGpu) and g.runtime == "host" for c in g.capabilities.split(",")}
+    if not wanted:
+        return None
+    return "all" if "all" in wanted else ",".join(c for c in NVIDIA_CAPABILITIES if c in wanted)
 
 
 # --------------------------------------------------------------------------- selection through host facts

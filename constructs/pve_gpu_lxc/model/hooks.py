@@ -150,6 +150,83 @@ _NVIDIA_FUNCTIONS = f"\n{nvidia_pin.FUNCTION}() {{\n" + """\
 """
 
 
+@dataclass(frozen=True)
+class AppConfig:
+    """The pre-start step of a container from an OCI image: the declared entrypoint and env into
+    the node's config at every start (model/oci.py says why).  `env`: sorted (name, value) pairs."""
+
+    entrypoint: str
+    env: tuple[tuple[str, str], ...]
+
+    @property
+    def env_lines(self) -> str:
+        """The env as PVE writes it, one `NAME=value` a line (Config.pm write_pct_config)."""
+        return "\n".join(f"{k}={v}" for k, v in self.env)
+
+
+# The rewrite follows pve-container src/PVE/LXC/Config.pm write_pct_config: options, then one
+# `lxc.environment.runtime: NAME=value` line per variable, then the raw lxc.* lines, then the
+# [sections] untouched.  vm_start (src/PVE/LXC.pm, API2/LXC/Status.pm) has written the generated
+# /var/lib/lxc/<vmid>/config (update_lxc_config) before this runs and lxc-start reads it after,
+# holding the config lock (so no `pct set` here): both files get the same change.  A temporary
+# file renamed, as pve-common's file_set_contents does.  The values reach awk through its
+# environment, never through its program text (and mawk refuses newlines in -v).
+_APP_FUNCTIONS = """
+pve_gpu_lxc_rewrite() {
+    # FILE SEP ENTRYKEY IN_PVE_CONF: the env lines (SEP ": " or " = ") replaced where the first one
+    # was (in PVE's config, else before its first lxc.* line or at the end of its main section);
+    # the ENTRYKEY line replaced
+    ENTRYPOINT="$entrypoint" ENV_LINES="$env_lines" awk -v sep="$2" -v ekey="$3" -v conf="$4" '
+        function flush() { if (!done) for (i = 1; i <= n; i++) print "lxc.environment.runtime" sep vars[i]; done = 1 }
+        BEGIN { e = ENVIRON["ENTRYPOINT"]; n = split(ENVIRON["ENV_LINES"], vars, "\\n") }
+        insection { print; next }
+        /^\\[/ { flush(); printf "%s", held; held = ""; insection = 1; print; next }
+        /^$/ { held = held "\\n"; next }
+        { printf "%s", held; held = "" }
+        index($0, "lxc.environment.runtime" sep) == 1 { flush(); next }
+        index($0, ekey sep) == 1 { print ekey sep e; next }
+        conf && /^lxc\\./ { flush() }
+        { print }
+        END { if (conf) flush(); printf "%s", held }
+    ' "$1" > "$1.tmp.$$" && mv "$1.tmp.$$" "$1"
+}
+
+pve_gpu_lxc_app_config() {
+    entrypoint="$1"
+    env_lines="$2"
+    conf="$sysroot/etc/pve/lxc/$vmid.conf"
+    generated="$sysroot/var/lib/lxc/$vmid/config"
+    main=$(sed -n '/^\\[/q; p' "$conf") || fail "cannot read $conf"
+    if [ "$(printf '%s\\n' "$main" | sed -n 's/^entrypoint: //p')" = "$entrypoint" ] &&
+        [ "$(printf '%s\\n' "$main" | sed -n 's/^lxc\\.environment\\.runtime: //p')" = "$env_lines" ]; then
+        return 0  # written at an earlier start (or Proxmox kept the create's)
+    fi
+    pve_gpu_lxc_rewrite "$conf" ": " entrypoint 1 || fail "cannot write the declared entrypoint and env into $conf"
+    pve_gpu_lxc_rewrite "$generated" " = " lxc.init.cmd 0 || fail "cannot write the declared entrypoint and env into $generated"
+}
+"""
+
+# NVIDIA's userspace from the host (NvidiaGpu(runtime="host")): LXC's nvidia mount hook runs
+# nvidia-container-cli, which mounts the host's driver libraries and tools into the rootfs (as
+# Incus' nvidia.runtime).  The hook acts only when NVIDIA_VISIBLE_DEVICES reaches it, and on PVE
+# 9.1 (lxc-pve >= 6.0.5-3) `lxc.environment.runtime` (the container's env) reaches the init only:
+# the lines are `lxc.environment.hooks`.  `none`: the devN entries pass the nodes.  Appended to
+# the generated config, which update_lxc_config writes anew at every start.
+NVIDIA_LXC_HOOK = "/usr/share/lxc/hooks/nvidia"
+NVIDIA_CONTAINER_CLI = "/usr/bin/nvidia-container-cli"
+_NVIDIA_RUNTIME_FUNCTION = f"""
+pve_gpu_lxc_nvidia_runtime() {{
+    generated="$sysroot/var/lib/lxc/$vmid/config"
+    [ -x "$sysroot{NVIDIA_LXC_HOOK}" ] || fail "NvidiaGpu(runtime='host') needs LXC's nvidia hook {NVIDIA_LXC_HOOK} on the node (package lxc-pve)"
+    [ -x "$sysroot{NVIDIA_CONTAINER_CLI}" ] || fail "NvidiaGpu(runtime='host') needs {NVIDIA_CONTAINER_CLI} on the node: install NVIDIA's libnvidia-container-tools (nvidia-container-toolkit repository)"
+    grep -qxF 'lxc.hook.mount = {NVIDIA_LXC_HOOK}' "$generated" && return 0
+    printf '%s\n' 'lxc.environment.hooks = NVIDIA_VISIBLE_DEVICES=none' \
+        "lxc.environment.hooks = NVIDIA_DRIVER_CAPABILITIES=$1" 'lxc.hook.mount = {NVIDIA_LXC_HOOK}' >> "$generated" \
+        || fail "cannot add NVIDIA's runtime hook to $generated"
+}}
+"""
+
+
 def _q(value: str | int) -> str:
     return shlex.quote(str(value))
 
@@ -164,16 +241,29 @@ def render_hookscript(
     hostname: str,
     nvidia: NvidiaGuard | None = None,
     commands: Sequence[HookCommand] = (),
+    app: AppConfig | None = None,
+    nvidia_runtime: str | None = None,
 ) -> str:
-    """The whole hookscript text.  Deterministic: same inputs, same bytes."""
+    """The whole hookscript text.  Deterministic: same inputs, same bytes.
+
+    app: an OCI container's declared entrypoint and env; nvidia_runtime: the
+    NVIDIA_DRIVER_CAPABILITIES of NvidiaGpu(runtime="host") (validated by the preset)."""
     validation.vm_id(vmid)
     validation.hostname(hostname)
     text = _PRELUDE.format(vmid=vmid, hostname=hostname, sysroot_var=SYSROOT_VARIABLE)
     if nvidia is not None:
         text += _NVIDIA_FUNCTIONS
+    if app is not None:
+        text += _APP_FUNCTIONS
+    if nvidia_runtime is not None:
+        text += _NVIDIA_RUNTIME_FUNCTION
     by_phase: dict[str, list[str]] = {phase: [] for phase in PHASES}
     if nvidia is not None:
         by_phase["pre-start"] += _nvidia_pre_start(nvidia)
+    if app is not None:
+        by_phase["pre-start"].append(f"pve_gpu_lxc_app_config {_q(app.entrypoint)} {_q(app.env_lines)}")
+    if nvidia_runtime is not None:
+        by_phase["pre-start"].append(f"pve_gpu_lxc_nvidia_runtime {_q(nvidia_runtime)}")
     for command in commands:
         argv = " ".join(_q(a) for a in command.argv)
         by_phase[command.phase].append(f"{argv} || fail {_q('command failed: ' + command.argv[0])}")

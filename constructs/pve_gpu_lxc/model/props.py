@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Literal
 
 from ..core.errors import ValidationError
 from ..core.rules import got, require_bool, require_int, sequence
 from ..facts import HostFacts
-from . import validation
+from . import oci, validation
 from .devices import Device
 from .gpus import Gpu
 from .hooks import Hooks
@@ -48,6 +48,8 @@ class Network:
     """One NIC.  ipv4: "dhcp", "manual" or an address with prefix ("192.168.1.50/24").
 
     gateway: only with a static ipv4.  vlan_id: 802.1Q tag (None = untagged).
+    host_managed: the node configures the address (PVE 9.1: for app containers, which run no
+    network manager); None = on for a container from an OCI image, off otherwise.
     """
 
     bridge: str = "vmbr0"
@@ -56,6 +58,7 @@ class Network:
     vlan_id: int | None = None
     firewall: bool = False
     name: str = "eth0"
+    host_managed: bool | None = None
 
     def __post_init__(self) -> None:
         for attr in ("bridge", "name"):
@@ -93,6 +96,8 @@ class Network:
         if self.vlan_id is not None:
             require_int(self.vlan_id, "Network.vlan_id", 1, 4094)
         require_bool(self.firewall, "Network.firewall")
+        if self.host_managed is not None:
+            require_bool(self.host_managed, "Network.host_managed")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -130,8 +135,8 @@ class GpuContainerProps:
     hostname: str
     """DNS host name of the container."""
     template: Template
-    """OS template: Template.existing(...), Template.download(...) or Template.upload(...); also the
-    source of the container-side render/video GIDs."""
+    """OS template: Template.existing(...), Template.download(...) or Template.upload(...), or an
+    application image, Template.oci(...); also the source of the container-side render/video GIDs."""
     gpus: Sequence[Gpu] = ()
     """GPU presets (IntelGpu, AmdGpu, NvidiaGpu); each expands to its device nodes."""
     devices: Sequence[Device] = ()
@@ -166,6 +171,14 @@ class GpuContainerProps:
     be selected by PCI address (IntelGpu(pci="0000:00:02.0")), and synthesis fails when a device
     is missing on the node or is not a char device, when the NVIDIA driver differs from the
     node's, or when root's subuid/subgid do not allow the idmap."""
+    entrypoint: str | None = None
+    """The command the container runs as init, with its arguments (e.g. "/jellyfin/jellyfin
+    --datadir /config").  Required with Template.oci (model/oci.py says why); elsewhere None keeps
+    /sbin/init."""
+    env: Mapping[str, str] = field(default_factory=dict)
+    """The container's environment (the init's), complete: it replaces the image's, it is not
+    merged.  Required with Template.oci.  Not for secrets: Proxmox keeps it in the container's
+    config, and the hookscript carries it."""
     import_existing: bool = False
     """The container exists already (made outside this stack): Terraform imports CT `vm_id` of
     `node_name` (an `import` block, a no-op once it is in the state), the next apply updates it
@@ -190,6 +203,7 @@ class GpuContainerProps:
             require_bool(getattr(self, flag), flag)
         self._check_values()
         self._check_sequences()
+        self._check_app()
         if self.import_existing and self.ssh_keys:
             raise ValidationError(
                 "ssh_keys are set with import_existing=True; Proxmox takes root's keys only when a container is "
@@ -268,6 +282,39 @@ class GpuContainerProps:
                     f"tag {tag!r} is reserved: tags starting with '{TAG_PREFIX}.' mark which stack owns a container, "
                     "and GpuContainer sets its own; choose another tag"
                 )
+
+    def _check_app(self) -> None:
+        """entrypoint and env, and what a container from an OCI image needs."""
+        if self.entrypoint is not None:
+            oci.entrypoint(self.entrypoint)
+        object.__setattr__(self, "env", dict(oci.env(self.env)))
+        template = self.template
+        if template.kind != "oci":
+            return
+        assert template.reference is not None  # Template.oci sets it
+        missing = [name for name, given in (("entrypoint", self.entrypoint is not None), ("env", bool(self.env)))
+                   if not given]
+        if missing:
+            raise ValidationError(oci.missing_app_config(template.reference, missing))
+        if not self.started:
+            raise ValidationError(
+                f"started=False with the OCI image {template.reference!r}: the container's pre-start hookscript "
+                "writes the declared entrypoint and env on the node when the create starts it, before bpg "
+                "reads the config back; unstarted, the node keeps the image's and the next plan is not empty. "
+                "Keep started=True (stop it afterwards if you must)")
+        if self.import_existing:
+            raise ValidationError(
+                f"import_existing=True with the OCI image {template.reference!r}: an imported container was not "
+                "created from this image by this stack; use Template.existing for it")
+
+    @property
+    def host_managed_network(self) -> bool:
+        """Whether the NIC is host-managed (given, else on for an app container from an OCI image)."""
+        if self.network is None:
+            return False
+        if self.network.host_managed is not None:
+            return self.network.host_managed
+        return self.template.kind == "oci"
 
     @property
     def effective_features(self) -> Features:

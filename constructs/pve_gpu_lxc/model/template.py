@@ -1,10 +1,11 @@
 """Template: the container's OS image, and the source of its render/video GIDs (pure).
 
 A value object with static factories (`Template.existing`, `Template.download`,
-`Template.upload`).  A download or an upload puts the file on each node that uses it:
-`binding(node)` says which resource that is, keyed per node and file, so the containers
-of a stack share it (`app.AppModel` refuses two different files under one key; the cdk
-layer emits `proxmox_download_file` or `proxmox_virtual_environment_file` for it).
+`Template.upload`, `Template.oci`).  A download, an upload or an OCI pull puts the file on each
+node that uses it: `binding(node)` says which resource that is, keyed per node and file, so the
+containers of a stack share it (`app.AppModel` refuses two different files under one key; the
+cdk layer emits `proxmox_download_file`, `proxmox_virtual_environment_file` or
+`proxmox_oci_image` for it).
 """
 
 from __future__ import annotations
@@ -21,11 +22,11 @@ from ..core.files import sha256_file
 from ..core.rules import driver_version, got
 from ..facts import HostFacts
 from ..image import NvidiaImage
-from . import validation
+from . import oci, validation
 from .template_gids import TemplateGids, known_gids, read_template_gids, template_key
 
-TemplateKind = Literal["existing", "download", "upload"]
-_KINDS: tuple[TemplateKind, ...] = ("existing", "download", "upload")
+TemplateKind = Literal["existing", "download", "upload", "oci"]
+_KINDS: tuple[TemplateKind, ...] = ("existing", "download", "upload", "oci")
 _FILE_NAME = re.compile(r"^[A-Za-z0-9_.+-]+\.tar(\.(zst|xz|gz))?$")
 _VOLID = re.compile(rf"^{names.STORAGE_ID.pattern}:vztmpl/[A-Za-z0-9_.+-]+\.tar(\.(zst|xz|gz))?$")
 _URL = re.compile(r"^https?://[^\s'\"]+/([A-Za-z0-9_.+-]+\.tar(\.(zst|xz|gz))?)$")
@@ -47,7 +48,7 @@ class TemplateBinding:
     """
 
     key: str
-    kind: Literal["download", "upload"]
+    kind: Literal["download", "upload", "oci"]
     node_name: str
     template: Template
     identity: tuple[object, ...]
@@ -71,17 +72,19 @@ class Template:
     template_file: str | None = None
     source_file: str | None = None  # upload: local path of the built image
     nvidia_driver: str | None = None  # NVIDIA userspace version built into the image
+    reference: str | None = None  # oci: the image reference with its tag
 
     def __post_init__(self) -> None:
         """Field types, for values built without the factories (the factories check the contents)."""
         if not isinstance(self.kind, str) or self.kind not in _KINDS:
             raise ValidationError(f"Template kind {got(self.kind)} is not one of {', '.join(_KINDS)}; "
-                                  "use Template.existing(...), Template.download(...) or Template.upload(...)")
+                                  "use Template.existing(...), Template.download(...), Template.upload(...) or "
+                                  "Template.oci(...)")
         if not isinstance(self.file_name, str) or not self.file_name:
             raise ValidationError(f"Template file_name must be a file name string, got {got(self.file_name)}")
         validation.datastore_id(self.datastore_id, "Template datastore_id")
         for name in ("volid", "url", "checksum", "checksum_algorithm", "os_type", "template_file", "source_file",
-                     "nvidia_driver"):
+                     "nvidia_driver", "reference"):
             value = getattr(self, name)
             if value is not None and not isinstance(value, str):
                 raise ValidationError(f"Template {name} must be a string or None, got {got(value)}")
@@ -221,6 +224,45 @@ class Template:
                       source if unknown_gids and Path(source).is_file() else None),
         )
 
+    @staticmethod
+    def oci(
+        reference: str,
+        *,
+        os_type: str,
+        datastore_id: str = "local",
+        file_name: str | None = None,
+        render_gid: int | None = None,
+        video_gid: int | None = None,
+    ) -> Template:
+        """An OCI image (Docker Hub, ghcr.io, a private registry) that Proxmox VE >= 9.1 pulls into
+        `datastore_id` as a `.tar` template (`proxmox_oci_image`), for an application container.
+
+        reference: `[registry[:port]/]path:tag`, e.g. "docker.io/jellyfin/jellyfin:10.10.7" (a tag,
+          no digest: Proxmox's rule); a new tag is a new pull and a new container.
+        os_type: what Proxmox detects in the image's files at create ("debian" for an image built
+          on Debian, "ubuntu", "alpine", ..., "unmanaged" for one without a distribution such as
+          busybox or distroless); bpg reads it back, so another value would replace the container.
+        render_gid/video_gid: the GID the app's GPU nodes get (images rarely define the groups):
+          the primary GID of the user the entrypoint runs as, 0 for root (model/oci.py says why).
+        """
+        where = "Template.oci"
+        ref = oci.reference(reference, where)
+        name = oci.file_name(file_name, ref, where)
+        validation.datastore_id(datastore_id, f"{where} datastore_id")
+        if os_type is None:
+            raise ValidationError(
+                f"{where}: os_type is required for {ref!r}: Proxmox VE detects it in the image's files at create "
+                "(/etc/os-release, /etc/debian_version, ...) and bpg reads it back, so a wrong value would replace "
+                "the container at every apply; give what the image is built on ('debian', 'ubuntu', 'alpine', ...) "
+                "or 'unmanaged' for an image without a distribution (busybox, distroless)")
+        return Template(
+            kind="oci",
+            file_name=name,
+            reference=ref,
+            datastore_id=datastore_id,
+            **_common(where, render_gid, video_gid, os_type, None),
+        )
+
     @property
     def node_volid(self) -> str:
         """The volume id on the node: the given one, or where a download/upload puts the file."""
@@ -239,6 +281,8 @@ class Template:
         )
 
     def _base_gids(self, facts: HostFacts | None) -> TemplateGids | None:
+        if self.kind == "oci":  # no table and no facts know an app image's groups: the user says
+            return None
         if self.template_file:
             return read_template_gids(self.template_file)
         if facts is not None:
@@ -258,6 +302,10 @@ class Template:
         if self.kind == "existing":
             return None
         key = re.sub(r"[^A-Za-z0-9_-]", "_", f"template-{node_name}-{template_key(self.file_name)}")
+        if self.kind == "oci":
+            return TemplateBinding(key, "oci", node_name, self,
+                                   ("oci", node_name, self.datastore_id, self.file_name, self.reference),
+                                   "pulled twice from different references into one file")
         common = (node_name, self.datastore_id, self.file_name, self.checksum)
         if self.kind == "upload":
             return TemplateBinding(key, "upload", node_name, self, ("upload", *common, self.source_file),
