@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from pve_gpu_lxc import cli
+from pve_gpu_lxc import GpuContainer, IntelGpu, Template, cli
 from pve_gpu_lxc.pve import synthesized
 from pve_gpu_lxc_testing import ociimage
 
@@ -197,3 +197,20 @@ def test_the_images_config_is_the_tests_image(oci_layout):
     pulled = ociimage.image_config(oci_layout)["config"]
     assert {k: v for k, v in pulled.items() if k != "Env"} == \
         {k: v for k, v in IMAGE_CONFIG["config"].items() if k != "Env"}
+
+
+def test_the_constructs_stack_is_read_as_the_hand_written_one(stack, synth, tmp_path, capsys):
+    """The shape the constructs synthesize (Template.oci, entrypoint, env, the hookscript's pre-start step):
+    explain finds the image, its volume id and the hook's step, and predicts the file from the facts."""
+    GpuContainer(stack, "app", node_name="pve", vm_id=410, hostname="app",
+                 template=Template.oci(REFERENCE, os_type="unmanaged", render_gid=1000),
+                 gpus=[IntelGpu(card=None, render=128)], entrypoint=ENTRYPOINT, env=ENV)
+    doc = synth(stack)
+    code, text, entry = explain(tmp_path, doc, facts_file(tmp_path), capsys)
+    assert code == 0, text
+    assert entry["oci_image"]["volid"] == VOLID and entry["oci_image"]["hook_writes_app_config"] is True
+    assert entry["oci_image"]["recorded_in"] is not None and entry["not_predicted"] == []
+    assert (entry["problem"], entry["not_modelled"]) == (None, [])
+    assert "entrypoint: /app/entry.sh serve\n" in entry["conf"]
+    assert ("lxc.environment.runtime: APP_MODE=user\nlxc.environment.runtime: PATH=/bin\nlxc.init.uid: 1000\n"
+            in entry["conf"])
