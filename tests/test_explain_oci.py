@@ -115,10 +115,10 @@ def test_with_the_image_recorded_the_file_after_the_first_start(tmp_path, capsys
     assert (entry["problem"], entry["not_modelled"], entry["not_predicted"]) == (None, [], [])
     assert entry["oci_image"] == {
         "address": f"{synthesized.OCI_IMAGE_TYPE}.{IMAGE}", "reference": REFERENCE, "volid": VOLID,
-        "recorded_in": str(tmp_path / "pve.json"), "missing": None, "hook_writes_app_config": True}
+        "recorded_in": "pve.json", "missing": None, "hook_writes_app_config": True}
     assert "/etc/pve/lxc/410.conf after apply, its first start included, on PVE 9.1 (between the lines" in text
     assert (f"  OCI image {REFERENCE} ({synthesized.OCI_IMAGE_TYPE}.{IMAGE}, {VOLID})\n    restore_oci_archive's "
-            f"lines from the image config recorded in {tmp_path / 'pve.json'}; then the hookscript writes the "
+            f"lines from the image config recorded in pve.json; then the hookscript writes the "
             "declared entrypoint and env at the first start\n") in text
 
 
@@ -130,7 +130,7 @@ def test_without_the_image_in_the_facts_the_images_lines_are_named_with_the_fix(
                                   "lxc.idmap: u 0 100000 65536\nlxc.idmap: g 0 100000 65536\n")
     assert entry["not_predicted"] == ["lxc.init.uid", "lxc.init.gid", "lxc.init.groups", "lxc.init.cwd",
                                       "lxc.signal.halt"]
-    assert entry["oci_image"]["missing"] == f"{VOLID} is not in {tmp_path / 'pve.json'} (the image is not pulled yet)"
+    assert entry["oci_image"]["missing"] == f"{VOLID} is not in pve.json (the image is not pulled yet)"
     assert ("/etc/pve/lxc/410.conf after apply on PVE 9.1, without the lines the OCI image decides (named below):"
             in text)
     assert ("    not predicted (restore_oci_archive writes them from the image's config): lxc.init.uid, lxc.init.gid, "
@@ -153,7 +153,7 @@ def test_without_the_hook_the_images_entrypoint_and_env_stay(tmp_path, capsys):
 
 def test_older_facts_or_an_unreadable_image_say_so(tmp_path, capsys):
     _, _text, entry = explain(tmp_path, stack_doc(), facts_file(tmp_path, None), capsys)
-    assert entry["oci_image"]["missing"] == (f"{tmp_path / 'pve.json'} records {VOLID} but not as an OCI image "
+    assert entry["oci_image"]["missing"] == (f"pve.json records {VOLID} but not as an OCI image "
                                              "(recorded before the collector read OCI images?)")
     broken = {"manifest": None, "config": None, "user": None, "passwd": None, "passwd_layer": None, "group": None,
               "group_layer": None, "error": "index.json names no image manifest"}
@@ -204,7 +204,8 @@ def test_the_constructs_stack_is_read_as_the_hand_written_one(stack, synth, tmp_
     explain finds the image, its volume id and the hook's step, and predicts the file from the facts."""
     GpuContainer(stack, "app", node_name="pve", vm_id=410, hostname="app",
                  template=Template.oci(REFERENCE, os_type="unmanaged", render_gid=1000),
-                 gpus=[IntelGpu(card=None, render=128)], entrypoint=ENTRYPOINT, env=ENV)
+                 gpus=[IntelGpu(card=None, render=128)], entrypoint=ENTRYPOINT,
+                 env={**ENV, "GREETING": "it's ${HOME} and %{x}"})
     doc = synth(stack)
     code, text, entry = explain(tmp_path, doc, facts_file(tmp_path), capsys)
     assert code == 0, text
@@ -212,5 +213,7 @@ def test_the_constructs_stack_is_read_as_the_hand_written_one(stack, synth, tmp_
     assert entry["oci_image"]["recorded_in"] is not None and entry["not_predicted"] == []
     assert (entry["problem"], entry["not_modelled"]) == (None, [])
     assert "entrypoint: /app/entry.sh serve\n" in entry["conf"]
-    assert ("lxc.environment.runtime: APP_MODE=user\nlxc.environment.runtime: PATH=/bin\nlxc.init.uid: 1000\n"
-            in entry["conf"])
+    assert ("lxc.environment.runtime: APP_MODE=user\nlxc.environment.runtime: GREETING=it's ${HOME} and %{x}\n"
+            "lxc.environment.runtime: PATH=/bin\nlxc.init.uid: 1000\n" in entry["conf"])
+    # a facts file of the project is named by its path in the project
+    assert entry["oci_image"]["recorded_in"] == "pve.json" == entry["facts"]

@@ -414,7 +414,12 @@ def _explain(args: argparse.Namespace, environ: Mapping[str, str], run_command: 
         found = explain_stack(stack, doc, facts_for, args.pve_version)
         for e in found:  # a project's own facts file by its path in the project
             if e.facts_source and Path(e.facts_source).is_relative_to(project_dir):
-                e.facts_source = str(Path(e.facts_source).relative_to(project_dir))
+                relative = str(Path(e.facts_source).relative_to(project_dir))
+                if e.image is not None:
+                    e.image = replace(e.image, recorded_in=relative if e.image.recorded_in else None,
+                                      missing=e.image.missing.replace(e.facts_source, relative)
+                                      if e.image.missing else None)
+                e.facts_source = relative
         selected = wanted.get(stack, {"*"})
         if "*" not in selected:
             unknown = sorted(selected - {e.name for e in found})
