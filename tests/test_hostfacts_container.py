@@ -6,6 +6,7 @@ import dataclasses
 import hashlib
 import io
 import json
+import re
 import tarfile
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import pytest
 from pve_gpu_lxc.engine import TerraformStack
 
 from pve_gpu_lxc import Device, GpuContainer, IdMap, IntelGpu, AmdGpu, NvidiaGpu, Template, ValidationError
-from pve_gpu_lxc.facts import DeviceNode, HostFacts, IdRange
+from pve_gpu_lxc.facts import DeviceNode, HostFacts, IdRange, NvidiaRuntimeFacts
 from pve_gpu_lxc.facts.boot import BootFacts, BootFile
 from pve_gpu_lxc.hostsetup import ENABLE_LINK, UNIT_PATH, NvidiaBootSetup
 from pve_gpu_lxc.image import NvidiaImage
@@ -244,6 +245,65 @@ def test_driver_version_differs_from_the_host(stack, pve) -> None:
 def test_nvidia_on_a_node_without_the_driver(stack, pve) -> None:
     with pytest.raises(ValidationError, match="pins NVIDIA driver 575.64.03, but no NVIDIA driver is recorded"):
         make(stack, dataclasses.replace(pve, nvidia=None), gpus=[NvidiaGpu(driver_version="575.64.03")])
+
+
+# --------------------------------------------------------------------------- NvidiaGpu(runtime="host")
+
+APP = dict(template=Template.oci("docker.io/jellyfin/jellyfin:10.10.7", os_type="debian", render_gid=0),
+           entrypoint="/jellyfin/jellyfin", env={"PATH": "/usr/bin:/bin"},
+           gpus=[NvidiaGpu(pci="0000:01:00.0", runtime="host")])
+RUNTIME_READY = NvidiaRuntimeFacts(cli="/usr/bin/nvidia-container-cli", cli_version="cli-version: 1.17.8",
+                                   lxc_hook=True, lxc_package="lxc-pve", lxc_version="6.0.5-3")
+
+
+def with_runtime(facts: HostFacts, runtime: NvidiaRuntimeFacts | None) -> HostFacts:
+    return dataclasses.replace(facts, nvidia_runtime=runtime)
+
+
+def test_host_runtime_on_a_node_that_has_it(stack, synth, pve) -> None:
+    make(stack, with_runtime(pve, RUNTIME_READY), **APP)
+    assert "/dev/nvidia-uvm" in paths(synth(stack))
+
+
+@pytest.mark.parametrize("lxc_package, lxc_version", [("lxc-pve", "6.0.5-3~bpo1"), ("lxc-pve", "6.1.0-1"),
+                                                      ("lxc", "1:7.0.0-1")])
+def test_host_runtime_takes_any_lxc_with_the_hooks_environment(stack, synth, pve, lxc_package, lxc_version) -> None:
+    runtime = dataclasses.replace(RUNTIME_READY, lxc_package=lxc_package, lxc_version=lxc_version)
+    make(stack, with_runtime(pve, runtime), **APP)
+    assert synth(stack)
+
+
+def test_host_runtime_on_the_example_node_names_everything_it_lacks(stack, pve) -> None:
+    """The committed facts: lxc-pve 6.0.0-1 (PVE 8) with its hook, no nvidia-container-cli."""
+    with pytest.raises(ValidationError) as err:
+        make(stack, pve, **APP)
+    message = str(err.value)
+    assert "nvidia-container-cli is not installed on the node: install NVIDIA's libnvidia-container-tools" in message
+    assert ("`lxc.environment.hooks`, which lxc-pve 6.0.0-1 does not know (LXC refuses the container's config): "
+            "upgrade to lxc-pve >= 6.0.5-3 (PVE 9.1 or later)") in message
+    assert "/usr/share/lxc/hooks/nvidia is not on the node" not in message
+
+
+@pytest.mark.parametrize("change, expected", [
+    ({"lxc_hook": False}, "/usr/share/lxc/hooks/nvidia is not on the node (it comes with lxc-pve): reinstall"),
+    ({"lxc_package": "lxc", "lxc_version": "1:5.0.2-1+deb12u2"}, "which lxc 1:5.0.2-1+deb12u2 does not know"),
+    ({"lxc_package": None, "lxc_version": None}, "the node has no lxc-pve (nor Debian's lxc) recorded"),
+    ({"lxc_version": None}, "which lxc-pve (version not recorded) does not know"),
+])
+def test_host_runtime_refusals_name_the_missing_piece(stack, pve, change, expected) -> None:
+    with pytest.raises(ValidationError, match=re.escape(expected)):
+        make(stack, with_runtime(pve, dataclasses.replace(RUNTIME_READY, **change)), **APP)
+
+
+def test_host_runtime_with_facts_recorded_before_the_runtime_asks_for_a_new_record(stack, pve) -> None:
+    with pytest.raises(ValidationError, match=r"recorded before the collector read NVIDIA's container runtime: "
+                       r"re-record with `pve-gpu-lxc facts"):
+        make(stack, with_runtime(pve, None), **APP)
+
+
+def test_a_pinned_nvidia_container_does_not_need_the_runtime(stack, synth, pve) -> None:
+    make(stack, with_runtime(pve, None), gpus=[NvidiaGpu(**RTX)])
+    assert "/dev/nvidia0" in paths(synth(stack))
 
 
 # --------------------------------------------------------------------------- subuid / subgid

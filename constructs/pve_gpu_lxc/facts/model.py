@@ -121,9 +121,10 @@ class HostFacts(NodeFacts):
         device_paths: Iterable[str] = (),
         own_boot_nodes: Iterable[str] = (),
         nvidia_driver: str | None = None,
+        nvidia_runtime: bool = False,
         idmap: Iterable[tuple[Literal["u", "g"], int, int]] = (),
     ) -> None:
         """Raise one ValidationError listing every way a container would not fit this node (verify.py)."""
 
         verify.verify_container(self, node_name=node_name, device_paths=device_paths, own_boot_nodes=own_boot_nodes,
-                         nvidia_driver=nvidia_driver, idmap=idmap)
+                                nvidia_driver=nvidia_driver, nvidia_runtime=nvidia_runtime, idmap=idmap)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Literal
 
+from ..core import debian_version
 from ..core.errors import ValidationError
 from ..core.nvidia_nodes import NVIDIA_CONTROL_NODES, is_nvidia_on_demand
 from .data import NodeFacts
@@ -56,6 +57,7 @@ def verify_container(
     device_paths: Iterable[str] = (),
     own_boot_nodes: Iterable[str] = (),
     nvidia_driver: str | None = None,
+    nvidia_runtime: bool = False,
     idmap: Iterable[tuple[IdKind, int, int]] = (),
 ) -> None:
     """Raise one ValidationError listing every way a container would not fit this node.
@@ -64,6 +66,8 @@ def verify_container(
       must also be made again by the node's boot before pve-guests starts the onboot guests
       (facts/boot.py), unless they are in ``own_boot_nodes`` (the user makes them at boot).
     nvidia_driver: the version the container's NVIDIA userspace is pinned to.
+    nvidia_runtime: an NvidiaGpu takes the host's userspace (runtime="host"): the node needs
+      LXC's nvidia hook, nvidia-container-cli and an LXC that knows `lxc.environment.hooks`.
     idmap: ``(kind, host_id, size)`` of every idmap entry (the default map when none).
     """
     problems = _node_name_problem(facts, node_name)
@@ -71,6 +75,7 @@ def verify_container(
         own = set(own_boot_nodes)
         problems += [p for p in (_device_problem(facts, path, path not in own) for path in device_paths) if p]
         problems += _nvidia_driver_problems(facts, nvidia_driver)
+        problems += _nvidia_runtime_problems(facts) if nvidia_runtime else []
         problems += _subid_problems(facts, idmap)
     if problems:
         raise ValidationError(f"does not fit node {node_name!r} as recorded in {facts.source}"
@@ -128,6 +133,36 @@ def _nvidia_driver_problems(facts: NodeFacts, version: str | None) -> list[str]:
                 f"container's libraries must match the kernel module exactly: pin driver_version='{recorded}' "
                 "and use an image built for it, or re-record the facts if the host was upgraded"]
     return []
+
+
+# pve-container 6.1 (PVE 9.1) depends on `lxc-pve (>= 6.0.5-3~~)`, the first LXC of Proxmox's with
+# `lxc.environment.hooks` (oci-research.md); Debian's own lxc gets it with upstream 7.0.
+LXC_WITH_HOOKS_ENVIRONMENT = {"lxc-pve": "6.0.5-3~~", "lxc": "1:7.0~"}
+
+
+def _nvidia_runtime_problems(facts: NodeFacts) -> list[str]:
+    runtime = facts.nvidia_runtime
+    why = "NvidiaGpu(runtime='host') has LXC's nvidia hook run nvidia-container-cli at every start"
+    if runtime is None:
+        return [f"{why}, but {facts.source} was recorded before the collector read NVIDIA's container "
+                f"runtime: re-record with `{record_command(node=facts.hostname)}`"]
+    problems = []
+    if runtime.cli is None:
+        problems.append(f"{why}, and nvidia-container-cli is not installed on the node: install NVIDIA's "
+                        "libnvidia-container-tools (NVIDIA's apt repository), then re-record the facts")
+    if not runtime.lxc_hook:
+        problems.append(f"{why}, and /usr/share/lxc/hooks/nvidia is not on the node (it comes with lxc-pve): "
+                        "reinstall lxc-pve, then re-record the facts")
+    minimum = LXC_WITH_HOOKS_ENVIRONMENT.get(runtime.lxc_package or "")
+    if minimum is None:
+        problems.append(f"{why}, and the node has no lxc-pve (nor Debian's lxc) recorded, so nothing shows it "
+                        "knows `lxc.environment.hooks`: PVE 9.1 or later with lxc-pve >= 6.0.5-3 is needed")
+    elif runtime.lxc_version is None or not debian_version.at_least(runtime.lxc_version, minimum):
+        problems.append(f"{why} with its variables in `lxc.environment.hooks`, which {runtime.lxc_package} "
+                        f"{runtime.lxc_version or '(version not recorded)'} does not know (LXC refuses the "
+                        f"container's config): upgrade to {runtime.lxc_package} >= {minimum.rstrip('~')} "
+                        "(PVE 9.1 or later), then re-record the facts")
+    return problems
 
 
 def _subid_problems(facts: NodeFacts, idmap: Iterable[tuple[IdKind, int, int]]) -> list[str]:

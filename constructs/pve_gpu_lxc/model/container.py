@@ -223,6 +223,7 @@ def _check_fit(model: ContainerModel) -> None:
         device_paths=[d.path for d in model.devices],
         own_boot_nodes=_own_boot_nodes(props.gpus),
         nvidia_driver=pinned,
+        nvidia_runtime=model.nvidia_runtime is not None,
         idmap=[(e.kind, e.host_id, e.size) for e in idmap.entries] if idmap is not None else (),
     )
 
