@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import pytest
 
@@ -27,6 +28,19 @@ def assert_every_request_was_validated(env: SimEnv) -> None:
     (pvesim/apischema.py): none reached a path the simulated node does not serve."""
     api2 = env.sim.server.api2 if env.sim.server is not None else None
     assert api2 is not None and not api2.unvalidated, f"requests not validated: {api2 and api2.unvalidated}"
+
+
+@contextmanager
+def oci_sim(base: Path, registry: Any) -> Iterator[SimEnv]:
+    """A simulated node that trusts the tests' registry (its CA in the node's
+    /etc/containers/certs.d), every request checked when it closes."""
+    env = sim_env(base)
+    try:
+        registry.trust(env.node_root)
+        yield env
+        assert_every_request_was_validated(env)
+    finally:
+        env.close()
 
 
 @pytest.fixture(scope="module")

@@ -25,9 +25,9 @@ import pytest
 from pve_gpu_lxc import cli
 from pve_gpu_lxc.pve import conf as pveconf
 from pve_gpu_lxc.pve import create, oci, synthesized
-from pve_gpu_lxc_testing.e2e.harness import FACTS, QUIET_ENV, REPO_ROOT, SimEnv, sim_env, stack_dir
+from pve_gpu_lxc_testing.e2e.harness import FACTS, QUIET_ENV, REPO_ROOT, SimEnv, stack_dir
 from pve_gpu_lxc_testing.pvesim import nodes as pvenodes
-from tests.e2e.conftest import assert_every_request_was_validated
+from tests.e2e.conftest import oci_sim
 
 pytestmark = pytest.mark.e2e
 
@@ -53,14 +53,9 @@ app.synth()
 
 @pytest.fixture(scope="module")
 def node(tmp_path_factory: pytest.TempPathFactory, oci_registry: Any) -> Iterator[SimEnv]:
-    env = sim_env(tmp_path_factory.mktemp("oci-explain"))
-    try:
-        oci_registry.trust(env.node_root)
+    with oci_sim(tmp_path_factory.mktemp("oci-explain"), oci_registry) as env:
         (env.node_root / "etc/hostname").write_text("pve\n")  # no /proc in sshd's chroot: the collector reads it
         yield env
-        assert_every_request_was_validated(env)
-    finally:
-        env.close()
 
 
 def synth(sim: SimEnv, base: Path, reference: str) -> Path:

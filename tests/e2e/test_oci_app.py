@@ -21,8 +21,8 @@ import pytest
 
 from pve_gpu_lxc import cli
 from pve_gpu_lxc.pve import conf as pveconf
-from pve_gpu_lxc_testing.e2e.harness import FACTS, QUIET_ENV, REPO_ROOT, SimEnv, sim_env, stack_dir, warnings_in
-from tests.e2e.conftest import assert_every_request_was_validated
+from pve_gpu_lxc_testing.e2e.harness import FACTS, QUIET_ENV, REPO_ROOT, SimEnv, stack_dir, warnings_in
+from tests.e2e.conftest import oci_sim
 from tests.pvesim.test_api import Client
 
 pytestmark = pytest.mark.e2e
@@ -53,13 +53,8 @@ app.synth()
 
 @pytest.fixture(scope="module")
 def node(tmp_path_factory: pytest.TempPathFactory, oci_registry: Any) -> Iterator[SimEnv]:
-    env = sim_env(tmp_path_factory.mktemp("oci-app"))
-    try:
-        oci_registry.trust(env.node_root)  # the registry's CA in the node's /etc/containers/certs.d
+    with oci_sim(tmp_path_factory.mktemp("oci-app"), oci_registry) as env:
         yield env
-        assert_every_request_was_validated(env)
-    finally:
-        env.close()
 
 
 def synth(sim: SimEnv, base: Path, reference: str, *, entrypoint: str = ENTRYPOINT,
@@ -114,8 +109,7 @@ def test_one_apply_leaves_the_declared_entrypoint_and_env_and_an_empty_plan(
 
     # a reboot's start finds the values in place and changes nothing
     before = node.conf_text(VMID)
-    client = Client(node.sim)
-    assert client.login().status == 200
+    client = Client.root(node.sim)
     status, _ = client.task(client.call("POST", f"/nodes/pve/lxc/{VMID}/status/reboot").data)
     assert status["exitstatus"] == "OK" and node.conf_text(VMID) == before
 

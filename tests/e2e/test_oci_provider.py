@@ -23,8 +23,8 @@ import pytest
 
 from pve_gpu_lxc.pve import conf as pveconf
 from pve_gpu_lxc_testing import ociimage
-from pve_gpu_lxc_testing.e2e.harness import SimEnv, sim_env, warnings_in
-from tests.e2e.conftest import assert_every_request_was_validated
+from pve_gpu_lxc_testing.e2e.harness import SimEnv, warnings_in
+from tests.e2e.conftest import oci_sim
 from tests.pvesim.test_api import Client
 
 pytestmark = pytest.mark.e2e
@@ -40,13 +40,8 @@ DEV = {"path": "/dev/dri/renderD128", "gid": 993, "mode": "0660"}
 
 @pytest.fixture(scope="module")
 def node(tmp_path_factory: pytest.TempPathFactory, oci_registry: Any) -> Iterator[SimEnv]:
-    env = sim_env(tmp_path_factory.mktemp("oci-sim"))
-    try:
-        oci_registry.trust(env.node_root)  # the registry's CA in the node's /etc/containers/certs.d
+    with oci_sim(tmp_path_factory.mktemp("oci-sim"), oci_registry) as env:
         yield env
-        assert_every_request_was_validated(env)
-    finally:
-        env.close()
 
 
 def stack(env: SimEnv, name: str, reference: str, vmid: int, *, container: dict[str, Any] | None = None,
@@ -295,8 +290,7 @@ def test_a_pre_start_hookscript_writing_them_gives_one_apply_and_an_empty_plan(n
     assert node.plan(directory) == 0
     # a reboot's start finds the values in place and changes nothing
     before = node.conf_text(vmid)
-    client = Client(node.sim)
-    assert client.login().status == 200
+    client = Client.root(node.sim)
     status, _ = client.task(client.call("POST", f"/nodes/pve/lxc/{vmid}/status/reboot").data)
     assert status["exitstatus"] == "OK" and node.conf_text(vmid) == before
     node.destroy(directory)

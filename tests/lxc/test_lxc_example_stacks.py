@@ -142,8 +142,7 @@ def test_after_a_node_reboot_the_container_boots_with_the_nodes_the_boot_made(ha
     host-setup's unit, whose nvidia-modprobe mknods the nodes with the driver's numbers (no driver
     here: the nodes exist, nothing answers behind them); the container then boots under LXC with
     those very nodes, mapped as PVE's devN does."""
-    api = Client(applied_node.sim)
-    assert api.login().status == 200
+    api = Client.root(applied_node.sim)
     assert api.call("POST", "/nodes/pve/status", {"command": "reboot"}).status == 200
     assert api.call("GET", "/nodes/pve/lxc/220/status/current").data["status"] == "running"
     spec = node_container(applied_node, "nvidia-ollama")

@@ -39,8 +39,7 @@ def node(lxc_machine: None, tmp_path_factory: pytest.TempPathFactory, oci_regist
     base = tmp_path_factory.mktemp("lxc-oci-node")
     with Simulator(base / "node", base / "state", facts=FACTS, ssh=False) as sim:
         oci_registry.trust(sim.root)
-        client = Client(sim)
-        assert client.login().status == 200
+        client = Client.root(sim)
         reply = client.call("POST", "/nodes/pve/storage/local/oci-registry-pull", {"reference": oci_registry.app_ref})
         assert client.task(reply.data)[0]["exitstatus"] == "OK"
         yield sim
@@ -48,8 +47,7 @@ def node(lxc_machine: None, tmp_path_factory: pytest.TempPathFactory, oci_regist
 
 @pytest.fixture
 def client(node: Simulator) -> Client:
-    c = Client(node)
-    assert c.login().status == 200
+    c = Client.root(node)
     return c
 
 
@@ -222,6 +220,15 @@ def record_dir(harness: LxcHarness) -> Path:
     return directory
 
 
+def with_fake_cli(harness: LxcHarness) -> tuple[Path, dict[str, str]]:
+    """FAKE_CLI first on the PATH LXC's hooks inherit, and where it records its calls."""
+    out = record_dir(harness)
+    bin_dir = out.parent / "fake-bin"
+    bin_dir.mkdir()
+    executable(bin_dir / "nvidia-container-cli", FAKE_CLI.format(out=out))
+    return out, {**os.environ, "PATH": f"{bin_dir}:{os.environ.get('PATH', '/usr/bin:/bin')}"}
+
+
 def executable(path: Path, text: str) -> Path:
     path.write_text(text)
     path.chmod(path.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH | stat.S_IRGRP | stat.S_IROTH)
@@ -302,11 +309,7 @@ def test_lxcs_real_nvidia_hook_calls_nvidia_container_cli_for_the_rootfs(node, c
     ok(client, "PUT", f"/nodes/pve/lxc/{vmid}/config", {"env": "APP_MODE=user"})
     lines = lxcoci.app_lines(started(node, client, vmid))
     assert f"lxc.hook.mount = {NVIDIA_HOOK}" in lines
-    out = record_dir(harness)
-    bin_dir = out.parent / "fake-bin"
-    bin_dir.mkdir()
-    executable(bin_dir / "nvidia-container-cli", FAKE_CLI.format(out=out))
-    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ.get('PATH', '/usr/bin:/bin')}"}
+    out, env = with_fake_cli(harness)
     result = lxcoci.boot(harness, f"oci{vmid}", container_plan(node, vmid), archive(node), lines, env=env)
     report = ociimage.parse_report(result.console)
     assert report.complete, result.explain()
@@ -324,11 +327,7 @@ def test_without_nvidia_visible_devices_the_real_hook_does_nothing(node, client,
     vmid = created(node, client, hookscript=hookscript(node, "nvrt-none.sh", [f"lxc.hook.mount = {NVIDIA_HOOK}"]))
     ok(client, "PUT", f"/nodes/pve/lxc/{vmid}/config", {"env": "APP_MODE=user"})
     lines = lxcoci.app_lines(started(node, client, vmid))
-    out = record_dir(harness)
-    bin_dir = out.parent / "fake-bin"
-    bin_dir.mkdir()
-    executable(bin_dir / "nvidia-container-cli", FAKE_CLI.format(out=out))
-    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ.get('PATH', '/usr/bin:/bin')}"}
+    out, env = with_fake_cli(harness)
     result = lxcoci.boot(harness, f"oci{vmid}", container_plan(node, vmid), archive(node), lines, env=env)
     assert ociimage.parse_report(result.console).complete, result.explain()
     assert records(out, "cli") == []

@@ -57,6 +57,14 @@ class Client:
         self.csrf: str | None = None
         self.token: str | None = None
 
+    @classmethod
+    def root(cls, sim: Simulator) -> Client:
+        """A client logged in as root@pam with the node's password."""
+        client = cls(sim)
+        reply = client.login()
+        assert reply.status == 200, reply
+        return client
+
     def login(self, username: str = "root@pam", password: str | None = None) -> Reply:
         reply = self.call("POST", "/access/ticket",
                           {"username": username, "password": self.sim.password if password is None else password},
@@ -109,8 +117,7 @@ def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Simulator]:
 
 @pytest.fixture
 def root(sim: Simulator) -> Client:
-    client = Client(sim)
-    assert client.login().status == 200
+    client = Client.root(sim)
     return client
 
 

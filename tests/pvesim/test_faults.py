@@ -36,8 +36,7 @@ def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Simulator]:
 
 @pytest.fixture
 def root(sim: Simulator) -> Iterator[Client]:
-    client = Client(sim)
-    assert client.login().status == 200
+    client = Client.root(sim)
     yield client
     sim.faults.clear()
 

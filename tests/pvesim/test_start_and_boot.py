@@ -69,8 +69,7 @@ def bare(tmp_path: Path) -> Iterator[Simulator]:
 
 
 def client(sim: Simulator) -> Client:
-    c = Client(sim)
-    assert c.login().status == 200
+    c = Client.root(sim)
     return c
 
 

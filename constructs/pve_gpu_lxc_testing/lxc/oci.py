@@ -41,7 +41,7 @@ from pve_gpu_lxc_testing.pvesim import lxc_oci
 from . import subids
 from .model import HarnessError
 from .render import ContainerPlan, lxc_config
-from .runner import LxcHarness, _safe
+from .runner import LxcHarness
 from .template import userns_command
 
 APP_KEYS = ("lxc.init.cmd", "lxc.init.uid", "lxc.init.gid", "lxc.init.groups", "lxc.init.cwd", "lxc.signal.halt",
@@ -117,11 +117,7 @@ class AppBoot:
 
 
 def prepare(harness: LxcHarness, name: str, p: ContainerPlan, archive: Path, lines: list[str]) -> tuple[Path, str]:
-    name = _safe(name)
-    if name in harness._names:
-        raise HarnessError(f"container name {name!r} used twice in one harness")
-    harness._names.append(name)
-    cdir = harness.lxcpath / name
+    name, cdir = harness.claim(name)
     cdir.mkdir(parents=True)
     rootfs = cdir / "rootfs"
     extract(archive, rootfs, p)

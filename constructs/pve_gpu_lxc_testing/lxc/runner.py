@@ -102,12 +102,16 @@ class LxcHarness:
         return self.workdir / "lxc"
 
     # -- building --------------------------------------------------------
-    def prepare(self, name: str, p: ContainerPlan) -> tuple[Path, tuple[pr.Probe, ...], str]:
+    def claim(self, name: str) -> tuple[str, Path]:
+        """The safe form of a container name, once per harness, and its directory under lxcpath."""
         name = _safe(name)
         if name in self._names:
             raise HarnessError(f"container name {name!r} used twice in one harness")
         self._names.append(name)
-        cdir = self.lxcpath / name
+        return name, self.lxcpath / name
+
+    def prepare(self, name: str, p: ContainerPlan) -> tuple[Path, tuple[pr.Probe, ...], str]:
+        name, cdir = self.claim(name)
         rootfs = cdir / "rootfs"
         acc = pr.accounts(p)
         probe_list = pr.probes(p, acc)
@@ -147,11 +151,7 @@ class LxcHarness:
     def prepare_template(self, name: str, p: ContainerPlan, archive: Path, init_script: str) -> tuple[Path, str]:
         """A container whose rootfs is the template `archive`, extracted as PVE does (as the mapped root,
         `template.extract`; the plan's subid lines must be granted), with `init_script` as init."""
-        name = _safe(name)
-        if name in self._names:
-            raise HarnessError(f"container name {name!r} used twice in one harness")
-        self._names.append(name)
-        cdir = self.lxcpath / name
+        name, cdir = self.claim(name)
         cdir.mkdir(parents=True)
         rootfs = cdir / "rootfs"
         template.extract(archive, rootfs, p)
