@@ -287,7 +287,10 @@ def test_host_runtime_on_the_example_node_names_everything_it_lacks(stack, pve) 
 @pytest.mark.parametrize("change, expected", [
     ({"lxc_hook": False}, "/usr/share/lxc/hooks/nvidia is not on the node (it comes with lxc-pve): reinstall"),
     ({"lxc_package": "lxc", "lxc_version": "1:5.0.2-1+deb12u2"}, "which lxc 1:5.0.2-1+deb12u2 does not know"),
-    ({"lxc_package": None, "lxc_version": None}, "the node has no lxc-pve (nor Debian's lxc) recorded"),
+    ({"lxc_package": None, "lxc_version": None}, "the node has no lxc-pve (nor Debian's lxc), so nothing shows "
+     "it knows `lxc.environment.hooks`: upgrade to PVE 9.1 or later (lxc-pve >= 6.0.5-3), then re-record"),
+    ({"cli": "/usr/local/bin/nvidia-container-cli"}, "nvidia-container-cli is at /usr/local/bin/nvidia-container-cli, "
+     "but the hookscript requires /usr/bin/nvidia-container-cli"),
     ({"lxc_version": None}, "which lxc-pve (version not recorded) does not know"),
 ])
 def test_host_runtime_refusals_name_the_missing_piece(stack, pve, change, expected) -> None:

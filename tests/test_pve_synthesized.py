@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pve_gpu_lxc.engine import Testing as CdktfTesting
 
+from pve_gpu_lxc import GpuContainer, NvidiaGpu, Template
 from pve_gpu_lxc.core import nvidia_pin
 from pve_gpu_lxc.model.hooks import NvidiaGuard, render_hookscript
 from pve_gpu_lxc.pve import synthesized as ex
@@ -156,6 +157,22 @@ def test_pin_comes_from_the_generated_hook_line_only() -> None:
     assert nvidia_pin.pinned_version(text) == "580.65.06"
     assert nvidia_pin.pinned_version(render_hookscript(vmid=230, hostname="ai")) is None
     assert nvidia_pin.pinned_version(f"  {nvidia_pin.FUNCTION} '575.64.03'\n") == "575.64.03"  # quoted by hand
+
+
+def test_host_runtime_comes_from_the_generated_hook_line_only() -> None:
+    assert nvidia_pin.host_runtime(f"{nvidia_pin.RUNTIME_FUNCTION}() {{\n") is None  # the definition
+    text = render_hookscript(vmid=230, hostname="ai", nvidia_runtime="compute,utility")
+    assert f"        {nvidia_pin.runtime_call('compute,utility')}" in text.splitlines()
+    assert nvidia_pin.host_runtime(text) == "compute,utility" and nvidia_pin.pinned_version(text) is None
+    assert nvidia_pin.host_runtime(render_hookscript(vmid=230, hostname="ai", nvidia=NvidiaGuard("580.65.06"))) is None
+
+
+def test_a_synthesized_host_runtime_container_is_read_back(stack, synth) -> None:
+    GpuContainer(stack, "app", node_name="pve", vm_id=230, hostname="app",
+                 template=Template.oci("docker.io/library/app:1.0", os_type="unmanaged"),
+                 gpus=[NvidiaGpu(runtime="host", capabilities="utility,compute")], entrypoint="/app", env={"PATH": "/bin"})
+    (ct,) = ex.containers("test", synth(stack))
+    assert (ct.nvidia_runtime, ct.nvidia_driver, ct.is_nvidia) == ("compute,utility", None, True)
 
 
 def test_ownership_of_the_example_stacks(docs) -> None:

@@ -13,7 +13,7 @@ from pve_gpu_lxc.cli.check import probe as pr
 from pve_gpu_lxc.cli.check.nodeconf import parse_config
 from pve_gpu_lxc.facts.boot import BootFacts, BootFile
 from pve_gpu_lxc.facts.model import HostFacts
-from pve_gpu_lxc.facts.records import IdRange
+from pve_gpu_lxc.facts.records import IdRange, NvidiaRuntimeFacts
 from pve_gpu_lxc.pve.synthesized import ExpectedContainer, ExpectedDevice, ExpectedHook
 
 FACTS = HostFacts.load(Path(__file__).resolve().parents[2] / "stacks" / "facts" / "pve.json")
@@ -326,6 +326,43 @@ def test_nvidia_driver_against_the_pin() -> None:
         node.nvidia, module_version=None))).findings == []
     # the loaded module's own version (580.65.06) wins over the proc file's, as in the hook
     assert [f.found for f in check(NVIDIA, node=node).findings] == ["580.65.06"]
+
+
+RUNTIME_HOOK = "#!/bin/sh\npve_gpu_lxc_nvidia_runtime compute,utility\n"
+NVIDIA_APP = dataclasses.replace(
+    NVIDIA, name="app", nvidia_driver=None, nvidia_runtime="compute,utility",
+    hook=ExpectedHook("local:snippets/pve-gpu-lxc-220.sh", RUNTIME_HOOK, "proxmox_virtual_environment_file.app_Hook",
+                      "0700"))
+RUNTIME_READY = NvidiaRuntimeFacts(cli="/usr/bin/nvidia-container-cli", cli_version="cli-version: 1.17.8",
+                                   lxc_hook=True, lxc_package="lxc-pve", lxc_version="6.0.5-3")
+
+
+def runtime_node(runtime: NvidiaRuntimeFacts | None) -> pr.NodeProbe:
+    node = node_probe()
+    node.hooks[("local", "pve-gpu-lxc-220.sh")] = pr.HookFile(
+        "file", SNIPPET, pr.Stat("file", 0, 0, 0o700, 0, 0), hashlib.sha256(RUNTIME_HOOK.encode()).hexdigest())
+    node.nvidia_runtime = runtime
+    return node
+
+
+def test_nvidia_runtime_what_the_node_needs() -> None:
+    assert check(NVIDIA_APP, node=runtime_node(RUNTIME_READY)).findings == []
+    upgraded_away = dataclasses.replace(RUNTIME_READY, cli=None, lxc_version="6.0.0-1")
+    cli, lxc = check(NVIDIA_APP, node=runtime_node(upgraded_away)).findings
+    assert cli.line() == (
+        "nvidia: NvidiaGpu(runtime='host') has LXC's nvidia hook run nvidia-container-cli at every start, and on pve "
+        "nvidia-container-cli is not installed on the node. Fix: on pve: install NVIDIA's libnvidia-container-tools "
+        "(NVIDIA's apt repository).")
+    assert lxc.problem.endswith("`lxc.environment.hooks`, which lxc-pve 6.0.0-1 does not know (LXC refuses the "
+                                "container's config).")
+    assert lxc.fix == "on pve: upgrade to lxc-pve >= 6.0.5-3 (PVE 9.1 or later)."
+    assert lxc.found["lxc_version"] == "6.0.0-1"
+
+
+def test_nvidia_runtime_not_read_is_a_note_not_a_finding() -> None:
+    report = check(NVIDIA_APP, node=runtime_node(None))
+    assert [f for f in report.findings if f.item == "nvidia"] == []
+    assert "nvidia: NVIDIA's container runtime on pve could not be read: not compared" in report.notes
 
 
 # --- whole-container outcomes -----------------------------------------------------------------

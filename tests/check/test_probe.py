@@ -76,7 +76,7 @@ def test_the_probe_run_by_sh_reads_this_machine() -> None:
     proc = subprocess.run(["sh", "-s"], input=pr.build_input(request), text=True, capture_output=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     result = pr.parse_output(proc.stdout)
-    assert result.complete and result.version == pr.PROBE_VERSION == "2"
+    assert result.complete and result.version == pr.PROBE_VERSION == "3"
     null = result.devices["/dev/null"]
     assert isinstance(null, pr.Stat) and (null.kind, null.rdev, null.mode) == ("char", "1:3", "0666")
     assert result.devices["/dev/pve-gpu-lxc-no-such-node"] == "missing"
@@ -232,6 +232,8 @@ def test_the_probe_and_the_collector_read_the_same_facts(tmp_path: Path) -> None
     assert node.complete and node.subuid == facts.subuid and node.subgid == facts.subgid
     assert node.nvidia == facts.nvidia and node.nvidia_version == fakenode.NVIDIA_VERSION
     assert node.boot == facts.boot and node.boot is not None and node.boot.files
+    assert node.nvidia_runtime == facts.nvidia_runtime and node.nvidia_runtime is not None
+    assert (node.nvidia_runtime.lxc_hook, node.nvidia_runtime.lxc_version) == (True, fakenode.LXC_PVE_VERSION)
     assert node.by_path == {link.rsplit("/", 1)[1]: target for link, target in facts.dri_by_path} == fakenode.BY_PATH
     for path in paths:
         recorded = facts.node(path)

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from pve_gpu_lxc import cli
+from pve_gpu_lxc.cli.exit_codes import EXIT_FINDING
 from pve_gpu_lxc.pve import conf as pveconf
 from pve_gpu_lxc_testing.e2e.harness import FACTS, QUIET_ENV, REPO_ROOT, SimEnv, stack_dir, warnings_in
 from tests.e2e.conftest import oci_sim
@@ -35,7 +36,7 @@ APP = """\
 import sys
 sys.path.insert(0, {repo!r})
 from pve_gpu_lxc.engine import App, TerraformStack
-from pve_gpu_lxc import Disk, GpuContainer, IntelGpu, ProxmoxProvider, Template, configure_backend
+from pve_gpu_lxc import Disk, GpuContainer, IntelGpu, NvidiaGpu, ProxmoxProvider, Template, configure_backend
 
 app = App()
 stack = TerraformStack(app, "apps")
@@ -45,7 +46,7 @@ GpuContainer(stack, "web", node_name="pve", vm_id={vmid}, hostname="web",
              # the image's user is app 1000:1000 (also in render 993): LXC gives the entrypoint only
              # its primary group, so the render node gets gid 1000
              template=Template.oci({reference!r}, os_type="unmanaged", render_gid=1000),
-             gpus=[IntelGpu(card=None, render=128)], disk=Disk(size_gib=4),
+             gpus=[{gpu}], disk=Disk(size_gib=4),
              entrypoint={entrypoint!r}, env={env!r})
 app.synth()
 """
@@ -58,9 +59,9 @@ def node(tmp_path_factory: pytest.TempPathFactory, oci_registry: Any) -> Iterato
 
 
 def synth(sim: SimEnv, base: Path, reference: str, *, entrypoint: str = ENTRYPOINT,
-          env: dict[str, str] | None = None) -> Path:
+          env: dict[str, str] | None = None, vmid: int = VMID, gpu: str = "IntelGpu(card=None, render=128)") -> Path:
     base.mkdir(parents=True, exist_ok=True)
-    (base / "main.py").write_text(APP.format(repo=str(REPO_ROOT), vmid=VMID, reference=reference,
+    (base / "main.py").write_text(APP.format(repo=str(REPO_ROOT), vmid=vmid, reference=reference, gpu=gpu,
                                              entrypoint=entrypoint, env=env if env is not None else ENV))
     out = base / "cdktf.out"
     run_env = {**os.environ, **QUIET_ENV, **sim.env, "CDKTF_OUTDIR": str(out),
@@ -123,6 +124,59 @@ def test_one_apply_leaves_the_declared_entrypoint_and_env_and_an_empty_plan(
     assert node.plan(changed) == 0
     node.destroy(changed)
     assert not node.conf_path(VMID).exists()
+
+
+CLI_STANDIN = "#!/bin/sh\necho 'cli-version: 1.17.8'\necho 'lib-version: 1.17.8'\n"
+LXC_PVE_STATUS = ("Package: lxc-pve\nStatus: install ok installed\nArchitecture: amd64\nVersion: 6.0.5-3\n"
+                  "Description: Linux containers userspace tools\n\n")
+
+
+def live_check(node: SimEnv, stack: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    capsys.readouterr()
+    code = cli.main(["check", "--no-synth", "--outdir", str(stack.parent.parent), "--facts", f"pve={FACTS}"],
+                    environ={**os.environ, **node.env})
+    out = capsys.readouterr()
+    return code, out.out + out.err
+
+
+def test_nvidia_host_runtime_starts_with_the_nodes_runtime_and_check_names_what_goes_missing(
+        node: SimEnv, oci_registry: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """NvidiaGpu(runtime="host") on a node with PVE 9.1's lxc-pve, LXC's nvidia hook (Debian's, the
+    node's /usr is this machine's) and a stand-in nvidia-container-cli: the start's hookscript adds
+    the hook's lines to the config LXC reads, and the live check is clean; without the CLI the check
+    names it and the hookscript refuses the next start."""
+    vmid = 421
+    cli_path = node.sim.state_dir / "usr-overlay/bin/nvidia-container-cli"  # the node's /usr/bin
+    cli_path.write_text(CLI_STANDIN)
+    cli_path.chmod(0o755)
+    status = node.node_root / "var/lib/dpkg/status"
+    status.parent.mkdir(parents=True, exist_ok=True)
+    status.write_text(LXC_PVE_STATUS)
+    stack = synth(node, tmp_path / "nv", oci_registry.app_ref, vmid=vmid,
+                  gpu='NvidiaGpu(index=0, runtime="host", capabilities="compute,utility")')
+    try:
+        proc = node.apply(stack)
+        assert "Apply complete!" in proc.stdout, proc.stdout[-2000:]
+        generated = (node.node_root / f"var/lib/lxc/{vmid}/config").read_text().splitlines()
+        assert generated[-3:] == ["lxc.environment.hooks = NVIDIA_VISIBLE_DEVICES=none",
+                                  "lxc.environment.hooks = NVIDIA_DRIVER_CAPABILITIES=compute,utility",
+                                  "lxc.hook.mount = /usr/share/lxc/hooks/nvidia"]
+        code, out = live_check(node, stack, capsys)
+        assert code == 0, out
+
+        cli_path.unlink()
+        code, out = live_check(node, stack, capsys)
+        assert code == EXIT_FINDING, out
+        assert ("nvidia: NvidiaGpu(runtime='host') has LXC's nvidia hook run nvidia-container-cli at every start, "
+                "and on pve nvidia-container-cli is not installed on the node.") in out
+        client = Client.root(node.sim)
+        task, log = client.task(client.call("POST", f"/nodes/pve/lxc/{vmid}/status/reboot").data)
+        assert task["exitstatus"] != "OK"
+        assert "NvidiaGpu(runtime='host') needs /usr/bin/nvidia-container-cli on the node" in "\n".join(log)
+    finally:
+        cli_path.unlink(missing_ok=True)
+        node.destroy(stack)
+    assert not node.conf_path(vmid).exists()
 
 
 def test_the_readmes_oci_example_applies_with_the_tests_image(node: SimEnv, oci_registry: Any, tmp_path: Path) -> None:

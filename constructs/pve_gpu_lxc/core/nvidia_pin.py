@@ -1,4 +1,4 @@
-"""The NVIDIA driver pin in the generated hookscript, written and read by one rule (pure).
+"""The NVIDIA steps in the generated hookscript, written and read by one rule (pure).
 
 The model pins a container's NVIDIA userspace in its pre-start hook (`model/hooks.py`): the
 hook defines the shell function `require_nvidia_driver` and calls it with the pinned version,
@@ -6,6 +6,10 @@ so the node refuses to start the container on another driver.  The synthesized d
 the pin nowhere else, so its reader (`pve/synthesized.py`, for `check`) finds the version in
 the hook's text.  Writer and reader take the function's name and the call's form from here:
 renaming the function cannot leave the reader looking for the old name.
+
+NvidiaGpu(runtime="host") has no pin: its pre-start step (`RUNTIME_FUNCTION`, called with the
+NVIDIA_DRIVER_CAPABILITIES) sets up LXC's nvidia hook, which runs nvidia-container-cli; the
+paths the step requires on the node are here too, for the facts' check and `check`'s.
 """
 
 from __future__ import annotations
@@ -30,4 +34,23 @@ def pinned_version(hook_text: str | None) -> str | None:
     if not hook_text:
         return None
     match = _CALL.search(hook_text)
+    return match.group(1) if match else None
+
+
+RUNTIME_FUNCTION = "pve_gpu_lxc_nvidia_runtime"
+NVIDIA_LXC_HOOK = "/usr/share/lxc/hooks/nvidia"  # LXC's mount hook (package lxc-pve)
+NVIDIA_CONTAINER_CLI = "/usr/bin/nvidia-container-cli"  # NVIDIA's libnvidia-container-tools installs it there
+_RUNTIME_CALL = re.compile(rf"^\s*{RUNTIME_FUNCTION}\s+'?([a-z,]+)'?\s*$", re.M)
+
+
+def runtime_call(capabilities: str) -> str:
+    """The pre-start line of NvidiaGpu(runtime="host") with its NVIDIA_DRIVER_CAPABILITIES."""
+    return f"{RUNTIME_FUNCTION} {shlex.quote(capabilities)}"
+
+
+def host_runtime(hook_text: str | None) -> str | None:
+    """The capabilities a hook's `runtime_call` line passes, else None (no host runtime)."""
+    if not hook_text:
+        return None
+    match = _RUNTIME_CALL.search(hook_text)
     return match.group(1) if match else None

@@ -199,4 +199,4 @@ NVIDIA_RUNTIME = NodeFact("NVIDIA's container runtime: nvidia-container-cli, LXC
                           "nvidia_runtime_json", nvidia_runtime_from_json)
 
 # What the check's probe reads with the collector's functions (every fact the two programs share).
-SHARED: tuple[NodeFact[Any], ...] = (SUBIDS, NVIDIA, BY_PATH, DEVICE_NODE, BOOT)
+SHARED: tuple[NodeFact[Any], ...] = (SUBIDS, NVIDIA, BY_PATH, DEVICE_NODE, BOOT, NVIDIA_RUNTIME)

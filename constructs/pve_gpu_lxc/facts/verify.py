@@ -9,12 +9,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Literal
 
-from ..core import debian_version
+from ..core import debian_version, nvidia_pin
 from ..core.errors import ValidationError
 from ..core.nvidia_nodes import NVIDIA_CONTROL_NODES, is_nvidia_on_demand
 from .data import NodeFacts
 from .io import host_setup_command, record_command
-from .records import RECORDED_PREFIXES, DeviceNode, IdRange, uncovered
+from .records import RECORDED_PREFIXES, DeviceNode, IdRange, NvidiaRuntimeFacts, uncovered
 
 IdKind = Literal["u", "g"]
 
@@ -138,31 +138,41 @@ def _nvidia_driver_problems(facts: NodeFacts, version: str | None) -> list[str]:
 # pve-container 6.1 (PVE 9.1) depends on `lxc-pve (>= 6.0.5-3~~)`, the first LXC of Proxmox's with
 # `lxc.environment.hooks` (oci-research.md); Debian's own lxc gets it with upstream 7.0.
 LXC_WITH_HOOKS_ENVIRONMENT = {"lxc-pve": "6.0.5-3~~", "lxc": "1:7.0~"}
+NVIDIA_RUNTIME_NEED = "NvidiaGpu(runtime='host') has LXC's nvidia hook run nvidia-container-cli at every start"
+
+
+def nvidia_runtime_problems(runtime: NvidiaRuntimeFacts) -> list[tuple[str, str]]:
+    """What the node lacks for NvidiaGpu(runtime="host"), each as (what is wrong, the fix); the
+    synth-time check and `check` both report these."""
+    problems = []
+    cli = nvidia_pin.NVIDIA_CONTAINER_CLI
+    if runtime.cli is None:
+        problems.append(("nvidia-container-cli is not installed on the node",
+                         "install NVIDIA's libnvidia-container-tools (NVIDIA's apt repository)"))
+    elif runtime.cli != cli:
+        problems.append((f"nvidia-container-cli is at {runtime.cli}, but the hookscript requires {cli}",
+                         f"install NVIDIA's libnvidia-container-tools, which puts it at {cli}"))
+    if not runtime.lxc_hook:
+        problems.append((f"{nvidia_pin.NVIDIA_LXC_HOOK} is not on the node (it comes with lxc-pve)",
+                         "reinstall lxc-pve"))
+    minimum = LXC_WITH_HOOKS_ENVIRONMENT.get(runtime.lxc_package or "")
+    if minimum is None:
+        problems.append(("the node has no lxc-pve (nor Debian's lxc), so nothing shows it knows "
+                         "`lxc.environment.hooks`", "upgrade to PVE 9.1 or later (lxc-pve >= 6.0.5-3)"))
+    elif runtime.lxc_version is None or not debian_version.at_least(runtime.lxc_version, minimum):
+        problems.append((f"its variables go in `lxc.environment.hooks`, which {runtime.lxc_package} "
+                         f"{runtime.lxc_version or '(version not recorded)'} does not know (LXC refuses the "
+                         "container's config)",
+                         f"upgrade to {runtime.lxc_package} >= {minimum.rstrip('~')} (PVE 9.1 or later)"))
+    return problems
 
 
 def _nvidia_runtime_problems(facts: NodeFacts) -> list[str]:
-    runtime = facts.nvidia_runtime
-    why = "NvidiaGpu(runtime='host') has LXC's nvidia hook run nvidia-container-cli at every start"
-    if runtime is None:
-        return [f"{why}, but {facts.source} was recorded before the collector read NVIDIA's container "
-                f"runtime: re-record with `{record_command(node=facts.hostname)}`"]
-    problems = []
-    if runtime.cli is None:
-        problems.append(f"{why}, and nvidia-container-cli is not installed on the node: install NVIDIA's "
-                        "libnvidia-container-tools (NVIDIA's apt repository), then re-record the facts")
-    if not runtime.lxc_hook:
-        problems.append(f"{why}, and /usr/share/lxc/hooks/nvidia is not on the node (it comes with lxc-pve): "
-                        "reinstall lxc-pve, then re-record the facts")
-    minimum = LXC_WITH_HOOKS_ENVIRONMENT.get(runtime.lxc_package or "")
-    if minimum is None:
-        problems.append(f"{why}, and the node has no lxc-pve (nor Debian's lxc) recorded, so nothing shows it "
-                        "knows `lxc.environment.hooks`: PVE 9.1 or later with lxc-pve >= 6.0.5-3 is needed")
-    elif runtime.lxc_version is None or not debian_version.at_least(runtime.lxc_version, minimum):
-        problems.append(f"{why} with its variables in `lxc.environment.hooks`, which {runtime.lxc_package} "
-                        f"{runtime.lxc_version or '(version not recorded)'} does not know (LXC refuses the "
-                        f"container's config): upgrade to {runtime.lxc_package} >= {minimum.rstrip('~')} "
-                        "(PVE 9.1 or later), then re-record the facts")
-    return problems
+    if facts.nvidia_runtime is None:
+        return [f"{NVIDIA_RUNTIME_NEED}, but {facts.source} was recorded before the collector read NVIDIA's "
+                f"container runtime: re-record with `{record_command(node=facts.hostname)}`"]
+    return [f"{NVIDIA_RUNTIME_NEED}, and {what}: {fix}, then re-record the facts"
+            for what, fix in nvidia_runtime_problems(facts.nvidia_runtime)]
 
 
 def _subid_problems(facts: NodeFacts, idmap: Iterable[tuple[IdKind, int, int]]) -> list[str]:

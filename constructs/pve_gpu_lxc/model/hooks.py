@@ -212,16 +212,15 @@ pve_gpu_lxc_app_config() {
 # 9.1 (lxc-pve >= 6.0.5-3) `lxc.environment.runtime` (the container's env) reaches the init only:
 # the lines are `lxc.environment.hooks`.  `none`: the devN entries pass the nodes.  Appended to
 # the generated config, which update_lxc_config writes anew at every start.
-NVIDIA_LXC_HOOK = "/usr/share/lxc/hooks/nvidia"
-NVIDIA_CONTAINER_CLI = "/usr/bin/nvidia-container-cli"
+_LXC_HOOK, _CLI = nvidia_pin.NVIDIA_LXC_HOOK, nvidia_pin.NVIDIA_CONTAINER_CLI
 _NVIDIA_RUNTIME_FUNCTION = f"""
-pve_gpu_lxc_nvidia_runtime() {{
+{nvidia_pin.RUNTIME_FUNCTION}() {{
     generated="$sysroot/var/lib/lxc/$vmid/config"
-    [ -x "$sysroot{NVIDIA_LXC_HOOK}" ] || fail "NvidiaGpu(runtime='host') needs LXC's nvidia hook {NVIDIA_LXC_HOOK} on the node (package lxc-pve)"
-    [ -x "$sysroot{NVIDIA_CONTAINER_CLI}" ] || fail "NvidiaGpu(runtime='host') needs {NVIDIA_CONTAINER_CLI} on the node: install NVIDIA's libnvidia-container-tools (nvidia-container-toolkit repository)"
-    grep -qxF 'lxc.hook.mount = {NVIDIA_LXC_HOOK}' "$generated" && return 0
+    [ -x "$sysroot{_LXC_HOOK}" ] || fail "NvidiaGpu(runtime='host') needs LXC's nvidia hook {_LXC_HOOK} on the node (package lxc-pve)"
+    [ -x "$sysroot{_CLI}" ] || fail "NvidiaGpu(runtime='host') needs {_CLI} on the node: install NVIDIA's libnvidia-container-tools (nvidia-container-toolkit repository)"
+    grep -qxF 'lxc.hook.mount = {_LXC_HOOK}' "$generated" && return 0
     printf '%s\n' 'lxc.environment.hooks = NVIDIA_VISIBLE_DEVICES=none' \
-        "lxc.environment.hooks = NVIDIA_DRIVER_CAPABILITIES=$1" 'lxc.hook.mount = {NVIDIA_LXC_HOOK}' >> "$generated" \
+        "lxc.environment.hooks = NVIDIA_DRIVER_CAPABILITIES=$1" 'lxc.hook.mount = {_LXC_HOOK}' >> "$generated" \
         || fail "cannot add NVIDIA's runtime hook to $generated"
 }}
 """
@@ -263,7 +262,7 @@ def render_hookscript(
     if app is not None:
         by_phase["pre-start"].append(f"pve_gpu_lxc_app_config {_q(app.entrypoint)} {_q(app.env_lines)}")
     if nvidia_runtime is not None:
-        by_phase["pre-start"].append(f"pve_gpu_lxc_nvidia_runtime {_q(nvidia_runtime)}")
+        by_phase["pre-start"].append(nvidia_pin.runtime_call(nvidia_runtime))
     for command in commands:
         argv = " ".join(_q(a) for a in command.argv)
         by_phase[command.phase].append(f"{argv} || fail {_q('command failed: ' + command.argv[0])}")

@@ -181,6 +181,7 @@ class ExpectedContainer:
     unprivileged: bool = False
     hook: ExpectedHook | None = None
     nvidia_driver: str | None = None
+    nvidia_runtime: str | None = None  # NvidiaGpu(runtime="host")'s capabilities, from the hookscript
     hostname: str | None = None
     tags: tuple[str, ...] = ()
     guarded: bool = False  # the resource has the guard's precondition
@@ -306,6 +307,7 @@ def containers(stack: str, doc: Mapping[str, Any]) -> list[ExpectedContainer]:
             unprivileged=unprivileged(body),
             hook=script,
             nvidia_driver=nvidia_pin.pinned_version(script.content if script else None),
+            nvidia_runtime=nvidia_pin.host_runtime(script.content if script else None),
             hostname=hostname if isinstance(hostname, str) and "${" not in hostname else None,
             tags=tuple(t for t in blocks(body.get("tags")) if isinstance(t, str)),
             guarded=lifecycle is not None and bool(lifecycle.get("precondition")),

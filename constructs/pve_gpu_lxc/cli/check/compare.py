@@ -17,6 +17,7 @@ from ...facts.boot import nodes_at_boot
 from ...facts.io import host_setup_command
 from ...facts.model import HostFacts
 from ...facts.records import uncovered
+from ...facts.verify import NVIDIA_RUNTIME_NEED, nvidia_runtime_problems
 from ...model.devices import group_role
 from ...model.ownership import Listed
 from ...pve.synthesized import ExpectedContainer, ExpectedDevice
@@ -121,7 +122,7 @@ def check_container(
     else:
         why = (ct.detail or ct.state) if ct is not None else "not probed"
         report.notes.append(f"in-container: not running: skipped ({why})")
-    if exp.is_nvidia or exp.nvidia_driver:
+    if exp.is_nvidia or exp.nvidia_driver or exp.nvidia_runtime:
         nvidia_findings, nvidia_notes = compare_nvidia(exp, node, ctx)
         run("nvidia", nvidia_findings)
         report.notes.extend(nvidia_notes)
@@ -570,7 +571,21 @@ def compare_in_container(exp: ExpectedContainer, ct: pr.ContainerProbe, ctx: Con
     return findings
 
 
+def compare_nvidia_runtime(exp: ExpectedContainer, node: pr.NodeProbe) -> tuple[list[Finding], list[str]]:
+    """NvidiaGpu(runtime="host"): what LXC's nvidia hook needs on the node (the synth-time rule)."""
+    runtime = node.nvidia_runtime
+    if runtime is None:
+        return [], [f"nvidia: NVIDIA's container runtime on {exp.node} could not be read: not compared"]
+    return [Finding("nvidia", "runtime", f"{NVIDIA_RUNTIME_NEED}, and on {exp.node} {what}.",
+                    f"on {exp.node}: {fix}.", expected="nvidia-container-cli, LXC's nvidia hook, lxc-pve >= 6.0.5-3",
+                    found={"cli": runtime.cli, "lxc_hook": runtime.lxc_hook, "lxc_package": runtime.lxc_package,
+                           "lxc_version": runtime.lxc_version})
+            for what, fix in nvidia_runtime_problems(runtime)], []
+
+
 def compare_nvidia(exp: ExpectedContainer, node: pr.NodeProbe, ctx: Context) -> tuple[list[Finding], list[str]]:
+    if exp.nvidia_runtime is not None:
+        return compare_nvidia_runtime(exp, node)
     pinned = exp.nvidia_driver
     if pinned is None:
         return [], ["nvidia: no pinned driver version in the hookscript: host driver not compared"]

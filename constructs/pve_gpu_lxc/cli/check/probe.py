@@ -41,10 +41,10 @@ from ...core import names
 from ...facts import readers
 from ...facts.boot import BootFacts
 from ...facts.data import NvidiaFacts
-from ...facts.records import DeviceNode, IdRange
+from ...facts.records import DeviceNode, IdRange, NvidiaRuntimeFacts
 
 DATA_END = "PVE_GPU_LXC_PROBE_DATA"
-PROBE_VERSION = "2"  # 2: the shared facts as the collector's JSON
+PROBE_VERSION = "3"  # 2: the shared facts as the collector's JSON; 3: NVIDIA's container runtime
 
 SCRIPT = r"""# pve-gpu-lxc check: read-only node probe (POSIX sh; sent by `pve-gpu-lxc check` as `sh -s`).
 # Reads and prints; never writes a file, changes a setting or runs anything inside a container.
@@ -256,13 +256,14 @@ probe_ctdev() { # VMID PATH: the passed node inside the running container (lstat
 }
 
 probe_host() { # the facts the collector records too, read by its functions (appended below)
-    rec pve-gpu-lxc-probe 2
+    rec pve-gpu-lxc-probe 3
     rec subuid "$(subid_json "$ROOT/etc/subuid" null)"
     rec subgid "$(subid_json "$ROOT/etc/subgid" null)"
     set +f  # the collector's functions glob (NVIDIA's GPUs, the by-path links, the boot files)
     rec nvidia "$(nvidia_json | tr -d '\n')"
     rec bypath "$(by_path_json | tr -d '\n')"
     rec boot "$(boot_json | tr -d '\n')"
+    rec nvidia_runtime "$(nvidia_runtime_json | tr -d '\n')"
     set -f
 }
 
@@ -416,6 +417,7 @@ class NodeProbe:
     containers: dict[int, ContainerProbe] = field(default_factory=dict)
     boot: BootFacts | None = None  # None: not read (an older probe) or unreadable
     boot_error: str | None = None
+    nvidia_runtime: NvidiaRuntimeFacts | None = None  # None: not read (an older probe) or unreadable
 
     @property
     def nvidia_version(self) -> str | None:
@@ -457,6 +459,8 @@ def _shared(result: NodeProbe, kind: str, fields: list[str]) -> None:
             value = _read(readers.SUBIDS, fields)
         elif kind == "nvidia":
             value = _read(readers.NVIDIA, fields)
+        elif kind == "nvidia_runtime":
+            value = _read(readers.NVIDIA_RUNTIME, fields)
         elif kind == "bypath":
             kind, value = "by_path", {posixpath.basename(link): target
                                       for link, target in _read(readers.BY_PATH, fields)}
@@ -479,7 +483,7 @@ def parse_output(text: str) -> NodeProbe:
             result.version = fields[1] if len(fields) > 1 else None
         elif kind == "end":
             result.complete = True
-        elif kind in ("subuid", "subgid", "nvidia", "bypath", "boot") and len(fields) >= 2:
+        elif kind in ("subuid", "subgid", "nvidia", "bypath", "boot", "nvidia_runtime") and len(fields) >= 2:
             _shared(result, kind, fields[1:])
         elif kind == "dev" and len(fields) >= 3:
             if fields[2] == "missing":
