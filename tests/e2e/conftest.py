@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
 
-from pve_gpu_lxc_testing.e2e.harness import SimEnv, sim_env
+from pve_gpu_lxc_testing.e2e.harness import QUIET_ENV, REPO_ROOT, SimEnv, sim_env, stack_dir
 
 TEMPLATES = (
     "local:vztmpl/debian-12-standard_12.2-1_amd64.tar.zst",
@@ -41,6 +43,41 @@ def oci_sim(base: Path, registry: Any) -> Iterator[SimEnv]:
         assert_every_request_was_validated(env)
     finally:
         env.close()
+
+
+OCI_APP = """\
+import sys
+sys.path.insert(0, {repo!r})
+from pve_gpu_lxc.engine import App, TerraformStack
+from pve_gpu_lxc import Disk, GpuContainer, IdMap, IntelGpu, NvidiaGpu, ProxmoxProvider, Template, configure_backend
+
+app = App()
+stack = TerraformStack(app, "apps")
+configure_backend(stack, "apps")
+ProxmoxProvider(stack, "proxmox")
+GpuContainer(stack, "web", node_name="pve", vm_id={vmid}, hostname="web",
+             # the image's user is app 1000:1000 (also in render 993): LXC gives the entrypoint only
+             # its primary group, so the render node gets gid 1000
+             template=Template.oci({reference!r}, os_type="unmanaged", render_gid=1000),
+             gpus=[{gpu}], disk=Disk(size_gib=4), idmap={idmap},
+             entrypoint={entrypoint!r}, env={env!r})
+app.synth()
+"""
+
+
+def synth_oci_app(sim: SimEnv, base: Path, state_dir: Path, *, reference: str, vmid: int, entrypoint: str,
+                  env: dict[str, str], gpu: str = "IntelGpu(card=None, render=128)", idmap: str = "None") -> Path:
+    """The stack directory of a CDKTF app with one GpuContainer from the tests' OCI image (`gpu`
+    and `idmap`: Python expressions), synthesized by the project's Python against `sim`."""
+    base.mkdir(parents=True, exist_ok=True)
+    (base / "main.py").write_text(OCI_APP.format(repo=str(REPO_ROOT), vmid=vmid, reference=reference, gpu=gpu,
+                                                 idmap=idmap, entrypoint=entrypoint, env=env))
+    out = base / "cdktf.out"
+    run_env = {**os.environ, **QUIET_ENV, **sim.env, "CDKTF_OUTDIR": str(out), "PVE_GPU_LXC_STATE_DIR": str(state_dir)}
+    proc = subprocess.run([str(REPO_ROOT / ".venv" / "bin" / "python"), "main.py"], cwd=base, env=run_env,
+                          text=True, capture_output=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return stack_dir(out, "apps")
 
 
 @pytest.fixture(scope="module")

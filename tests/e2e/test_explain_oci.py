@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,30 +24,15 @@ import pytest
 from pve_gpu_lxc import cli
 from pve_gpu_lxc.pve import conf as pveconf
 from pve_gpu_lxc.pve import create, oci, synthesized
-from pve_gpu_lxc_testing.e2e.harness import FACTS, QUIET_ENV, REPO_ROOT, SimEnv, stack_dir
+from pve_gpu_lxc_testing.e2e.harness import FACTS, REPO_ROOT, SimEnv
 from pve_gpu_lxc_testing.pvesim import nodes as pvenodes
-from tests.e2e.conftest import oci_sim
+from tests.e2e.conftest import oci_sim, synth_oci_app
 
 pytestmark = pytest.mark.e2e
 
 VMID = 430
-APP = """\
-import sys
-sys.path.insert(0, {repo!r})
-from pve_gpu_lxc.engine import App, TerraformStack
-from pve_gpu_lxc import Disk, GpuContainer, IdMap, IntelGpu, ProxmoxProvider, Template, configure_backend
-
-app = App()
-stack = TerraformStack(app, "apps")
-configure_backend(stack, "apps")
-ProxmoxProvider(stack, "proxmox")
-GpuContainer(stack, "web", node_name="pve", vm_id={vmid}, hostname="web",
-             template=Template.oci({reference!r}, os_type="unmanaged", render_gid=1000),
-             gpus=[IntelGpu(card=None, render=128)], disk=Disk(size_gib=4),
-             idmap=IdMap.passthrough(gids={{44: 44}}),
-             entrypoint="/app/entry.sh serve --name 'a b'", env={{"PATH": "/bin", "APP_MODE": "explained"}})
-app.synth()
-"""
+ENTRYPOINT = "/app/entry.sh serve --name 'a b'"
+ENV = {"PATH": "/bin", "APP_MODE": "explained"}
 
 
 @pytest.fixture(scope="module")
@@ -59,15 +43,8 @@ def node(tmp_path_factory: pytest.TempPathFactory, oci_registry: Any) -> Iterato
 
 
 def synth(sim: SimEnv, base: Path, reference: str) -> Path:
-    base.mkdir(parents=True, exist_ok=True)
-    (base / "main.py").write_text(APP.format(repo=str(REPO_ROOT), vmid=VMID, reference=reference))
-    out = base / "cdktf.out"
-    run_env = {**os.environ, **QUIET_ENV, **sim.env, "CDKTF_OUTDIR": str(out),
-               "PVE_GPU_LXC_STATE_DIR": str(base / "state")}
-    proc = subprocess.run([str(REPO_ROOT / ".venv" / "bin" / "python"), "main.py"], cwd=base, env=run_env,
-                          text=True, capture_output=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return stack_dir(out, "apps")
+    return synth_oci_app(sim, base, base / "state", reference=reference, vmid=VMID, entrypoint=ENTRYPOINT, env=ENV,
+                         idmap="IdMap.passthrough(gids={44: 44})")
 
 
 def record_facts(sim: SimEnv, out: Path, capsys: pytest.CaptureFixture[str]) -> Path:

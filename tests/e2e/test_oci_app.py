@@ -23,7 +23,7 @@ from pve_gpu_lxc import cli
 from pve_gpu_lxc.cli.exit_codes import EXIT_FINDING
 from pve_gpu_lxc.pve import conf as pveconf
 from pve_gpu_lxc_testing.e2e.harness import FACTS, QUIET_ENV, REPO_ROOT, SimEnv, stack_dir, warnings_in
-from tests.e2e.conftest import oci_sim
+from tests.e2e.conftest import oci_sim, synth_oci_app
 from tests.pvesim.test_api import Client
 
 pytestmark = pytest.mark.e2e
@@ -32,24 +32,6 @@ VMID = 420
 ENTRYPOINT = "/app/entry.sh serve"
 ENV = {"PATH": "/bin", "APP_MODE": "declared", "GREETING": "it's ${HOME} and %{x}, literally"}
 
-APP = """\
-import sys
-sys.path.insert(0, {repo!r})
-from pve_gpu_lxc.engine import App, TerraformStack
-from pve_gpu_lxc import Disk, GpuContainer, IntelGpu, NvidiaGpu, ProxmoxProvider, Template, configure_backend
-
-app = App()
-stack = TerraformStack(app, "apps")
-configure_backend(stack, "apps")
-ProxmoxProvider(stack, "proxmox")
-GpuContainer(stack, "web", node_name="pve", vm_id={vmid}, hostname="web",
-             # the image's user is app 1000:1000 (also in render 993): LXC gives the entrypoint only
-             # its primary group, so the render node gets gid 1000
-             template=Template.oci({reference!r}, os_type="unmanaged", render_gid=1000),
-             gpus=[{gpu}], disk=Disk(size_gib=4),
-             entrypoint={entrypoint!r}, env={env!r})
-app.synth()
-"""
 
 
 @pytest.fixture(scope="module")
@@ -60,16 +42,9 @@ def node(tmp_path_factory: pytest.TempPathFactory, oci_registry: Any) -> Iterato
 
 def synth(sim: SimEnv, base: Path, reference: str, *, entrypoint: str = ENTRYPOINT,
           env: dict[str, str] | None = None, vmid: int = VMID, gpu: str = "IntelGpu(card=None, render=128)") -> Path:
-    base.mkdir(parents=True, exist_ok=True)
-    (base / "main.py").write_text(APP.format(repo=str(REPO_ROOT), vmid=vmid, reference=reference, gpu=gpu,
-                                             entrypoint=entrypoint, env=env if env is not None else ENV))
-    out = base / "cdktf.out"
-    run_env = {**os.environ, **QUIET_ENV, **sim.env, "CDKTF_OUTDIR": str(out),
-               "PVE_GPU_LXC_STATE_DIR": str(base.parent / "state")}  # one state for the versions of the app
-    proc = subprocess.run([str(REPO_ROOT / ".venv" / "bin" / "python"), "main.py"], cwd=base, env=run_env,
-                          text=True, capture_output=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return stack_dir(out, "apps")
+    # one state for the versions of the app
+    return synth_oci_app(sim, base, base.parent / "state", reference=reference, vmid=vmid, gpu=gpu,
+                         entrypoint=entrypoint, env=env if env is not None else ENV)
 
 
 def main_section(sim: SimEnv) -> str:
