@@ -292,6 +292,7 @@ def test_host_runtime_on_the_example_node_names_everything_it_lacks(stack, pve) 
     ({"cli": "/usr/local/bin/nvidia-container-cli"}, "nvidia-container-cli is at /usr/local/bin/nvidia-container-cli, "
      "but the hookscript requires /usr/bin/nvidia-container-cli"),
     ({"lxc_version": None}, "which lxc-pve (version not recorded) does not know"),
+    ({"lxc_version": "not a version"}, "which lxc-pve not a version does not know"),
 ])
 def test_host_runtime_refusals_name_the_missing_piece(stack, pve, change, expected) -> None:
     with pytest.raises(ValidationError, match=re.escape(expected)):

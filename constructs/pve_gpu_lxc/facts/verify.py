@@ -159,12 +159,20 @@ def nvidia_runtime_problems(runtime: NvidiaRuntimeFacts) -> list[tuple[str, str]
     if minimum is None:
         problems.append(("the node has no lxc-pve (nor Debian's lxc), so nothing shows it knows "
                          "`lxc.environment.hooks`", "upgrade to PVE 9.1 or later (lxc-pve >= 6.0.5-3)"))
-    elif runtime.lxc_version is None or not debian_version.at_least(runtime.lxc_version, minimum):
+    elif runtime.lxc_version is None or not _at_least(runtime.lxc_version, minimum):
         problems.append((f"its variables go in `lxc.environment.hooks`, which {runtime.lxc_package} "
                          f"{runtime.lxc_version or '(version not recorded)'} does not know (LXC refuses the "
                          "container's config)",
                          f"upgrade to {runtime.lxc_package} >= {minimum.rstrip('~')} (PVE 9.1 or later)"))
     return problems
+
+
+def _at_least(version: str, minimum: str) -> bool:
+    """dpkg's `ge`; a version dpkg would not have written proves nothing (False)."""
+    try:
+        return debian_version.at_least(version, minimum)
+    except ValueError:
+        return False
 
 
 def _nvidia_runtime_problems(facts: NodeFacts) -> list[str]:
