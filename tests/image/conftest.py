@@ -21,9 +21,11 @@ from pve_gpu_lxc_testing.image import cache as image_cache
 from pve_gpu_lxc_testing.image.images import BuiltImage, BuiltImages, build_images
 from tests.lxc import conftest as lxc_suite
 
-# the LXC suite's fixtures, for the boots: the machine check and the harness whose clean-up is asserted
+# the LXC suite's fixtures, for the boots: the machine check, the harness whose clean-up is
+# asserted, the fake NVIDIA hosts
 harness = lxc_suite.harness
 lxc_machine = lxc_suite.lxc_machine
+fake_host = lxc_suite.fake_host
 
 REPO = Path(__file__).resolve().parents[2]
 # the example node runs 575.64.03 (the fake .run's driver); this one Debian's 535.261.03 (the packages' driver)

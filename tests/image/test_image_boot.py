@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import shutil
 from pathlib import Path
-from typing import Callable, Iterator
 
 import pytest
 
@@ -42,20 +40,6 @@ OTHER_DRIVER = "580.65.06"
 def node(request: pytest.FixtureRequest, image_nodes: dict[str, ImageNode]) -> ImageNode:
     return image_nodes[request.param]
 
-
-@pytest.fixture
-def fake_host(tmp_path: Path) -> Iterator[Callable[..., hooks.FakeNvidiaHost]]:
-    """FakeNvidiaHosts (the hook's sysroot seam: the driver's version, stand-in nodes), removed afterwards."""
-    made: list[hooks.FakeNvidiaHost] = []
-
-    def make(driver_version: str | None, nodes: tuple[str, ...] = ()) -> hooks.FakeNvidiaHost:
-        host = hooks.FakeNvidiaHost(tmp_path / f"host{len(made)}", driver_version, nodes)
-        made.append(host)
-        return host
-
-    yield make
-    for host in made:
-        shutil.rmtree(host.root)
 
 
 def node_spec(node: ImageNode):  # type: ignore[no-untyped-def]

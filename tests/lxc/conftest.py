@@ -4,15 +4,16 @@ fixture that asserts every container, node, mount and subid entry is gone afterw
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
 from pve_gpu_lxc_testing.e2e.harness import SimEnv, sim_env, stack_dir, synth_app
-from pve_gpu_lxc_testing.lxc import LxcHarness, preflight, subids
+from pve_gpu_lxc_testing.lxc import LxcHarness, hooks, preflight, subids
 
 REPO = Path(__file__).resolve().parents[2]
 SYNTH_TIMEOUT = 300
@@ -36,6 +37,23 @@ def harness(lxc_machine: None) -> Iterator[LxcHarness]:
     assert report is not None and report.clean, f"LXC harness left things behind: {report}"
     after = subids.snapshot()
     assert after == before, f"/etc/subuid or /etc/subgid not restored byte for byte: {before!r} -> {after!r}"
+
+
+@pytest.fixture
+def fake_host(tmp_path: Path) -> Iterator[Callable[..., hooks.FakeNvidiaHost]]:
+    """Builds FakeNvidiaHosts (the hook's sysroot seam: the driver's version, stand-in nodes) and
+    removes their device nodes afterwards (pytest keeps tmp dirs)."""
+    made: list[hooks.FakeNvidiaHost] = []
+
+    def make(driver_version: str | None, nodes: Sequence[str] = ()) -> hooks.FakeNvidiaHost:
+        host = hooks.FakeNvidiaHost(tmp_path / f"host{len(made)}", driver_version, nodes)
+        made.append(host)
+        return host
+
+    yield make
+    for host in made:
+        shutil.rmtree(host.root)
+        assert not host.root.exists()
 
 
 @pytest.fixture(scope="session")

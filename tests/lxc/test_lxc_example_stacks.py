@@ -12,9 +12,7 @@ nvidia-modprobe on PATH.
 from __future__ import annotations
 
 import dataclasses
-import shutil
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
 
 import pytest
 
@@ -80,21 +78,6 @@ def test_nvidia_ollama_stack_boots_with_the_default_map_and_all_four_nodes(harne
 
 
 # -- the hookscript, run on the host with Proxmox's arguments --------------------------
-
-@pytest.fixture
-def fake_host(tmp_path) -> Iterator[Callable[..., hooks.FakeNvidiaHost]]:  # type: ignore[no-untyped-def]
-    """Builds FakeNvidiaHosts and removes their device nodes afterwards (pytest keeps tmp dirs)."""
-    made: list[hooks.FakeNvidiaHost] = []
-
-    def make(driver_version: str | None, nodes: Sequence[str] = ()) -> hooks.FakeNvidiaHost:
-        host = hooks.FakeNvidiaHost(tmp_path / f"host{len(made)}", driver_version, nodes)
-        made.append(host)
-        return host
-
-    yield make
-    for host in made:
-        shutil.rmtree(host.root)
-        assert not host.root.exists()
 
 
 @pytest.fixture(scope="module")

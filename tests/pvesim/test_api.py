@@ -109,16 +109,10 @@ class Client:
 
 @pytest.fixture(scope="module")
 def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Simulator]:
-    base = tmp_path_factory.mktemp("pvesim")
-    with Simulator(base / "node", base / "state", facts=FACTS, tokens={TOKEN_ID: TOKEN_SECRET}, ssh=False) as s:
-        s.files.volume_path(TEMPLATE).write_bytes(b"not really a tarball")
+    from tests.pvesim.conftest import module_sim  # the conftest reads this module's FACTS, TEMPLATE, Client
+
+    with module_sim(tmp_path_factory, "pvesim", tokens={TOKEN_ID: TOKEN_SECRET}, ssh=False) as s:
         yield s
-
-
-@pytest.fixture
-def root(sim: Simulator) -> Client:
-    client = Client.root(sim)
-    return client
 
 
 @pytest.fixture
@@ -126,14 +120,6 @@ def token(sim: Simulator) -> Client:
     client = Client(sim)
     client.token = f"{TOKEN_ID}={TOKEN_SECRET}"
     return client
-
-
-_vmids = iter(range(300, 1000))
-
-
-@pytest.fixture
-def vmid(sim: Simulator) -> int:
-    return next(_vmids)
 
 
 def create(client: Client, vmid: int, **params: Any) -> Reply:

@@ -9,6 +9,7 @@ import logging
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,10 +17,16 @@ import pytest
 from pve_gpu_lxc_testing.pvesim import Simulator, apischema
 from pve_gpu_lxc_testing.pvesim.api import PveApi
 from pve_gpu_lxc_testing.pvesim.node import NodeFiles, PveError
+from tests.pvesim.conftest import module_sim
 from tests.pvesim.test_api import TEMPLATE, Client
-from tests.pvesim.test_pve_fidelity import root, sim, vmid  # noqa: F401 (fixtures)
 
 REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Simulator]:
+    with module_sim(tmp_path_factory, "pvesim-apischema", ssh=False) as s:
+        yield s
 
 
 def served_routes() -> list[tuple[str, str]]:
@@ -99,14 +106,14 @@ def test_the_description_is_test_data_only():
      {"timeout": "property is not defined in schema and the schema does not allow additional properties"}),
     ("GET", "/nodes/pve/tasks/UPID:x/log", {"limit": "-1"}, {"limit": "value must have a minimum value of 0"}),
 ])
-def test_a_request_pve_would_refuse_is_a_400_with_pve_wording(root, vmid, method, path, params, errors):  # noqa: F811
+def test_a_request_pve_would_refuse_is_a_400_with_pve_wording(root, vmid, method, path, params, errors):
     reply = root.call(method, path.format(vmid=vmid), {k: v.format(vmid=vmid) for k, v in params.items()})
     assert (reply.status, reply.reason) == (400, "Parameter verification failed.")
     assert reply.json == {"data": None, "message": "Parameter verification failed.\n",
                           "errors": {k: v + "\n" for k, v in errors.items()}}
 
 
-def test_the_validation_runs_before_the_handler_and_on_every_request(sim: Simulator, root: Client, vmid):  # noqa: F811
+def test_the_validation_runs_before_the_handler_and_on_every_request(sim: Simulator, root: Client, vmid):
     before = sim.server.api2.validated
     reply = root.call("POST", "/nodes/pve/lxc", {"vmid": vmid, "ostemplate": TEMPLATE, "cores": "0"})
     assert reply.status == 400 and not sim.files.conf_path(vmid).exists()
@@ -123,7 +130,7 @@ def test_validation_errors_are_a_pve_error_with_one_message_per_parameter():
                                 "memory": "value must have a minimum value of 16"}
 
 
-def test_a_request_that_reaches_no_route_is_recorded_as_unvalidated(sim: Simulator, root: Client):  # noqa: F811
+def test_a_request_that_reaches_no_route_is_recorded_as_unvalidated(sim: Simulator, root: Client):
     reply = root.call("GET", "/nodes/pve/qemu")
     assert (reply.status, reply.reason) == (501, "Method 'GET /nodes/pve/qemu' not implemented")
     assert sim.server.api2.unvalidated[-1] == "GET /nodes/pve/qemu"

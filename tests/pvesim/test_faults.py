@@ -18,8 +18,9 @@ import pytest
 
 from pve_gpu_lxc_testing.pvesim import Simulator
 from pve_gpu_lxc_testing.pvesim import faults as pvefaults
+from tests.pvesim.conftest import module_sim
 
-from .test_api import FACTS, TEMPLATE, Client, Reply, create, created
+from .test_api import Client, Reply, create, created
 from .test_ssh import bpg_exec, bpg_idmap_commands, bpg_upload_command
 
 CREATE = ("POST", "/nodes/{node}/lxc")
@@ -28,9 +29,7 @@ IDMAP = ["lxc.idmap: u 0 100000 65536", "lxc.idmap: g 0 100000 44", "lxc.idmap: 
 
 @pytest.fixture(scope="module")
 def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Simulator]:
-    base = tmp_path_factory.mktemp("pvesim-faults")
-    with Simulator(base / "node", base / "state", facts=FACTS) as s:
-        s.files.volume_path(TEMPLATE).write_bytes(b"not really a tarball")
+    with module_sim(tmp_path_factory, "pvesim-faults") as s:
         yield s
 
 
@@ -39,14 +38,6 @@ def root(sim: Simulator) -> Iterator[Client]:
     client = Client.root(sim)
     yield client
     sim.faults.clear()
-
-
-_vmids = iter(range(400, 1000))
-
-
-@pytest.fixture
-def vmid() -> int:
-    return next(_vmids)
 
 
 def conf_text(sim: Simulator, vmid: int) -> str | None:

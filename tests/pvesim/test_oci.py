@@ -23,28 +23,14 @@ from pve_gpu_lxc_testing.ociimage import ImageConfig
 from pve_gpu_lxc_testing.pvesim import Simulator
 from pve_gpu_lxc_testing.pvesim.lxc_oci import archive_is_oci_format, parse_image
 from pve_gpu_lxc_testing.pvesim.noderun import cmd2string, shell_quote
-from tests.pvesim.test_api import FACTS, Client, Reply
+from tests.pvesim.conftest import module_sim
+from tests.pvesim.test_api import Client, Reply
 
 CACHE = "var/lib/vz/template/cache"
-_vmids = iter(range(2000, 2100))
-
-
 @pytest.fixture(scope="module")
 def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Simulator]:
-    base = tmp_path_factory.mktemp("pvesim-oci")
-    with Simulator(base / "node", base / "state", facts=FACTS, ssh=False) as s:
+    with module_sim(tmp_path_factory, "pvesim-oci", template=False, ssh=False) as s:
         yield s
-
-
-@pytest.fixture
-def root(sim: Simulator) -> Client:
-    client = Client.root(sim)
-    return client
-
-
-@pytest.fixture
-def vmid() -> int:
-    return next(_vmids)
 
 
 @pytest.fixture

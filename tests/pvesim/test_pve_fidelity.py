@@ -13,28 +13,14 @@ from typing import Any
 import pytest
 
 from pve_gpu_lxc_testing.pvesim import Simulator
-from tests.pvesim.test_api import DEV_RENDER, FACTS, TEMPLATE, Client, Reply, create, created
-
-_vmids = iter(range(1000, 2000))
+from tests.pvesim.conftest import module_sim
+from tests.pvesim.test_api import DEV_RENDER, Client, Reply, create, created
 
 
 @pytest.fixture(scope="module")
 def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Simulator]:
-    base = tmp_path_factory.mktemp("pvesim-fidelity")
-    with Simulator(base / "node", base / "state", facts=FACTS, ssh=False) as s:
-        s.files.volume_path(TEMPLATE).write_bytes(b"not really a tarball")
+    with module_sim(tmp_path_factory, "pvesim-fidelity", ssh=False) as s:
         yield s
-
-
-@pytest.fixture
-def root(sim: Simulator) -> Client:
-    client = Client.root(sim)
-    return client
-
-
-@pytest.fixture
-def vmid() -> int:
-    return next(_vmids)
 
 
 def put(client: Client, vmid: int, params: dict[str, Any] | list[tuple[str, Any]]) -> Reply:
