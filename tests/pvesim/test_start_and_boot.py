@@ -68,11 +68,6 @@ def bare(tmp_path: Path) -> Iterator[Simulator]:
         yield s
 
 
-def client(sim: Simulator) -> Client:
-    c = Client.root(sim)
-    return c
-
-
 def create(c: Client, vmid: int, **params: Any) -> None:
     body = {"vmid": vmid, "ostemplate": TEMPLATE, "storage": "local-lvm", "hostname": f"ct{vmid}",
             "net0": "name=eth0,bridge=vmbr0", "unprivileged": 1, "onboot": 1,
@@ -116,7 +111,7 @@ def rdev(path: Path) -> tuple[int, int] | None:
 
 
 def test_a_start_writes_lxcs_config_with_the_stated_devices_then_runs_the_hooks(sim: Simulator) -> None:
-    c = client(sim)
+    c = Client.root(sim)
     create(c, 300, **NVIDIA_DEVS)
     task, log = start(c, 300)
     assert task["exitstatus"] == "OK", log
@@ -136,7 +131,7 @@ def test_a_start_writes_lxcs_config_with_the_stated_devices_then_runs_the_hooks(
 
 def test_a_missing_device_fails_the_start_before_the_hookscript_runs(bare: Simulator) -> None:
     """The order that decides NVIDIA's case: update_lxc_config stats devN, then the hook runs."""
-    c = client(bare)
+    c = Client.root(bare)
     create(c, 301, **NVIDIA_DEVS)
     (bare.root / "dev/nvidia-uvm").unlink()
     task, log = start(c, 301)
@@ -147,7 +142,7 @@ def test_a_missing_device_fails_the_start_before_the_hookscript_runs(bare: Simul
 
 
 def test_a_failing_pre_start_hook_fails_the_start_with_pves_wording(sim: Simulator) -> None:
-    c = client(sim)
+    c = Client.root(sim)
     create(c, 302)
     (sim.root / "root/fail.302.pre-start").touch()
     task, log = start(c, 302)
@@ -158,7 +153,7 @@ def test_a_failing_pre_start_hook_fails_the_start_with_pves_wording(sim: Simulat
 
 
 def test_a_failing_post_start_hook_is_a_warning(sim: Simulator) -> None:
-    c = client(sim)
+    c = Client.root(sim)
     create(c, 303)
     (sim.root / "root/fail.303.post-start").touch()
     task, log = start(c, 303)
@@ -168,7 +163,7 @@ def test_a_failing_post_start_hook_is_a_warning(sim: Simulator) -> None:
 
 
 def test_lxc_start_reads_what_the_hook_appended(sim: Simulator) -> None:
-    c = client(sim)
+    c = Client.root(sim)
     create(c, 304)
     (sim.root / "root/append.304").write_text("lxc.mount.entry = /srv/missing srv none bind,create=dir 0 0\n")
     task, log = start(c, 304)
@@ -181,7 +176,7 @@ def test_lxc_start_reads_what_the_hook_appended(sim: Simulator) -> None:
 
 
 def test_the_id_maps_are_written_by_the_real_newuidmap_against_the_nodes_subids(sim: Simulator) -> None:
-    c = client(sim)
+    c = Client.root(sim)
     create(c, 305)
     conf = sim.files.conf_path(305)
     conf.write_text(conf.read_text() + "lxc.idmap: u 0 100000 65536\nlxc.idmap: g 0 100000 44\n"
@@ -196,7 +191,7 @@ def test_the_id_maps_are_written_by_the_real_newuidmap_against_the_nodes_subids(
 
 
 def test_newuidmap_accepts_a_range_spanning_adjacent_subuid_lines(sim: Simulator) -> None:
-    c = client(sim)
+    c = Client.root(sim)
     create(c, 306)
     (sim.root / "etc/subuid").write_text("root:100000:30000\nroot:130000:35536\n")
     try:
@@ -208,7 +203,7 @@ def test_newuidmap_accepts_a_range_spanning_adjacent_subuid_lines(sim: Simulator
 def test_pending_raw_lxc_lines_replace_the_main_ones_at_start(sim: Simulator) -> None:
     """bpg's `tee -a` lands in [pve:pending] when one exists; vmconfig_apply_pending takes the
     pending `lxc` entries like any other key at the next start."""
-    c = client(sim)
+    c = Client.root(sim)
     create(c, 307)
     conf = sim.files.conf_path(307)
     conf.write_text(conf.read_text() + "lxc.environment: A=1\n\n[pve:pending]\ncores: 2\n"
@@ -220,7 +215,7 @@ def test_pending_raw_lxc_lines_replace_the_main_ones_at_start(sim: Simulator) ->
 
 
 def test_the_task_list_has_the_finished_tasks_newest_first(sim: Simulator) -> None:
-    c = client(sim)
+    c = Client.root(sim)
     create(c, 308)
     start(c, 308)
     tasks = c.call("GET", "/nodes/pve/tasks", {"vmid": 308}).data
@@ -233,7 +228,7 @@ def test_the_task_list_has_the_finished_tasks_newest_first(sim: Simulator) -> No
 
 
 def test_after_a_reboot_the_units_nodes_are_back_and_onboot_containers_run(sim: Simulator) -> None:
-    c = client(sim)
+    c = Client.root(sim)
     create(c, 310, **NVIDIA_DEVS)
     create(c, 311, onboot=0)
     start(c, 310)
@@ -253,7 +248,7 @@ def test_after_a_reboot_the_units_nodes_are_back_and_onboot_containers_run(sim: 
 
 
 def test_after_a_reboot_without_a_boot_step_the_nvidia_container_stays_down(bare: Simulator) -> None:
-    c = client(bare)
+    c = Client.root(bare)
     create(c, 320, **NVIDIA_DEVS)
     start(c, 320)
     reboot(c)
@@ -273,7 +268,7 @@ def test_the_guide_udev_rule_with_a_modules_load_entry_brings_them_back(bare: Si
     (bare.root / "etc/udev/rules.d/70-nvidia.rules").write_text(
         'KERNEL=="nvidia", RUN+="/bin/bash -c \'/usr/bin/nvidia-smi -L && /bin/chmod 666 /dev/nvidia*\'"\n'
         'KERNEL=="nvidia_uvm", RUN+="/bin/bash -c \'/usr/bin/nvidia-modprobe -c0 -u && /bin/chmod 0666 /dev/nvidia-uvm*\'"\n')
-    c = client(bare)
+    c = Client.root(bare)
     create(c, 330, **NVIDIA_DEVS)
     reboot(c)
     assert status(c, 330) == "running"
@@ -290,7 +285,7 @@ def test_a_unit_that_runs_after_pve_guests_comes_too_late(bare: Simulator) -> No
     link = bare.root / ENABLE_LINK.lstrip("/")
     link.parent.mkdir(parents=True, exist_ok=True)
     link.symlink_to(UNIT_PATH)
-    c = client(bare)
+    c = Client.root(bare)
     create(c, 340, **NVIDIA_DEVS)
     reboot(c)
     assert status(c, 340) == "stopped"  # the nodes came, but after startall
@@ -299,7 +294,7 @@ def test_a_unit_that_runs_after_pve_guests_comes_too_late(bare: Simulator) -> No
 
 def test_a_unit_not_enabled_does_not_run(sim: Simulator) -> None:
     (sim.root / ENABLE_LINK.lstrip("/")).unlink()
-    c = client(sim)
+    c = Client.root(sim)
     create(c, 350, **NVIDIA_DEVS)
     reboot(c)
     assert status(c, 350) == "stopped"
@@ -311,7 +306,7 @@ def test_with_caps_in_the_unit_the_cap_nodes_come_back_with_the_drivers_mode(sim
         "ExecStart=/usr/bin/nvidia-modprobe -u -c 0\n",
         "ExecStart=/usr/bin/nvidia-modprobe -u -c 0\n"
         "ExecStart=/usr/bin/nvidia-modprobe -f /proc/driver/nvidia/capabilities/mig/config\n"))
-    reboot(client(sim))
+    reboot(Client.root(sim))
     assert rdev(sim.root / "dev/nvidia-caps/nvidia-cap1") == (235, 1)
     assert oct(os.stat(sim.root / "dev/nvidia-caps/nvidia-cap1").st_mode & 0o777) == "0o400"
 
