@@ -228,6 +228,11 @@ def test_host_runtime_and_a_pinned_userspace_do_not_mix(stack) -> None:
         app(stack, gpus=[NvidiaGpu(index=0, runtime="host"), NvidiaGpu(index=1, driver_version="575.64.03")])
 
 
+def test_host_runtime_gpus_are_listed_once(stack) -> None:
+    with pytest.raises(ValidationError, match=r"NvidiaGpu index listed twice: \[0, 0\]"):
+        app(stack, gpus=[NvidiaGpu(index=0, runtime="host"), NvidiaGpu(index=0, runtime="host")])
+
+
 def test_host_runtime_needs_an_unprivileged_container(stack) -> None:
     with pytest.raises(ValidationError, match="LXC's nvidia hook refuses privileged containers"):
         app(stack, gpus=[NvidiaGpu(runtime="host")], unprivileged=False)

@@ -194,19 +194,18 @@ def _with_resolved_gpus(props: GpuContainerProps) -> GpuContainerProps:
 
 
 def _nvidia_guard(gpus: Sequence[Gpu]) -> NvidiaGuard | None:
+    """The hook's driver pin; each NVIDIA GPU once, pinned or runtime='host'."""
     version = nvidia_driver_version(gpus)
-    if version is None:
-        return None
     indexes = [g.index for g in gpus if isinstance(g, NvidiaGpu)]
     if len(set(indexes)) != len(indexes):
         raise ValidationError(f"NvidiaGpu index listed twice: {indexes}")
-    return NvidiaGuard(version)
+    return NvidiaGuard(version) if version is not None else None
 
 
 def _check_fit(model: ContainerModel) -> None:
     """The NVIDIA pin matches the template's built-in userspace and, with facts, the node."""
     props = model.props
-    pinned = nvidia_driver_version(props.gpus)
+    pinned = model.nvidia.driver_version if model.nvidia is not None else None
     built = props.template.nvidia_driver
     if pinned is not None and built is not None and pinned != built:
         raise ValidationError(
