@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from ..core import names
 from ..core.errors import ValidationError
 from ..core.rules import got
+from ..pve.synthesized import oci_image_file_name
 
 # pve-container src/PVE/LXC/Config.pm, the `env` option: `\w+=` then no control character but
 # tab (bpg's EnvironmentVariablesValidator lets \x0a-\x0f through; PVE refuses them).
@@ -44,9 +45,10 @@ def reference(value: object, where: str) -> str:
 
 def file_name(value: object, reference_: str, where: str) -> str:
     """The `.tar` the image is stored as: given, else bpg's default (the reference's last path
-    part, ':' -> '_', + '.tar'), in the characters PVE's normalize_content_filename keeps."""
+    part, ':' -> '_', + '.tar'; explain reads it back the same way), in the characters PVE's
+    normalize_content_filename keeps."""
     if value is None:
-        return reference_.rsplit("/", 1)[-1].replace(":", "_") + ".tar"
+        return oci_image_file_name(reference_)
     if not isinstance(value, str) or _FILE_NAME.fullmatch(value) is None:
         raise ValidationError(
             f"{where}: file_name {got(value)} must end in .tar and use only letters, digits and _ . - "
