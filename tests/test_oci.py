@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from pve_gpu_lxc import GpuContainer, IntelGpu, Network, NvidiaGpu, Template, ValidationError
-from pve_gpu_lxc.model.hooks import AppConfig, render_hookscript
+from pve_gpu_lxc.model.hooks import render_hookscript
+from pve_gpu_lxc.pve.oci import AppConfig
 from pve_gpu_lxc.pve import conf as pveconf
 
 from .conftest import container_of

@@ -16,11 +16,12 @@ from dataclasses import dataclass
 
 from ..core.errors import ValidationError
 from ..facts import HostFacts, record_command
+from ..pve.oci import AppConfig
 from . import oci
 from .auth import ProviderAuth, provider_problems
 from .devices import ResolvedDevice, resolve_devices
 from .gpus import Gpu, NvidiaGpu, nvidia_driver_version, nvidia_host_runtime, resolve_gpus
-from .hooks import AppConfig, HookCommand, NvidiaGuard, render_hookscript
+from .hooks import HookCommand, NvidiaGuard, render_hookscript
 from .idmap import IdMap, IdMapEntry
 from .ownership import IMPORT_IGNORED_CHANGES, Guard, Owner, guard
 from .props import Features, GpuContainerProps

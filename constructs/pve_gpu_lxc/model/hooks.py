@@ -23,6 +23,7 @@ from ..core import nvidia_pin
 from ..core.errors import ValidationError
 from ..core.names import is_program
 from ..core.rules import driver_version, got
+from ..pve.oci import AppConfig
 from . import validation
 
 Phase = Literal["pre-start", "post-start", "pre-stop", "post-stop"]
@@ -148,20 +149,6 @@ _NVIDIA_FUNCTIONS = f"\n{nvidia_pin.FUNCTION}() {{\n" + """\
     fi
 }
 """
-
-
-@dataclass(frozen=True)
-class AppConfig:
-    """The pre-start step of a container from an OCI image: the declared entrypoint and env into
-    the node's config at every start (model/oci.py says why).  `env`: sorted (name, value) pairs."""
-
-    entrypoint: str
-    env: tuple[tuple[str, str], ...]
-
-    @property
-    def env_lines(self) -> str:
-        """The env as PVE writes it, one `NAME=value` a line (Config.pm write_pct_config)."""
-        return "\n".join(f"{k}={v}" for k, v in self.env)
 
 
 # The rewrite follows pve-container src/PVE/LXC/Config.pm write_pct_config: options, then one

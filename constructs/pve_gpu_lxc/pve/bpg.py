@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .oci import env_option
 from .synthesized import block as _block
 from .synthesized import blocks, undo_template_escapes
 from .version import DEFAULT_PVE_VERSION
@@ -231,7 +232,7 @@ def create_request(body: Mapping[str, Any], *, hookscript: str | None = None, te
         p["entrypoint"] = command
     env = environment(body)
     if env:  # CustomEnvironmentVariables.EncodeValues: NAME=value sorted by name, NUL-joined
-        p["env"] = "\0".join(f"{name}={value}" for name, value in env)
+        p["env"] = env_option(env)
     hostname = _str(init.get("hostname"))
     if hostname:
         p["hostname"] = hostname

@@ -286,13 +286,25 @@ def restore_oci_archive(conf: pveconf.PveConf, image: ImageConfig) -> pveconf.Pv
 # --- the product's pre-start hookscript ---------------------------------------------------------------
 
 
+def env_option(env: Sequence[tuple[str, str]]) -> str:
+    """PVE's `env` option of (name, value) pairs: `NAME=value` joined by NUL (what bpg sends and
+    what the config holds before write_pct_config splits it into lxc.environment.runtime lines)."""
+    return "\0".join(f"{name}={value}" for name, value in env)
+
+
 @dataclass(frozen=True)
 class AppConfig:
     """The entrypoint and env a container's pre-start hookscript writes into its config at every
-    start (`env`: (name, value) pairs in the order written: sorted, as bpg sends them)."""
+    start (`env`: (name, value) pairs in the order written: sorted, as bpg sends them).  The model
+    builds it from the props (model/oci.py says why), explain from the synthesized container."""
 
     entrypoint: str
     env: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def env_lines(self) -> str:
+        """The env as PVE writes it, one `NAME=value` a line (Config.pm write_pct_config)."""
+        return "\n".join(f"{k}={v}" for k, v in self.env)
 
 
 def app_config_written(conf: pveconf.PveConf, app: AppConfig) -> pveconf.PveConf:
@@ -304,7 +316,7 @@ def app_config_written(conf: pveconf.PveConf, app: AppConfig) -> pveconf.PveConf
                              snapshots=conf.snapshots)
     result.options["entrypoint"] = app.entrypoint
     if app.env:
-        result.options["env"] = "\0".join(f"{name}={value}" for name, value in app.env)
+        result.options["env"] = env_option(app.env)
     else:
         result.options.pop("env", None)
     return result
