@@ -22,7 +22,7 @@ from ..model.app import AppModel
 from ..model.provider import ProviderSettings
 
 if TYPE_CHECKING:
-    from ..l1.generated import DataVirtualEnvironmentContainers, DownloadFile, OciImage, VirtualEnvironmentFile
+    from ..l1.generated import DownloadFile, OciImage, VirtualEnvironmentFile
 
 STATE_ID = "pve-gpu-lxc"  # the child's construct id under the App (it emits nothing)
 _CONTEXT_ATTRIBUTE = "_pve_gpu_lxc_context"
@@ -36,7 +36,7 @@ class AppState(Construct):
         self.app = AppModel()
         self.providers: dict[str, ProviderSettings] = {}  # stack path -> its first ProxmoxProvider's settings
         self.template_resources: dict[tuple[str, str], DownloadFile | VirtualEnvironmentFile | OciImage] = {}
-        self.listings: dict[str, DataVirtualEnvironmentContainers] = {}  # stack path -> the guard's listing
+        self.listings: dict[str, str] = {}  # stack path -> the address of the guard's listing
 
     def provider_of(self, stack_key: str) -> ProviderSettings | None:
         return self.providers.get(stack_key)

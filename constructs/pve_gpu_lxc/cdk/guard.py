@@ -17,9 +17,10 @@ LISTING_ID = "pve_gpu_lxc_guard"  # data.proxmox_virtual_environment_containers.
 
 
 def guard_listing(state: AppState, stack: TerraformStack, stack_key: str) -> str:
-    """The address of the stack's listing (`data.<type>.<name>`, a token cdktf resolves at synth)."""
-    listing = state.listings.get(stack_key)
-    if listing is None:
-        listing = DataVirtualEnvironmentContainers(stack, LISTING_ID)
-        state.listings[stack_key] = listing
-    return listing.fqn
+    """The address of the stack's listing (`data.<type>.<name>`, a token cdktf resolves at synth),
+    kept once made: reading `fqn` is a call into jsii, on the path of every container."""
+    address = state.listings.get(stack_key)
+    if address is None:
+        address = DataVirtualEnvironmentContainers(stack, LISTING_ID).fqn
+        state.listings[stack_key] = address
+    return address
