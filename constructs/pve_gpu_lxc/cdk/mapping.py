@@ -42,7 +42,7 @@ class ContainerResources:
 
 
 def container_resources(
-    container: Construct, construct_id: str, model: ContainerModel, template_file_id: str, listing: str | None = None
+    container: Construct, construct_id: str, model: ContainerModel, template_file_id: str, listing: str
 ) -> ContainerResources:
     """Emit `model` under `container` (whose id is `construct_id`); the template is already on the node.
 
@@ -117,8 +117,8 @@ def container_resources(
     return ContainerResources(resource, hook_script, output)
 
 
-def _lifecycle(model: ContainerModel, listing: str | None) -> TerraformResourceLifecycle | None:
-    guard = model.guard(listing) if listing is not None else None
+def _lifecycle(model: ContainerModel, listing: str) -> TerraformResourceLifecycle | None:
+    guard = model.guard(listing)
     if guard is None and not model.ignored_changes:
         return None
     return TerraformResourceLifecycle(

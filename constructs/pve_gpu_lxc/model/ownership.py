@@ -89,8 +89,7 @@ def parse_tag(tag: str) -> OwnershipTag | None:
 
 def stack_owns(tags: Iterable[str], stack: str) -> bool:
     """Whether `tags` hold an ownership tag of `stack`."""
-    part = tag_part(stack)
-    return any((found := parse_tag(t)) is not None and found.stack == part for t in tags)
+    return ownership_tag(tags, stack) is not None
 
 
 def ownership_tag(tags: Iterable[str], stack: str) -> str | None:
