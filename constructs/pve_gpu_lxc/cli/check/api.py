@@ -19,7 +19,6 @@ returned here as None; every other failure raises `ApiError` with PVE's message.
 from __future__ import annotations
 
 import json
-import re
 import ssl
 import urllib.error
 import urllib.parse
@@ -29,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ...model.ownership import Listed
+from ...pve.conf import split_list
 from ...pve.synthesized import ProviderSettings
 
 TIMEOUT_S = 30.0
@@ -184,7 +184,7 @@ def _listed(node: str, entry: Any) -> Listed | None:
     name = entry.get("name")
     tags = entry.get("tags")
     # PVE::Tools::split_list: PVE stores them joined with ';', a hand edit may use ',' or spaces
-    found = tuple(t for t in re.split(r"[;,\s]+", tags) if t) if isinstance(tags, str) else ()
+    found = tuple(split_list(tags)) if isinstance(tags, str) else ()
     lock = entry.get("lock")
     return Listed(vmid=vmid, node=node, name=name if isinstance(name, str) else f"CT{vmid}", tags=found,
                   lock=lock if isinstance(lock, str) and lock else None)
