@@ -62,7 +62,7 @@ class DriftOptions:
 def first_error_line(stderr: str, stdout: str = "") -> str:
     """The line that names the cause: Terraform's first `Error:` line, else the last line."""
     text = f"{stderr}\n{stdout}"
-    lines = [ln.strip().lstrip("│╷╵ ").strip() for ln in text.splitlines()]
+    lines = [state_lock.unframed(ln) for ln in text.splitlines()]
     lines = [ln for ln in lines if ln]
     for ln in lines:
         if ln.startswith("Error:"):
