@@ -22,9 +22,10 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from ...model.ownership import Listed, orphans, ownership_tag
+from ...model.ownership import Listed, orphans
 from ...pve.synthesized import CONTAINER_TYPE
 from ...pve.synthesized import CONTAINERS_DATA_TYPE as LISTING_TYPE
+from ..check.ownership import ORPHAN_CAUSES, orphan_head, orphan_removal
 
 
 @dataclass(frozen=True)
@@ -82,9 +83,7 @@ def _orphans(stack: str, plan: Mapping[str, Any]) -> Iterator[OwnershipFinding]:
         if (c.vmid, c.node) in seen:  # one listing per stack; the same container twice would be a bug upstream
             continue
         seen.add((c.vmid, c.node))
-        tag = ownership_tag(c.tags, stack)
-        problem = (f"CT {c.vmid} ('{c.name}') on node {c.node} carries this stack's tag {tag}, but no container "
-                   f"in the state has vm_id {c.vmid}")
+        problem = orphan_head(c, stack, "in the state")
         if c.vmid in configured:
             yield OwnershipFinding(
                 "orphan", f"{problem}: created by an apply that did not finish (or removed from the state).",
@@ -92,11 +91,8 @@ def _orphans(stack: str, plan: Mapping[str, Any]) -> Iterator[OwnershipFinding]:
                 "completes it.", vmid=c.vmid, node=c.node, name=c.name)
         else:
             yield OwnershipFinding(
-                "orphan", f"{problem} and no container of the configuration has it: an orphan (an interrupted apply, "
-                "`terraform state rm` or a lost state file).",
-                f"remove it on {c.node}: `pct destroy {c.vmid}` (its disk goes with it), or keep it: declare it "
-                f"with GpuContainer(..., vm_id={c.vmid}, import_existing=True).", vmid=c.vmid, node=c.node,
-                name=c.name)
+                "orphan", f"{problem} and no container of the configuration has it: an orphan {ORPHAN_CAUSES}.",
+                f"{orphan_removal(c)}.", vmid=c.vmid, node=c.node, name=c.name)
 
 
 def _state_resources(plan: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
