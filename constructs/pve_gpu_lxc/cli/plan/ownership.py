@@ -50,11 +50,11 @@ class OwnershipFinding:
 
 def ownership_findings(stack: str, plan: Mapping[str, Any]) -> tuple[OwnershipFinding, ...]:
     """Every collision and orphan the plan shows for `stack` (the stack's name: its tags' middle part)."""
-    return (*_collisions(plan), *_orphans(stack, plan))
-
-
-def _collisions(plan: Mapping[str, Any]) -> Iterator[OwnershipFinding]:
     vmids = _configured_vmids(plan)
+    return (*_collisions(plan, vmids), *_orphans(stack, plan, vmids))
+
+
+def _collisions(plan: Mapping[str, Any], vmids: Mapping[str, int]) -> Iterator[OwnershipFinding]:
     for check in plan.get("checks") or ():
         address = check.get("address") or {}
         if address.get("kind") != "resource" or address.get("type") != CONTAINER_TYPE:
@@ -69,7 +69,7 @@ def _collisions(plan: Mapping[str, Any]) -> Iterator[OwnershipFinding]:
                 yield OwnershipFinding("collision", text, fix, address=where, vmid=vmids.get(where))
 
 
-def _orphans(stack: str, plan: Mapping[str, Any]) -> Iterator[OwnershipFinding]:
+def _orphans(stack: str, plan: Mapping[str, Any], vmids: Mapping[str, int]) -> Iterator[OwnershipFinding]:
     resources = list(_state_resources(plan))
     listed = [c for r in resources if r.get("mode") == "data" and r.get("type") == LISTING_TYPE
               for c in _listed((r.get("values") or {}).get("containers"))]
@@ -77,7 +77,7 @@ def _orphans(stack: str, plan: Mapping[str, Any]) -> Iterator[OwnershipFinding]:
         return
     in_state = {vmid for r in resources if r.get("mode") == "managed" and r.get("type") == CONTAINER_TYPE
                 if (vmid := _int((r.get("values") or {}).get("vm_id"))) is not None}
-    configured = {vmid: address for address, vmid in _configured_vmids(plan).items()}
+    configured = {vmid: address for address, vmid in vmids.items()}
     seen: set[tuple[int, str]] = set()
     for c in orphans(listed, stack, in_state):
         if (c.vmid, c.node) in seen:  # one listing per stack; the same container twice would be a bug upstream
