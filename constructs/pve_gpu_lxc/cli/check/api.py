@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 
 from ...model.ownership import Listed
 from ...pve.conf import split_list
-from ...pve.synthesized import ProviderSettings
+from ...pve.synthesized import ProviderSettings, vmid_of
 
 TIMEOUT_S = 30.0
 T = TypeVar("T")
@@ -171,10 +171,8 @@ def _listed(node: str, entry: Any) -> Listed | None:
     """One entry of `GET /nodes/{node}/lxc` (PVE::LXC::vmstatus): vmid, name, tags ("a;b"), lock."""
     if not isinstance(entry, dict):
         return None
-    vmid = entry.get("vmid")
-    if isinstance(vmid, str) and vmid.isdigit():
-        vmid = int(vmid)
-    if not isinstance(vmid, int) or isinstance(vmid, bool):
+    vmid = vmid_of(entry.get("vmid"))
+    if vmid is None:
         return None
     name = entry.get("name")
     tags = entry.get("tags")

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from ...model.ownership import Listed, orphans
-from ...pve.synthesized import CONTAINER_TYPE
+from ...pve.synthesized import CONTAINER_TYPE, vmid_of
 from ...pve.synthesized import CONTAINERS_DATA_TYPE as LISTING_TYPE
 from ..check.ownership import ORPHAN_CAUSES, orphan_head, orphan_removal
 
@@ -128,15 +128,8 @@ def _listed(containers: Any) -> Iterator[Listed]:
 
 
 def _int(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str) and value.isdigit():
-        return int(value)
-    return None
+    """A vm_id in the plan's JSON: a literal one (`vmid_of`), or a float with no fraction."""
+    return vmid_of(int(value) if isinstance(value, float) and value.is_integer() else value)
 
 
 _DIAGNOSTIC = re.compile(r"^[\s│╷╵]*(Error|Warning): ", re.M)
