@@ -62,7 +62,7 @@ class DriftOptions:
 def first_error_line(stderr: str, stdout: str = "") -> str:
     """The line that names the cause: Terraform's first `Error:` line, else the last line."""
     text = f"{stderr}\n{stdout}"
-    lines = [ln.strip().lstrip("│╷╵ ").strip() for ln in text.splitlines()]
+    lines = [state_lock.unframed(ln) for ln in text.splitlines()]
     lines = [ln for ln in lines if ln]
     for ln in lines:
         if ln.startswith("Error:"):
@@ -70,10 +70,14 @@ def first_error_line(stderr: str, stdout: str = "") -> str:
     return lines[-1] if lines else "no output"
 
 
+def _backends(stack_json: Mapping[str, Any]) -> Any:
+    """The stack's `terraform.backend` block (backend type -> its settings); {} when it has none (local)."""
+    return (stack_json.get("terraform") or {}).get("backend") or {}
+
+
 def backend_problem(stack_json: Mapping[str, Any], env: Mapping[str, str]) -> str | None:
     """A missing setting Terraform would only report after a slow init, or None."""
-    backends = (stack_json.get("terraform") or {}).get("backend") or {}
-    pg = backends.get("pg")
+    pg = _backends(stack_json).get("pg")
     if pg is not None and not pg.get("conn_str") and not env.get("PG_CONN_STR"):
         return (
             "the pg backend needs PG_CONN_STR in the environment "
@@ -131,7 +135,7 @@ def _check_stack(
         guard = plan.precondition_messages(proc.stderr) or plan.precondition_messages(proc.stdout)
         if guard:  # the vm_id guard stopped the plan: its message names the other container and the fix
             raise DriftError(f"terraform plan failed: Resource precondition failed: {' | '.join(guard)}")
-        backend = next(iter((stack_json.get("terraform") or {}).get("backend") or {"local": {}}), None)
+        backend = next(iter(_backends(stack_json)), "local")
         cause = state_lock.describe(proc.stderr + proc.stdout, backend, workdir)
         raise DriftError(f"terraform plan failed: {cause or first_error_line(proc.stderr, proc.stdout)}")
     saw_changes = proc.returncode == 2

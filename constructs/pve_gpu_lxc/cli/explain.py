@@ -173,10 +173,14 @@ def facts_pve_version(facts: HostFacts | None) -> tuple[int, int] | None:
 
 
 def _facts_for(node: str, given: Mapping[str, Path], project_dir: Path) -> HostFacts | None:
+    """The node's host facts (`load_node_facts`); a file in the project is named by its path in the project."""
     try:
-        return load_node_facts(node, given, project_dir)
+        facts = load_node_facts(node, given, project_dir)
     except (OSError, ValueError) as err:  # ValidationError is a ValueError
         raise ExplainError(f"host facts for node {node!r}: {err}") from None
+    if facts is not None and Path(facts.source).is_relative_to(project_dir):
+        facts = replace(facts, source=str(Path(facts.source).relative_to(project_dir)))
+    return facts
 
 
 def _oci_inputs(out: Explanation, c: synthesized.ExpectedContainer, body: Mapping[str, Any],
@@ -412,14 +416,6 @@ def _explain(args: argparse.Namespace, environ: Mapping[str, str], run_command: 
         except (OSError, ValueError) as exc:  # ExpectedError is a ValueError
             raise ExplainError(f"cannot read {path}: {exc}") from None
         found = explain_stack(stack, doc, facts_for, args.pve_version)
-        for e in found:  # a project's own facts file by its path in the project
-            if e.facts_source and Path(e.facts_source).is_relative_to(project_dir):
-                relative = str(Path(e.facts_source).relative_to(project_dir))
-                if e.image is not None:
-                    e.image = replace(e.image, recorded_in=relative if e.image.recorded_in else None,
-                                      missing=e.image.missing.replace(e.facts_source, relative)
-                                      if e.image.missing else None)
-                e.facts_source = relative
         selected = wanted.get(stack, {"*"})
         if "*" not in selected:
             unknown = sorted(selected - {e.name for e in found})

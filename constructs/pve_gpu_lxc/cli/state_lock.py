@@ -28,6 +28,12 @@ MARKER = "Error acquiring the state lock"
 _FIELD = re.compile(r"^(ID|Path|Operation|Who|Version|Created|Info):\s*(.*?)\s*$")
 
 
+def unframed(line: str) -> str:
+    """A line of Terraform's (or OpenTofu's) output without the frame of its diagnostics (`╷`, `│`,
+    `╵`) and the blanks around it; drift's `first_error_line` reads the lines this way too."""
+    return line.strip().lstrip("│╷╵ ").strip()
+
+
 @dataclass(frozen=True)
 class LockInfo:
     id: str
@@ -44,7 +50,7 @@ def parse_lock_info(output: str) -> LockInfo | None:
     fields: dict[str, str] = {}
     inside = False
     for raw in output.splitlines():
-        line = raw.strip().lstrip("│╷╵ ").strip()
+        line = unframed(raw)
         if line == "Lock Info:":
             inside = True
             continue

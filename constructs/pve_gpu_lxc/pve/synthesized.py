@@ -471,6 +471,9 @@ def _vmid(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
+vmid_of = _vmid  # a literal vm_id (an int, or a string of digits; not a bool), else None: also PVE's and bpg's listings
+
+
 def _int(where: str, value: Any, default: int) -> int:
     if value is None:
         return default

@@ -19,19 +19,20 @@ returned here as None; every other failure raises `ApiError` with PVE's message.
 from __future__ import annotations
 
 import json
-import re
 import ssl
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from ...model.ownership import Listed
-from ...pve.synthesized import ProviderSettings
+from ...pve.conf import split_list
+from ...pve.synthesized import ProviderSettings, vmid_of
 
 TIMEOUT_S = 30.0
+T = TypeVar("T")
 
 
 class ApiError(Exception):
@@ -140,35 +141,29 @@ class PveApi:
                            f"HTTP {status} {_message(body)}")
         self._ticket = ticket
 
-    def container_config(self, node: str, vmid: int) -> dict[str, Any] | None:
-        """The container's config, or None when the node has no such container."""
+    def _get(self, path: str, expect: type[T], *, missing_ok: bool = False) -> T | None:
+        """The `data` of `GET path` (after a login when one is needed) when HTTP 200 gives an `expect`;
+        with `missing_ok`, None for PVE's "Configuration file ... does not exist" (HTTP 500); else ApiError."""
         if not self.settings.token and not self._ticket:
             self.login()
-        path = f"/nodes/{urllib.parse.quote(node, safe='')}/lxc/{int(vmid)}/config"
         status, body = self._call("GET", path)
         data = body.get("data")
-        if status == 200 and isinstance(data, dict):
+        if status == 200 and isinstance(data, expect):
             return data
         message = _message(body)
-        if status == 500 and "does not exist" in message and "Configuration file" in message:
+        if missing_ok and status == 500 and "does not exist" in message and "Configuration file" in message:
             return None
         if status == 401:
             raise ApiError(f"the Proxmox API refused the credentials ({self.settings.auth_kind}): HTTP 401 {message}")
         raise ApiError(f"GET {path}: HTTP {status} {message}")
 
+    def container_config(self, node: str, vmid: int) -> dict[str, Any] | None:
+        """The container's config, or None when the node has no such container."""
+        return self._get(f"/nodes/{urllib.parse.quote(node, safe='')}/lxc/{int(vmid)}/config", dict, missing_ok=True)
 
     def list_containers(self, node: str) -> list[Listed]:
         """The containers of `node` as `GET /nodes/{node}/lxc` lists them (those the credentials may see)."""
-        if not self.settings.token and not self._ticket:
-            self.login()
-        path = f"/nodes/{urllib.parse.quote(node, safe='')}/lxc"
-        status, body = self._call("GET", path)
-        data = body.get("data")
-        if status != 200 or not isinstance(data, list):
-            if status == 401:
-                raise ApiError(f"the Proxmox API refused the credentials ({self.settings.auth_kind}): HTTP 401 "
-                               f"{_message(body)}")
-            raise ApiError(f"GET {path}: HTTP {status} {_message(body)}")
+        data = self._get(f"/nodes/{urllib.parse.quote(node, safe='')}/lxc", list) or []
         return [listed for entry in data if (listed := _listed(node, entry)) is not None]
 
 
@@ -176,15 +171,13 @@ def _listed(node: str, entry: Any) -> Listed | None:
     """One entry of `GET /nodes/{node}/lxc` (PVE::LXC::vmstatus): vmid, name, tags ("a;b"), lock."""
     if not isinstance(entry, dict):
         return None
-    vmid = entry.get("vmid")
-    if isinstance(vmid, str) and vmid.isdigit():
-        vmid = int(vmid)
-    if not isinstance(vmid, int) or isinstance(vmid, bool):
+    vmid = vmid_of(entry.get("vmid"))
+    if vmid is None:
         return None
     name = entry.get("name")
     tags = entry.get("tags")
     # PVE::Tools::split_list: PVE stores them joined with ';', a hand edit may use ',' or spaces
-    found = tuple(t for t in re.split(r"[;,\s]+", tags) if t) if isinstance(tags, str) else ()
+    found = tuple(split_list(tags)) if isinstance(tags, str) else ()
     lock = entry.get("lock")
     return Listed(vmid=vmid, node=node, name=name if isinstance(name, str) else f"CT{vmid}", tags=found,
                   lock=lock if isinstance(lock, str) and lock else None)

@@ -50,16 +50,29 @@ def collision(exp: ExpectedContainer, blocking: Sequence[Listed], deploy: str) -
                    found=[{"node": b.node, "name": b.name, "tags": list(b.tags)} for b in blocking])
 
 
+# An orphan's text, shared with drift's (cli/plan/ownership.py): what it is, how it came about, the way out.
+ORPHAN_CAUSES = "(an interrupted apply, `terraform state rm` or a lost state file)"
+
+
+def orphan_head(listed: Listed, stack: str, where: str) -> str:
+    """`CT <vmid> ('<name>') on node <node> carries this stack's tag <tag>, but no container <where> has
+    vm_id <vmid>`: the start of an orphan's problem."""
+    return (f"CT {listed.vmid} ('{listed.name}') on node {listed.node} carries this stack's tag "
+            f"{ownership_tag(listed.tags, stack)}, but no container {where} has vm_id {listed.vmid}")
+
+
+def orphan_removal(listed: Listed) -> str:
+    """The fix for an orphan in no state: remove it, or keep it by declaring it for an import."""
+    return (f"remove it on {listed.node}: `pct destroy {listed.vmid}` (its disk goes with it), or keep it: declare "
+            f"it with GpuContainer(..., vm_id={listed.vmid}, import_existing=True)")
+
+
 def orphan(stack: str, listed: Listed, deploy: str) -> Finding:
     """The finding for a container with the stack's tag at a vm_id none of its containers has."""
-    tag = ownership_tag(listed.tags, stack)
-    problem = (f"CT {listed.vmid} ('{listed.name}') on node {listed.node} carries this stack's tag {tag}, but no "
-               f"container of stack {stack} has vm_id {listed.vmid}: an orphan in no state (an interrupted apply, "
-               "`terraform state rm` or a lost state file), or a container removed from the configuration that "
-               "the next deploy destroys.")
-    fix = (f"if it is in no state (`pve-gpu-lxc drift` says so), remove it on {listed.node}: `pct destroy "
-           f"{listed.vmid}` (its disk goes with it), or keep it: declare it with GpuContainer(..., "
-           f"vm_id={listed.vmid}, import_existing=True); if it is in the state, {deploy} destroys it.")
+    problem = (f"{orphan_head(listed, stack, f'of stack {stack}')}: an orphan in no state {ORPHAN_CAUSES}, or a "
+               "container removed from the configuration that the next deploy destroys.")
+    fix = (f"if it is in no state (`pve-gpu-lxc drift` says so), {orphan_removal(listed)}; if it is in the state, "
+           f"{deploy} destroys it.")
     return Finding("ownership", f"CT {listed.vmid} on {listed.node}", problem, fix, expected="in the stack",
                    found={"node": listed.node, "name": listed.name, "tags": list(listed.tags)})
 

@@ -451,26 +451,30 @@ def _map_line(text: str) -> tuple[int, int, int] | None:
     return None
 
 
+# The records of the facts the collector's functions read (readers.SHARED): record -> (NodeProbe attribute, fact)
+_SHARED: dict[str, tuple[str, readers.NodeFact[Any]]] = {
+    "subuid": ("subuid", readers.SUBIDS),
+    "subgid": ("subgid", readers.SUBIDS),
+    "nvidia": ("nvidia", readers.NVIDIA),
+    "bypath": ("by_path", readers.BY_PATH),
+    "boot": ("boot", readers.BOOT),
+    "nvidia_runtime": ("nvidia_runtime", readers.NVIDIA_RUNTIME),
+}
+
+
 def _shared(result: NodeProbe, kind: str, fields: list[str]) -> None:
-    """The records of the facts the collector's functions read (readers.SHARED)."""
+    """One record of `_SHARED`: its fact, read into its attribute (by_path: link name -> target)."""
+    attribute, fact = _SHARED[kind]
     value: Any
     try:
-        if kind in ("subuid", "subgid"):
-            value = _read(readers.SUBIDS, fields)
-        elif kind == "nvidia":
-            value = _read(readers.NVIDIA, fields)
-        elif kind == "nvidia_runtime":
-            value = _read(readers.NVIDIA_RUNTIME, fields)
-        elif kind == "bypath":
-            kind, value = "by_path", {posixpath.basename(link): target
-                                      for link, target in _read(readers.BY_PATH, fields)}
-        else:
-            value = _read(readers.BOOT, fields)
+        value = _read(fact, fields)
+        if kind == "bypath":
+            value = {posixpath.basename(link): target for link, target in value}
     except _MALFORMED as err:  # the field keeps its default: unknown, as if not read
         if kind == "boot":
             result.boot_error = f"{type(err).__name__}: {err}"
         return
-    setattr(result, kind, value)
+    setattr(result, attribute, value)
 
 
 def parse_output(text: str) -> NodeProbe:
@@ -483,7 +487,7 @@ def parse_output(text: str) -> NodeProbe:
             result.version = fields[1] if len(fields) > 1 else None
         elif kind == "end":
             result.complete = True
-        elif kind in ("subuid", "subgid", "nvidia", "bypath", "boot", "nvidia_runtime") and len(fields) >= 2:
+        elif kind in _SHARED and len(fields) >= 2:
             _shared(result, kind, fields[1:])
         elif kind == "dev" and len(fields) >= 3:
             if fields[2] == "missing":

@@ -67,7 +67,7 @@ class _Stack:
 def load_stack(outdir: Path, name: str) -> _Stack:
     stack_dir = outdir / "stacks" / name
     try:
-        doc = json.loads((stack_dir / "cdk.tf.json").read_text())
+        doc = expected.load(stack_dir / "cdk.tf.json")
         return _Stack(name, stack_dir, expected.containers(name, doc), expected.provider_settings(doc),
                       managed=expected.managed_vmids(doc))
     except (OSError, ValueError) as err:  # ExpectedError is a ValueError

@@ -22,9 +22,10 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from ...model.ownership import Listed, orphans, ownership_tag
-from ...pve.synthesized import CONTAINER_TYPE
+from ...model.ownership import Listed, orphans
+from ...pve.synthesized import CONTAINER_TYPE, vmid_of
 from ...pve.synthesized import CONTAINERS_DATA_TYPE as LISTING_TYPE
+from ..check.ownership import ORPHAN_CAUSES, orphan_head, orphan_removal
 
 
 @dataclass(frozen=True)
@@ -49,11 +50,11 @@ class OwnershipFinding:
 
 def ownership_findings(stack: str, plan: Mapping[str, Any]) -> tuple[OwnershipFinding, ...]:
     """Every collision and orphan the plan shows for `stack` (the stack's name: its tags' middle part)."""
-    return (*_collisions(plan), *_orphans(stack, plan))
-
-
-def _collisions(plan: Mapping[str, Any]) -> Iterator[OwnershipFinding]:
     vmids = _configured_vmids(plan)
+    return (*_collisions(plan, vmids), *_orphans(stack, plan, vmids))
+
+
+def _collisions(plan: Mapping[str, Any], vmids: Mapping[str, int]) -> Iterator[OwnershipFinding]:
     for check in plan.get("checks") or ():
         address = check.get("address") or {}
         if address.get("kind") != "resource" or address.get("type") != CONTAINER_TYPE:
@@ -68,7 +69,7 @@ def _collisions(plan: Mapping[str, Any]) -> Iterator[OwnershipFinding]:
                 yield OwnershipFinding("collision", text, fix, address=where, vmid=vmids.get(where))
 
 
-def _orphans(stack: str, plan: Mapping[str, Any]) -> Iterator[OwnershipFinding]:
+def _orphans(stack: str, plan: Mapping[str, Any], vmids: Mapping[str, int]) -> Iterator[OwnershipFinding]:
     resources = list(_state_resources(plan))
     listed = [c for r in resources if r.get("mode") == "data" and r.get("type") == LISTING_TYPE
               for c in _listed((r.get("values") or {}).get("containers"))]
@@ -76,15 +77,13 @@ def _orphans(stack: str, plan: Mapping[str, Any]) -> Iterator[OwnershipFinding]:
         return
     in_state = {vmid for r in resources if r.get("mode") == "managed" and r.get("type") == CONTAINER_TYPE
                 if (vmid := _int((r.get("values") or {}).get("vm_id"))) is not None}
-    configured = {vmid: address for address, vmid in _configured_vmids(plan).items()}
+    configured = {vmid: address for address, vmid in vmids.items()}
     seen: set[tuple[int, str]] = set()
     for c in orphans(listed, stack, in_state):
         if (c.vmid, c.node) in seen:  # one listing per stack; the same container twice would be a bug upstream
             continue
         seen.add((c.vmid, c.node))
-        tag = ownership_tag(c.tags, stack)
-        problem = (f"CT {c.vmid} ('{c.name}') on node {c.node} carries this stack's tag {tag}, but no container "
-                   f"in the state has vm_id {c.vmid}")
+        problem = orphan_head(c, stack, "in the state")
         if c.vmid in configured:
             yield OwnershipFinding(
                 "orphan", f"{problem}: created by an apply that did not finish (or removed from the state).",
@@ -92,11 +91,8 @@ def _orphans(stack: str, plan: Mapping[str, Any]) -> Iterator[OwnershipFinding]:
                 "completes it.", vmid=c.vmid, node=c.node, name=c.name)
         else:
             yield OwnershipFinding(
-                "orphan", f"{problem} and no container of the configuration has it: an orphan (an interrupted apply, "
-                "`terraform state rm` or a lost state file).",
-                f"remove it on {c.node}: `pct destroy {c.vmid}` (its disk goes with it), or keep it: declare it "
-                f"with GpuContainer(..., vm_id={c.vmid}, import_existing=True).", vmid=c.vmid, node=c.node,
-                name=c.name)
+                "orphan", f"{problem} and no container of the configuration has it: an orphan {ORPHAN_CAUSES}.",
+                f"{orphan_removal(c)}.", vmid=c.vmid, node=c.node, name=c.name)
 
 
 def _state_resources(plan: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
@@ -132,15 +128,8 @@ def _listed(containers: Any) -> Iterator[Listed]:
 
 
 def _int(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str) and value.isdigit():
-        return int(value)
-    return None
+    """A vm_id in the plan's JSON: a literal one (`vmid_of`), or a float with no fraction."""
+    return vmid_of(int(value) if isinstance(value, float) and value.is_integer() else value)
 
 
 _DIAGNOSTIC = re.compile(r"^[\s│╷╵]*(Error|Warning): ", re.M)
