@@ -27,6 +27,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TextIO
 
+from ..pve import synthesized
 from . import plan, state_lock
 from .exit_codes import EXIT_ERROR
 from .plan import Mode, StackReport
@@ -107,7 +108,7 @@ def _check_stack(
 ) -> StackReport:
     workdir = options.outdir / "stacks" / stack
     try:
-        stack_json = json.loads((workdir / "cdk.tf.json").read_text())
+        stack_json = synthesized.load(workdir / "cdk.tf.json")
     except (OSError, ValueError) as err:
         raise DriftError(f"cannot read {workdir / 'cdk.tf.json'}: {err}") from err
     problem = backend_problem(stack_json, env)
