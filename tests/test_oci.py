@@ -278,3 +278,13 @@ def test_the_runtime_hook_stops_the_start_without_nvidia_container_cli(tmp_path:
     proc = run_pre_start(tmp_path, _runtime_hook())
     assert proc.returncode == 1
     assert "needs /usr/bin/nvidia-container-cli on the node" in proc.stderr
+
+
+def test_the_app_config_step_is_read_back_from_its_call_only() -> None:
+    from pve_gpu_lxc.model.hooks import APP_CONFIG_FUNCTION, writes_app_config
+
+    hook = render_hookscript(vmid=230, hostname="jf", app=AppConfig("/y", (("A", "1"),)))
+    assert writes_app_config(hook)
+    assert not writes_app_config(f"{APP_CONFIG_FUNCTION}() {{\n")  # the definition writes nothing
+    assert not writes_app_config(render_hookscript(vmid=230, hostname="jf", nvidia_runtime="compute"))
+    assert not writes_app_config(None)

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from ..facts import HostFacts, record_command
+from ..model.hooks import writes_app_config
 from ..model.idmap import IdMap, IdMapEntry, Kind
 from ..model.ownership import ownership_tag, stack_prefix
 from ..pve import bpg, create, oci, synthesized
@@ -62,11 +63,6 @@ class DeviceLine:
     gid: int
     mode: str
 
-
-# The product's pre-start step that writes the declared entrypoint and env at every start
-# (model/hooks.py's pve_gpu_lxc_app_config, docs/oci-research.md candidate 5): a hook that has it
-# leaves the declared values in the file after the first start.
-_APP_CONFIG_STEP = re.compile(r"^\s*pve_gpu_lxc_app_config\s", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -190,7 +186,8 @@ def _oci_inputs(out: Explanation, c: synthesized.ExpectedContainer, body: Mappin
     recorded) and what its hookscript writes at the start (None: nothing); sets `out.image`."""
     if image is None:
         return None, None
-    writes = c.hook is not None and c.hook.content is not None and _APP_CONFIG_STEP.search(c.hook.content) is not None
+    # the product's pre-start step (docs/oci-research.md candidate 5) leaves the declared values in the file
+    writes = c.hook is not None and writes_app_config(c.hook.content)
     app = oci.AppConfig(bpg.entrypoint(body), bpg.environment(body)) if writes else None
     source = ImageSource(image.address, image.reference, image.volid, app_config=writes)
     out.image = source

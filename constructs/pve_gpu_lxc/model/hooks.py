@@ -151,6 +151,22 @@ _NVIDIA_FUNCTIONS = f"\n{nvidia_pin.FUNCTION}() {{\n" + """\
 """
 
 
+# The pre-start step of a container from an OCI image (model/oci.py says why); explain looks for
+# its call (`writes_app_config`) to know the declared values land in the file.
+APP_CONFIG_FUNCTION = "pve_gpu_lxc_app_config"
+_APP_CONFIG_CALL = re.compile(rf"^\s*{APP_CONFIG_FUNCTION}\s", re.MULTILINE)
+
+
+def app_config_call(app: AppConfig) -> str:
+    """The pre-start line that writes `app` into the node's config."""
+    return f"{APP_CONFIG_FUNCTION} {_q(app.entrypoint)} {_q(app.env_lines)}"
+
+
+def writes_app_config(hook_text: str | None) -> bool:
+    """Whether a hookscript calls the step (its definition alone does not count)."""
+    return bool(hook_text) and _APP_CONFIG_CALL.search(hook_text or "") is not None
+
+
 # The rewrite follows pve-container src/PVE/LXC/Config.pm write_pct_config: options, then one
 # `lxc.environment.runtime: NAME=value` line per variable, then the raw lxc.* lines, then the
 # [sections] untouched.  vm_start (src/PVE/LXC.pm, API2/LXC/Status.pm) has written the generated
@@ -178,7 +194,7 @@ pve_gpu_lxc_rewrite() {
     ' "$1" > "$1.tmp.$$" && mv "$1.tmp.$$" "$1"
 }
 
-pve_gpu_lxc_app_config() {
+""" + f"{APP_CONFIG_FUNCTION}() {{" + """
     entrypoint="$1"
     env_lines="$2"
     conf="$sysroot/etc/pve/lxc/$vmid.conf"
@@ -247,7 +263,7 @@ def render_hookscript(
     if nvidia is not None:
         by_phase["pre-start"] += _nvidia_pre_start(nvidia)
     if app is not None:
-        by_phase["pre-start"].append(f"pve_gpu_lxc_app_config {_q(app.entrypoint)} {_q(app.env_lines)}")
+        by_phase["pre-start"].append(app_config_call(app))
     if nvidia_runtime is not None:
         by_phase["pre-start"].append(nvidia_pin.runtime_call(nvidia_runtime))
     for command in commands:
