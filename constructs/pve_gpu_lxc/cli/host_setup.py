@@ -117,7 +117,6 @@ def setup_for(facts: HostFacts, options: HostSetupOptions) -> NvidiaBootSetup:
             f"{where} records no NVIDIA driver (/proc/driver/nvidia/version): install the host driver of the "
             "version your containers pin and load it (modprobe nvidia), then re-record: "
             f"`{record_command(node=facts.hostname)}`")
-    minors = [g.device_minor for g in facts.nvidia.gpus if g.device_minor is not None]
     if facts.tools_recorded and facts.nvidia_modprobe is None:
         raise HostSetupError(
             f"{where}: nvidia-modprobe is not installed on the node; it makes the device nodes. It comes with "
@@ -125,7 +124,7 @@ def setup_for(facts: HostFacts, options: HostSetupOptions) -> NvidiaBootSetup:
             "nvidia-modprobe package (contrib): install it, then run host-setup again")
     try:
         return NvidiaBootSetup(
-            gpu_minors=minors,
+            gpu_minors=facts.nvidia.device_minors,
             nvidia_modprobe=facts.nvidia_modprobe or "/usr/bin/nvidia-modprobe",
             modeset=options.modeset,
             caps=options.caps,
