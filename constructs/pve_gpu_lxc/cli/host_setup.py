@@ -26,6 +26,7 @@ from ..facts import HostFacts
 from ..facts.boot import BootFacts
 from ..facts.io import record_command
 from ..hostsetup import APPLY_END, ENABLE_LINK, UNIT_PATH, NvidiaBootSetup
+from ..hostsetup.nvidia import DEFAULT_NVIDIA_MODPROBE
 from ..model import validation
 from . import facts as facts_cmd
 from .check.ssh import SshError, SshRunner
@@ -125,7 +126,7 @@ def setup_for(facts: HostFacts, options: HostSetupOptions) -> NvidiaBootSetup:
     try:
         return NvidiaBootSetup(
             gpu_minors=facts.nvidia.device_minors,
-            nvidia_modprobe=facts.nvidia_modprobe or "/usr/bin/nvidia-modprobe",
+            nvidia_modprobe=facts.nvidia_modprobe or DEFAULT_NVIDIA_MODPROBE,
             modeset=options.modeset,
             caps=options.caps,
             allow_profiling=options.allow_profiling,
