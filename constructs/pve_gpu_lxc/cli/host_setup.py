@@ -78,7 +78,7 @@ def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
                 return EXIT_FINDING
             return EXIT_OK
         _apply(setup, options, environ)
-        recorded = _record_again(options, environ)
+        recorded = _record_again(setup, options, environ)
     except HostSetupError as err:
         print(f"pve-gpu-lxc host-setup: {err}", file=sys.stderr)
         return EXIT_ERROR
@@ -176,13 +176,12 @@ def _apply(setup: NvidiaBootSetup, options: HostSetupOptions, environ: Mapping[s
     print("\n".join(f"  {line}" for line in output.splitlines()))
 
 
-def _record_again(options: HostSetupOptions, environ: Mapping[str, str]) -> HostFacts:
-    """Re-record the facts and check that a reboot now makes what the set-up promises."""
+def _record_again(setup: NvidiaBootSetup, options: HostSetupOptions, environ: Mapping[str, str]) -> HostFacts:
+    """Re-record the facts and check that a reboot now makes what the set-up (as applied) promises."""
     try:
         facts = facts_cmd.record(_facts_options(options), environ)
     except facts_cmd.FactsError as err:
         raise HostSetupError(f"installed, but recording the facts again failed: {err}") from None
-    setup = setup_for(facts, options)
     at_boot = facts.nodes_at_boot()
     missing = [n for n in setup.nodes() if at_boot is None or n not in at_boot]
     if missing:
