@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 
-NVIDIA_MAJOR = 195  # /dev/nvidiaN (195:N), nvidiactl (195:255), nvidia-modeset (195:254)
 NVIDIA_CTL = "/dev/nvidiactl"  # 195:255
 NVIDIA_UVM = "/dev/nvidia-uvm"  # <nvidia-uvm major>:0 (a dynamic major)
 NVIDIA_UVM_TOOLS = "/dev/nvidia-uvm-tools"  # <nvidia-uvm major>:1
