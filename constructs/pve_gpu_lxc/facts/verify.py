@@ -12,7 +12,7 @@ from typing import Literal
 
 from ..core import debian_version, nvidia_pin
 from ..core.errors import ValidationError
-from ..core.nvidia_nodes import NVIDIA_CONTROL_NODES, is_nvidia_on_demand
+from ..core.nvidia_nodes import control_nodes, is_nvidia_on_demand
 from .boot import BootNodes
 from .data import NodeFacts
 from .io import host_setup_command, record_command
@@ -43,7 +43,8 @@ def require_char_device(facts: NodeFacts, path: str, why: str = "") -> DeviceNod
 
 def missing_nvidia_control_nodes(facts: NodeFacts) -> tuple[str, ...]:
     """Control nodes userspace creates on demand (nvidia-modprobe) that the node lacks."""
-    return tuple(p for p in NVIDIA_CONTROL_NODES if facts.node(p) is None)
+    # nvidiactl, nvidia-uvm, nvidia-uvm-tools: what `nvidia-modprobe -c 255 -u -c 0` makes
+    return tuple(p for p in control_nodes() if facts.node(p) is None)
 
 
 def uncovered_subids(facts: NodeFacts, kind: IdKind, ranges: Iterable[tuple[int, int]]) -> tuple[IdRange, ...]:
