@@ -26,6 +26,7 @@ from ..facts import HostFacts
 from ..facts.boot import BootFacts
 from ..facts.io import record_command
 from ..hostsetup import APPLY_END, ENABLE_LINK, UNIT_PATH, NvidiaBootSetup
+from ..hostsetup.nvidia import DEFAULT_NVIDIA_MODPROBE
 from ..model import validation
 from . import facts as facts_cmd
 from .check.ssh import SshError, SshRunner
@@ -77,7 +78,7 @@ def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
                 return EXIT_FINDING
             return EXIT_OK
         _apply(setup, options, environ)
-        recorded = _record_again(options, environ)
+        recorded = _record_again(setup, options, environ)
     except HostSetupError as err:
         print(f"pve-gpu-lxc host-setup: {err}", file=sys.stderr)
         return EXIT_ERROR
@@ -117,7 +118,6 @@ def setup_for(facts: HostFacts, options: HostSetupOptions) -> NvidiaBootSetup:
             f"{where} records no NVIDIA driver (/proc/driver/nvidia/version): install the host driver of the "
             "version your containers pin and load it (modprobe nvidia), then re-record: "
             f"`{record_command(node=facts.hostname)}`")
-    minors = [g.device_minor for g in facts.nvidia.gpus if g.device_minor is not None]
     if facts.tools_recorded and facts.nvidia_modprobe is None:
         raise HostSetupError(
             f"{where}: nvidia-modprobe is not installed on the node; it makes the device nodes. It comes with "
@@ -125,8 +125,8 @@ def setup_for(facts: HostFacts, options: HostSetupOptions) -> NvidiaBootSetup:
             "nvidia-modprobe package (contrib): install it, then run host-setup again")
     try:
         return NvidiaBootSetup(
-            gpu_minors=minors,
-            nvidia_modprobe=facts.nvidia_modprobe or "/usr/bin/nvidia-modprobe",
+            gpu_minors=facts.nvidia.device_minors,
+            nvidia_modprobe=facts.nvidia_modprobe or DEFAULT_NVIDIA_MODPROBE,
             modeset=options.modeset,
             caps=options.caps,
             allow_profiling=options.allow_profiling,
@@ -176,13 +176,12 @@ def _apply(setup: NvidiaBootSetup, options: HostSetupOptions, environ: Mapping[s
     print("\n".join(f"  {line}" for line in output.splitlines()))
 
 
-def _record_again(options: HostSetupOptions, environ: Mapping[str, str]) -> HostFacts:
-    """Re-record the facts and check that a reboot now makes what the set-up promises."""
+def _record_again(setup: NvidiaBootSetup, options: HostSetupOptions, environ: Mapping[str, str]) -> HostFacts:
+    """Re-record the facts and check that a reboot now makes what the set-up (as applied) promises."""
     try:
         facts = facts_cmd.record(_facts_options(options), environ)
     except facts_cmd.FactsError as err:
         raise HostSetupError(f"installed, but recording the facts again failed: {err}") from None
-    setup = setup_for(facts, options)
     at_boot = facts.nodes_at_boot()
     missing = [n for n in setup.nodes() if at_boot is None or n not in at_boot]
     if missing:

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import re
 
-NVIDIA_MAJOR = 195  # /dev/nvidiaN (195:N), nvidiactl (195:255), nvidia-modeset (195:254)
 NVIDIA_CTL = "/dev/nvidiactl"  # 195:255
 NVIDIA_UVM = "/dev/nvidia-uvm"  # <nvidia-uvm major>:0 (a dynamic major)
 NVIDIA_UVM_TOOLS = "/dev/nvidia-uvm-tools"  # <nvidia-uvm major>:1
 NVIDIA_MODESET = "/dev/nvidia-modeset"  # 195:254
-NVIDIA_CONTROL_NODES = (NVIDIA_CTL, NVIDIA_UVM, NVIDIA_UVM_TOOLS)  # what `nvidia-modprobe -c 255 -u -c 0` makes
+# nvidia-capN -> the file nvidia-modprobe -f reads its DeviceFileMinor from (the driver fixes cap1 and cap2)
+MIG_CAP_FILES = {1: "/proc/driver/nvidia/capabilities/mig/config", 2: "/proc/driver/nvidia/capabilities/mig/monitor"}
 _ON_DEMAND = re.compile(r"/dev/nvidia(?:\d+|ctl|-uvm|-uvm-tools|-modeset|-caps/nvidia-cap\d+)")
 _GPU = re.compile(r"/dev/nvidia(\d+)")
 _CAP = re.compile(r"/dev/nvidia-caps/nvidia-cap(\d+)")

@@ -42,6 +42,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ..core.nvidia_nodes import (
+    MIG_CAP_FILES,
     NVIDIA_CTL,
     NVIDIA_MODESET,
     NVIDIA_UVM,
@@ -57,7 +58,7 @@ _BEFORE_PVE_GUESTS = frozenset({PVE_GUESTS, "basic.target", "sysinit.target"})
 _BOOT_TARGETS = frozenset({"multi-user.target", "graphical.target", "default.target", "basic.target",
                            "sysinit.target", PVE_GUESTS})
 # DeviceFileMinor of NVIDIA's MIG capability files (fixed by the driver)
-CAP_FILES = {"/proc/driver/nvidia/capabilities/mig/config": 1, "/proc/driver/nvidia/capabilities/mig/monitor": 2}
+CAP_FILES = {file: cap for cap, file in MIG_CAP_FILES.items()}
 
 
 @dataclass(frozen=True)

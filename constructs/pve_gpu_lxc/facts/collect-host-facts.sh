@@ -540,7 +540,7 @@ oci_image_json() {
             if [ -z "$k_config" ]; then
                 k_error="the image config $k_digest is missing"
             else
-                k_user=$(printf '%s' "$k_config" | json_flat | awk -F'\t' '$1 == ".config.User" { print $2; exit }')
+                k_user=$(flat_value "$(printf '%s' "$k_config" | json_flat)" .config.User)
             fi
         fi
     fi

@@ -85,6 +85,11 @@ class NvidiaFacts:
     gpus: tuple[NvidiaGpuInfo, ...] = ()
 
     @property
+    def device_minors(self) -> tuple[int, ...]:
+        """The 'Device Minor' of every GPU that prints one (/dev/nvidiaN), in the recorded order."""
+        return tuple(g.device_minor for g in self.gpus if g.device_minor is not None)
+
+    @property
     def parsed(self) -> NvidiaVersion:
         return parse_nvidia_version(self.version_file)
 
@@ -155,7 +160,7 @@ class NodeFacts:
         (None when the boot configuration was not recorded)."""
         if self.boot is None:
             return None
-        minors = [g.device_minor for g in self.nvidia.gpus if g.device_minor is not None] if self.nvidia else []
+        minors = self.nvidia.device_minors if self.nvidia else ()
         return nodes_at_boot(self.boot, driver_installed=self.nvidia is not None, gpu_minors=minors)
 
     def template(self, volid: str) -> TemplateFacts | None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable, Mapping
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -270,14 +271,11 @@ def _template_to_json(t: TemplateFacts) -> dict[str, object]:
 
 
 def _oci_to_json(oci: OciImageFacts | None) -> dict[str, object] | None:
-    return None if oci is None else {
-        "manifest": oci.manifest, "config": oci.config, "user": oci.user, "passwd": oci.passwd,
-        "passwd_layer": oci.passwd_layer, "group": oci.group, "group_layer": oci.group_layer, "error": oci.error}
+    return None if oci is None else asdict(oci)  # its fields are the document's keys, in its order
 
 
 def _nvidia_runtime_to_json(runtime: NvidiaRuntimeFacts) -> dict[str, object]:
-    return {"cli": runtime.cli, "cli_version": runtime.cli_version, "lxc_hook": runtime.lxc_hook,
-            "lxc_package": runtime.lxc_package, "lxc_version": runtime.lxc_version}
+    return asdict(runtime)  # its fields are the document's keys, in its order
 
 
 def _device_to_json(n: DeviceNode) -> dict[str, object]:

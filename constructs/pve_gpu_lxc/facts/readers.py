@@ -19,7 +19,7 @@ import functools
 import json
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
@@ -148,8 +148,7 @@ def oci_image_from_json(value: Any) -> OciImageFacts | None:
         return None
     if not isinstance(value, Mapping):
         raise ValueError(f"oci {value!r} is not an object")
-    fields = ("manifest", "config", "user", "passwd", "passwd_layer", "group", "group_layer", "error")
-    return OciImageFacts(**{key: _optional_text(value.get(key), f"oci {key}") for key in fields})
+    return OciImageFacts(**{f.name: _optional_text(value.get(f.name), f"oci {f.name}") for f in fields(OciImageFacts)})
 
 
 def nvidia_runtime_from_json(value: Any) -> NvidiaRuntimeFacts | None:

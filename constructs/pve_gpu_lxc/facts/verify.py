@@ -6,12 +6,14 @@ facts; the answer is one `ValidationError` listing every problem, each with its 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from functools import cache
 from typing import Literal
 
 from ..core import debian_version, nvidia_pin
 from ..core.errors import ValidationError
-from ..core.nvidia_nodes import NVIDIA_CONTROL_NODES, is_nvidia_on_demand
+from ..core.nvidia_nodes import control_nodes, is_nvidia_on_demand
+from .boot import BootNodes
 from .data import NodeFacts
 from .io import host_setup_command, record_command
 from .records import RECORDED_PREFIXES, DeviceNode, IdRange, NvidiaRuntimeFacts, uncovered
@@ -41,7 +43,8 @@ def require_char_device(facts: NodeFacts, path: str, why: str = "") -> DeviceNod
 
 def missing_nvidia_control_nodes(facts: NodeFacts) -> tuple[str, ...]:
     """Control nodes userspace creates on demand (nvidia-modprobe) that the node lacks."""
-    return tuple(p for p in NVIDIA_CONTROL_NODES if facts.node(p) is None)
+    # nvidiactl, nvidia-uvm, nvidia-uvm-tools: what `nvidia-modprobe -c 255 -u -c 0` makes
+    return tuple(p for p in control_nodes() if facts.node(p) is None)
 
 
 def uncovered_subids(facts: NodeFacts, kind: IdKind, ranges: Iterable[tuple[int, int]]) -> tuple[IdRange, ...]:
@@ -73,7 +76,9 @@ def verify_container(
     problems = _node_name_problem(facts, node_name)
     if not problems:
         own = set(own_boot_nodes)
-        problems += [p for p in (_device_problem(facts, path, path not in own) for path in device_paths) if p]
+        at_boot = cache(facts.nodes_at_boot)  # replays the boot: once, and only if a path asks
+        problems += [p for p in (_device_problem(facts, path, path not in own, at_boot) for path in device_paths)
+                     if p]
         problems += _nvidia_driver_problems(facts, nvidia_driver)
         problems += _nvidia_runtime_problems(facts) if nvidia_runtime else []
         problems += _subid_problems(facts, idmap)
@@ -90,13 +95,14 @@ def _node_name_problem(facts: NodeFacts, node_name: str) -> list[str]:
             f"{node_name!r} (stacks/facts/{node_name}.json)"]
 
 
-def _device_problem(facts: NodeFacts, path: str, made_at_boot: bool) -> str | None:
+def _device_problem(facts: NodeFacts, path: str, made_at_boot: bool,
+                    nodes_at_boot: Callable[[], BootNodes | None]) -> str | None:
     if not path.startswith(RECORDED_PREFIXES):
         return None  # the facts say nothing about it
     node = facts.node(path)
-    setup = f"`{host_setup_command(facts.hostname, paths=[path])}`"
     if node is None:
         if is_nvidia_on_demand(path):
+            setup = _host_setup(facts, path)
             return (f"{path} is absent: NVIDIA makes its device nodes on demand and nothing on the node has made "
                     f"this one, and Proxmox refuses to start a container whose devN path is missing (it checks "
                     f"before the hookscript runs). Run {setup} once: it installs a unit that runs nvidia-modprobe "
@@ -108,17 +114,22 @@ def _device_problem(facts: NodeFacts, path: str, made_at_boot: bool) -> str | No
         return (f"{path} is a {node.kind_name}, not a char device ({node.describe()}); devN needs a device "
                 "node: expand a directory into its nodes, replace a symlink by its target")
     if made_at_boot and is_nvidia_on_demand(path):
-        at_boot = facts.nodes_at_boot()
+        at_boot = nodes_at_boot()
         if at_boot is None:
             return (f"{path} exists now, but {facts.source} was recorded before the collector read the boot "
                     "configuration, so nothing shows that a reboot makes it again: re-record with "
                     f"`{record_command(node=facts.hostname)}`")
         if path not in at_boot:
+            setup = _host_setup(facts, path)
             return (f"{path} exists now, but nothing the node runs at boot before pve-guests.service makes it "
                     "again (NVIDIA makes its nodes on demand): after the next reboot Proxmox would refuse to "
                     f"start the container ('Device {path} does not exist'). Run {setup} once, then re-record "
                     "the facts; or, if the node makes it its own way, pass NvidiaGpu(ensure_nodes=False)")
     return None
+
+
+def _host_setup(facts: NodeFacts, path: str) -> str:
+    return f"`{host_setup_command(facts.hostname, paths=[path])}`"
 
 
 def _nvidia_driver_problems(facts: NodeFacts, version: str | None) -> list[str]:

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 from ..core.errors import ValidationError
 from ..core.names import is_program
-from ..core.nvidia_nodes import control_nodes, nvidia_cap_node, nvidia_gpu_node
+from ..core.nvidia_nodes import MIG_CAP_FILES, control_nodes, nvidia_cap_node, nvidia_gpu_node
 from ..core.rules import got, require_bool, require_int, sequence
 
 UNIT_NAME = "pve-gpu-lxc-nvidia-nodes.service"
@@ -37,8 +37,6 @@ ENABLE_LINK = f"/etc/systemd/system/multi-user.target.wants/{UNIT_NAME}"
 MODULES_LOAD_PATH = "/etc/modules-load.d/pve-gpu-lxc-nvidia.conf"
 MODPROBE_PATH = "/etc/modprobe.d/pve-gpu-lxc-nvidia.conf"
 DEFAULT_NVIDIA_MODPROBE = "/usr/bin/nvidia-modprobe"
-# nvidia-modprobe -f reads DeviceFileMinor from these (the driver fixes cap1 and cap2)
-CAP_FILES = {1: "/proc/driver/nvidia/capabilities/mig/config", 2: "/proc/driver/nvidia/capabilities/mig/monitor"}
 _HEADER = "# Written by `pve-gpu-lxc host-setup`; a re-run rewrites it. {why}\n"
 
 
@@ -83,7 +81,7 @@ class NvidiaBootSetup:
                 f"(e.g. {DEFAULT_NVIDIA_MODPROBE!r})")
         caps = sequence(self.caps, "NvidiaBootSetup caps", "nvidia-capN numbers: 1 (MIG config), 2 (MIG monitor)")
         for cap in caps:
-            if isinstance(cap, bool) or cap not in CAP_FILES:
+            if isinstance(cap, bool) or cap not in MIG_CAP_FILES:
                 raise ValidationError(
                     f"NvidiaBootSetup caps entry {cap!r} is not 1 (MIG config) or 2 (MIG monitor); the nodes "
                     "of MIG instances (nvidia-cap3 and up) depend on the instances a GPU is split into: make them "
@@ -106,7 +104,7 @@ class NvidiaBootSetup:
         lines: list[tuple[str, ...]] = [tuple(gpu), (program, "-u", "-c", "0")]
         if self.modeset:
             lines.append((program, "-m"))
-        lines += [(program, "-f", CAP_FILES[cap]) for cap in self.caps]
+        lines += [(program, "-f", MIG_CAP_FILES[cap]) for cap in self.caps]
         return tuple(lines)
 
     def nodes(self) -> tuple[str, ...]:

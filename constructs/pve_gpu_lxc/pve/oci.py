@@ -172,7 +172,6 @@ class ImageConfig:
     user: str | None = None
     working_dir: str | None = None
     stop_signal: str | None = None
-    volumes: tuple[str, ...] = ()
     resolved_user: OciUser | None = None  # None when User is empty (restore_oci_archive skips it)
 
     @property
@@ -216,7 +215,7 @@ class ImageConfig:
                 raise OciConfigError(f"OCI config array-value for '{key}' contains forbidden control characters!")
             return tuple(value)
 
-        volumes = section.get("Volumes") or {}
+        volumes = section.get("Volumes") or {}  # checked only: PVE makes them directories, not config lines
         if not isinstance(volumes, Mapping):
             raise OciConfigError("Error while parsing OCI image: Volumes is not an object")
         if any(_CTRL.search(str(path)) for path in volumes):
@@ -228,7 +227,7 @@ class ImageConfig:
         env = array("Env")
         stop_signal = scalar("StopSignal")
         return cls(entrypoint=entrypoint, cmd=cmd, env=env, user=user, working_dir=working_dir,
-                   stop_signal=stop_signal, volumes=tuple(str(p) for p in volumes), resolved_user=resolved)
+                   stop_signal=stop_signal, resolved_user=resolved)
 
 
 # --- Create.pm restore_oci_archive -------------------------------------------------------------------

@@ -466,9 +466,9 @@ def compare_boot(exp: ExpectedContainer, conf: FoundConfig | None, node: pr.Node
         why = f"unreadable ({node.boot_error})" if node.boot_error else "not read by the probe"
         return [], [f"boot: the node's boot configuration was {why}: not checked"]
     if facts is not None and facts.nvidia is not None:
-        minors = [g.device_minor for g in facts.nvidia.gpus if g.device_minor is not None]
+        minors = facts.nvidia.device_minors
     else:  # without facts: the GPUs this container passes
-        minors = [m for m in map(gpu_minor, _passed_paths(exp, conf)) if m is not None]
+        minors = tuple(m for m in map(gpu_minor, _passed_paths(exp, conf)) if m is not None)
     at_boot = nodes_at_boot(node.boot, driver_installed=node.nvidia_version is not None, gpu_minors=minors)
     findings = []
     for path in _passed_paths(exp, conf):
